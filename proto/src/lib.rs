@@ -1,0 +1,22 @@
+//! The gRPC contracts shared by every service and client, generated from `proto/*.proto`.
+//!
+//! Packages keep the original template's names (`user`, `product`, `order`); fields keep its
+//! camelCase names on the wire. Everything added since is additive, so old clients still work.
+
+/// `package user;` — accounts, credentials and roles.
+pub mod user {
+    tonic::include_proto!("user");
+}
+
+/// `package product;` — the catalog and its stock.
+pub mod product {
+    tonic::include_proto!("product");
+}
+
+/// `package order;` — orders and their status machine.
+pub mod order {
+    tonic::include_proto!("order");
+}
+
+/// The encoded `FileDescriptorSet` of all three packages, served by gRPC reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptor.bin"));

@@ -1,0 +1,56 @@
+//! Connecting to a service's own database and migrating it at start.
+//!
+//! Services talk to an [`AnyPool`], so one set of queries and one set of migrations serve
+//! SQLite and PostgreSQL alike. The SQL therefore sticks to what both understand: `$n`
+//! placeholders, `TEXT` and `BIGINT` columns, `RETURNING`, and `ON CONFLICT`.
+
+use std::time::Duration;
+
+use sqlx::{
+    AnyPool, Executor,
+    any::AnyPoolOptions,
+    migrate::Migrator,
+};
+
+use crate::{config::DatabaseUrl, grpc::StartupError};
+
+/// How long a writer waits for SQLite's lock before giving up.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
+
+/// Opens (creating it if it is a missing SQLite file) and migrates the database at `url`.
+pub async fn connect(url: &DatabaseUrl, migrator: &Migrator) -> Result<AnyPool, StartupError> {
+    sqlx::any::install_default_drivers();
+    let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+    let options = match url {
+        DatabaseUrl::Sqlite { path } => {
+            if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|error| {
+                    StartupError::config("DATA_DIR", format!("cannot create {}: {error}", parent.display()))
+                })?;
+            }
+            // WAL lets readers run beside the one writer; NORMAL sync is safe under WAL.
+            options.max_connections(8).after_connect(|connection, _| {
+                Box::pin(async move {
+                    connection.execute("PRAGMA journal_mode = WAL").await?;
+                    connection.execute("PRAGMA synchronous = NORMAL").await?;
+                    connection.execute("PRAGMA foreign_keys = ON").await?;
+                    connection
+                        .execute(format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}").as_str())
+                        .await?;
+                    Ok(())
+                })
+            })
+        }
+        DatabaseUrl::Postgres { .. } => options.max_connections(10),
+    };
+    let pool = options
+        .connect(&url.connection_string())
+        .await
+        .map_err(|source| StartupError::Database { url: url.to_string(), source })?;
+    migrator
+        .run(&pool)
+        .await
+        .map_err(|source| StartupError::Migration { url: url.to_string(), source })?;
+    tracing::info!(database = %url, "database ready");
+    Ok(pool)
+}

@@ -1,0 +1,100 @@
+//! The error every RPC handler returns, and its single mapping to `tonic::Status`.
+//!
+//! Messages are written for the client: they name the field and the problem. Anything internal
+//! (SQL text, driver errors) is logged here and replaced by a generic message, so it never
+//! reaches a client.
+
+use tonic::Status;
+
+/// The result type of service and repository functions.
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// What went wrong, in terms a client can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The request is malformed; `field` names the offending field (e.g. `items[1].quantity`).
+    #[error("{field}: {problem}")]
+    InvalidArgument { field: String, problem: String },
+    /// The entity does not exist.
+    #[error("{entity} {id} not found")]
+    NotFound { entity: &'static str, id: String },
+    /// A unique value is taken.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// The request is valid but the current state does not allow it.
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// Credentials were wrong.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// A service this one depends on could not be reached.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A bug or an infrastructure failure; details are logged, never returned.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ServiceError {
+    /// An `INVALID_ARGUMENT` naming `field`.
+    pub fn invalid(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self::InvalidArgument { field: field.into(), problem: problem.into() }
+    }
+
+    /// A `NOT_FOUND` for `entity` with `id`.
+    pub fn not_found(entity: &'static str, id: impl Into<String>) -> Self {
+        Self::NotFound { entity, id: id.into() }
+    }
+
+    /// Wraps anything unexpected as an internal error.
+    pub fn internal(error: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+impl From<sqlx::Error> for ServiceError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+impl From<ServiceError> for Status {
+    fn from(error: ServiceError) -> Self {
+        match error {
+            ServiceError::InvalidArgument { .. } => Status::invalid_argument(error.to_string()),
+            ServiceError::NotFound { .. } => Status::not_found(error.to_string()),
+            ServiceError::AlreadyExists(message) => Status::already_exists(message),
+            ServiceError::FailedPrecondition(message) => Status::failed_precondition(message),
+            ServiceError::Unauthenticated(message) => Status::unauthenticated(message),
+            ServiceError::Unavailable(message) => Status::unavailable(message),
+            ServiceError::Internal(source) => {
+                tracing::error!(error = format!("{source:#}"), "internal error");
+                Status::internal("internal error")
+            }
+        }
+    }
+}
+
+/// True when `error` is a unique-constraint violation (on SQLite and PostgreSQL alike).
+pub fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_hide_their_details() {
+        let status = Status::from(ServiceError::internal(anyhow::anyhow!("SELECT * FROM users")));
+        assert_eq!(status.code(), tonic::Code::Internal);
+        assert_eq!(status.message(), "internal error");
+    }
+
+    #[test]
+    fn invalid_argument_names_the_field() {
+        let status = Status::from(ServiceError::invalid("items[1].quantity", "must be positive"));
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert_eq!(status.message(), "items[1].quantity: must be positive");
+    }
+}

@@ -1,0 +1,148 @@
+//! Serving a service over gRPC with the standard health protocol and reflection, and stopping
+//! it gracefully: on shutdown, health turns NOT_SERVING, new connections are refused, and
+//! in-flight calls get a drain timeout to finish.
+
+use std::{future::Future, net::SocketAddr, time::Duration};
+
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+/// Why a service could not start. Each variant names what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("{name}: {problem}")]
+    Config { name: &'static str, problem: String },
+    #[error("database {url}: {source}")]
+    Database { url: String, source: sqlx::Error },
+    #[error("database {url}: migration failed: {source}")]
+    Migration { url: String, source: sqlx::migrate::MigrateError },
+    #[error("LISTEN_ADDR: cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("gRPC reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+impl StartupError {
+    /// A configuration problem with the setting `name`.
+    pub fn config(name: &'static str, problem: impl Into<String>) -> Self {
+        Self::Config { name, problem: problem.into() }
+    }
+}
+
+/// A bound gRPC server, ready to run. Binding happens in [`GrpcServer::bind`], so the address
+/// (port 0 in tests) is known before serving starts.
+#[derive(Debug)]
+pub struct GrpcServer {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    routes: Routes,
+    health: HealthReporter,
+    service_names: Vec<&'static str>,
+    drain_timeout: Duration,
+}
+
+impl GrpcServer {
+    /// Binds `addr` and prepares `routes` plus health and reflection. Every service in
+    /// `service_names` reports SERVING from here on, since its database is already migrated.
+    pub async fn bind(
+        addr: SocketAddr,
+        routes: Routes,
+        service_names: &[&'static str],
+        drain_timeout: Duration,
+    ) -> Result<Self, StartupError> {
+        let listener = TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })?;
+        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind { addr, source })?;
+
+        let (health, health_service) = tonic_health::server::health_reporter();
+        for name in service_names {
+            health.set_service_status(*name, ServingStatus::Serving).await;
+        }
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let routes = routes.add_service(health_service).add_service(reflection);
+        Ok(Self { listener, local_addr, routes, health, service_names: service_names.to_vec(), drain_timeout })
+    }
+
+    /// The address actually bound (the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` resolves, then drains for at most the drain timeout.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), tonic::transport::Error> {
+        let stop_accepting = CancellationToken::new();
+        let server = tonic::transport::Server::builder()
+            .tcp_nodelay(true)
+            .add_routes(self.routes)
+            .serve_with_incoming_shutdown(
+                TcpListenerStream::new(self.listener),
+                stop_accepting.clone().cancelled_owned(),
+            );
+        tokio::pin!(server);
+        tracing::info!(addr = %self.local_addr, services = ?self.service_names, "gRPC server listening");
+
+        tokio::select! {
+            result = &mut server => return result,
+            () = shutdown => {}
+        }
+        for name in &self.service_names {
+            self.health.set_service_status(*name, ServingStatus::NotServing).await;
+        }
+        stop_accepting.cancel();
+        match tokio::time::timeout(self.drain_timeout, server).await {
+            Ok(result) => {
+                tracing::info!("gRPC server stopped");
+                result
+            }
+            Err(_) => {
+                tracing::warn!(timeout = ?self.drain_timeout, "drain timeout reached, abandoning in-flight calls");
+                Ok(())
+            }
+        }
+    }
+
+    /// Runs the server on a task and returns a handle that stops it; for tests and embedding.
+    pub fn spawn(self) -> RunningServer {
+        let local_addr = self.local_addr;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(self.run(async {
+            // A dropped sender also stops the server.
+            let _ = stopped.await;
+        }));
+        RunningServer { local_addr, stop: Some(stop), task }
+    }
+}
+
+/// A server running on a task. Dropping it stops the server too.
+#[derive(Debug)]
+pub struct RunningServer {
+    local_addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl RunningServer {
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `http://<addr>`, as clients connect to it.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.local_addr)
+    }
+
+    /// Stops the server and waits until it has drained.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await??;
+        Ok(())
+    }
+}

@@ -1,0 +1,22 @@
+//! The runtime every service shares, so that the three services differ only in their domain.
+//!
+//! - [`config`]: the configuration contract's common settings (flags with env fallbacks).
+//! - [`telemetry`]: structured logs, JSON or pretty.
+//! - [`database`]: SQLite (default, WAL) or PostgreSQL by URL, with embedded migrations.
+//! - [`grpc`]: binding, health, reflection and graceful shutdown with a drain timeout.
+//! - [`error`]: the one error type services return, and its one mapping to `tonic::Status`.
+//! - [`paging`], [`validate`], [`time`]: small rules every RPC follows the same way.
+//! - [`shutdown`]: the future that resolves on SIGTERM or Ctrl-C.
+
+pub mod config;
+pub mod database;
+pub mod error;
+pub mod grpc;
+pub mod paging;
+pub mod shutdown;
+pub mod telemetry;
+pub mod time;
+pub mod validate;
+
+pub use error::{ServiceError, ServiceResult};
+pub use grpc::GrpcServer;
