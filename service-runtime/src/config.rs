@@ -6,14 +6,15 @@
 
 use std::{fmt, path::PathBuf, str::FromStr, time::Duration};
 
-use crate::telemetry::LogFormat;
+use crate::{grpc::StartupError, telemetry::LogFormat};
 
 /// Where a service keeps its data: an explicit `DATABASE_URL`, or a SQLite file in `DATA_DIR`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DatabaseArgs {
     /// `sqlite://<path>` or `postgres://user:pass@host/db`. Defaults to a SQLite file in DATA_DIR.
+    /// Kept as text and checked in [`DatabaseArgs::url_for`], so an error never echoes a password.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<DatabaseUrl>,
+    pub database_url: Option<String>,
     /// The directory for the default SQLite files (created when missing).
     #[arg(long, env = "DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
@@ -25,11 +26,16 @@ impl DatabaseArgs {
         Self { database_url: None, data_dir: data_dir.into() }
     }
 
+    /// PostgreSQL (or SQLite) at `url`, as tests use it.
+    pub fn url(url: impl Into<String>) -> Self {
+        Self { database_url: Some(url.into()), data_dir: PathBuf::from("data") }
+    }
+
     /// The URL to connect to: `DATABASE_URL` if given, else `sqlite://<DATA_DIR>/<file_name>`.
-    pub fn url_for(&self, file_name: &str) -> DatabaseUrl {
-        match &self.database_url {
-            Some(url) => url.clone(),
-            None => DatabaseUrl::Sqlite { path: self.data_dir.join(file_name) },
+    pub fn url_for(&self, file_name: &str) -> Result<DatabaseUrl, StartupError> {
+        match self.database_url.as_deref().filter(|url| !url.trim().is_empty()) {
+            Some(url) => url.parse().map_err(|problem| StartupError::config("DATABASE_URL", problem)),
+            None => Ok(DatabaseUrl::Sqlite { path: self.data_dir.join(file_name) }),
         }
     }
 }

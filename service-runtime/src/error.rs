@@ -75,6 +75,11 @@ impl From<ServiceError> for Status {
     }
 }
 
+/// Turns a handler's result into what tonic expects, mapping the error in the one way above.
+pub fn reply<T>(result: ServiceResult<T>) -> Result<tonic::Response<T>, Status> {
+    result.map(tonic::Response::new).map_err(Status::from)
+}
+
 /// True when `error` is a unique-constraint violation (on SQLite and PostgreSQL alike).
 pub fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())

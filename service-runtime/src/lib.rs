@@ -6,13 +6,14 @@
 //! - [`grpc`]: binding, health, reflection and graceful shutdown with a drain timeout.
 //! - [`error`]: the one error type services return, and its one mapping to `tonic::Status`.
 //! - [`paging`], [`validate`], [`time`]: small rules every RPC follows the same way.
-//! - [`shutdown`]: the future that resolves on SIGTERM or Ctrl-C.
+//! - [`shutdown`]: the future that resolves on SIGTERM or Ctrl-C; [`process`]: a binary's `main`.
 
 pub mod config;
 pub mod database;
 pub mod error;
 pub mod grpc;
 pub mod paging;
+pub mod process;
 pub mod shutdown;
 pub mod telemetry;
 pub mod time;

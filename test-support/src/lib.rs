@@ -1,1 +1,18 @@
-//! placeholder
+//! Helpers for integration tests that need real infrastructure.
+//!
+//! - [`PostgresServer`]: a throwaway PostgreSQL cluster in a temporary directory. The test
+//!   command starts one for the whole run and exports [`POSTGRES_URL_ENV`].
+//! - [`TestStorage`]: a service's database for one test — SQLite files in a temporary
+//!   directory, or a fresh PostgreSQL database — chosen by [`Backend`]; [`backend_tests!`]
+//!   runs a test body once on each.
+//! - [`ServiceProcess`]: a service's real binary, started with env settings and stopped by pid.
+//! - [`grpc`]: the health and reflection checks every service must pass.
+
+pub mod grpc;
+mod postgres;
+mod process;
+mod storage;
+
+pub use postgres::{POSTGRES_URL_ENV, PostgresServer, TestDatabase, postgres_database};
+pub use process::ServiceProcess;
+pub use storage::{Backend, TestStorage};

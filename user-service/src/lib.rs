@@ -1,1 +1,36 @@
-//! placeholder
+//! user-service: accounts, credentials and roles over gRPC, on its own database.
+//!
+//! [`build`] connects and migrates the database, makes sure the configured admin account
+//! exists, and binds the gRPC server; the caller decides when it stops.
+
+mod api;
+mod config;
+mod password;
+mod repository;
+mod validation;
+
+use service_runtime::{GrpcServer, database, grpc::StartupError};
+
+pub use config::Config;
+
+/// The gRPC service name, as health checks ask for it.
+pub const SERVICE_NAME: &str =
+    <proto::user::user_service_server::UserServiceServer<api::UserApi> as tonic::server::NamedService>::NAME;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+/// Connects, migrates, ensures the admin account and binds; the returned server is ready to run.
+pub async fn build(config: Config) -> Result<GrpcServer, StartupError> {
+    let admin = config.admin_account()?;
+    let pool = database::connect(&config.database.url_for("users.db")?, &MIGRATOR).await?;
+    let users = repository::UserRepository::new(pool);
+    let hasher = password::PasswordHasher::new();
+    if let Some(admin) = admin {
+        api::ensure_admin(&users, &hasher, admin).await.map_err(|error| {
+            StartupError::config("ADMIN_EMAIL", format!("cannot ensure the admin account: {error}"))
+        })?;
+    }
+    let api = api::UserApi::new(users, hasher);
+    let routes = tonic::service::Routes::new(proto::user::user_service_server::UserServiceServer::new(api));
+    GrpcServer::bind(config.listen_addr, routes, &[SERVICE_NAME], config.runtime.shutdown_timeout()).await
+}

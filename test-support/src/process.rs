@@ -1,0 +1,103 @@
+//! A service's real binary in a child process: started with env settings on port 0, its
+//! address read from its JSON log, stopped with SIGTERM by pid (killed when dropped).
+
+use std::{
+    io::{BufRead as _, BufReader},
+    net::SocketAddr,
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+
+/// A running service binary.
+#[derive(Debug)]
+pub struct ServiceProcess {
+    child: Child,
+    addr: SocketAddr,
+    /// Every log line after the "listening" one, for assertions.
+    lines: mpsc::Receiver<String>,
+}
+
+impl ServiceProcess {
+    /// Starts `binary` with `envs` (plus `LISTEN_ADDR=127.0.0.1:0` and JSON logs) and waits for
+    /// the line that reports the bound address.
+    pub fn start(binary: &str, envs: &[(&str, String)]) -> anyhow::Result<Self> {
+        let mut child = Command::new(binary)
+            .env_clear()
+            .env("LISTEN_ADDR", "127.0.0.1:0")
+            .env("LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .envs(envs.iter().map(|(key, value)| (*key, value.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {binary}"))?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut process = Self { child, addr: SocketAddr::from(([0, 0, 0, 0], 0)), lines };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let line = match process.lines.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => line,
+                Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => continue,
+                Err(_) => bail!("{binary} did not report its address (exit: {:?})", process.child.try_wait()?),
+            };
+            if line.contains("gRPC server listening") {
+                process.addr = json_field(&line, "addr").context("no addr in the listening line")?.parse()?;
+                return Ok(process);
+            }
+        }
+    }
+
+    /// `http://<addr>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Sends SIGTERM and waits up to `timeout` for the process to exit on its own.
+    pub fn terminate(mut self, timeout: Duration) -> anyhow::Result<(ExitStatus, Vec<String>)> {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status()?;
+        if !status.success() {
+            bail!("kill -TERM {pid} failed");
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                let lines = self.lines.try_iter().collect();
+                return Ok((status, lines));
+            }
+            if Instant::now() > deadline {
+                bail!("process {pid} still running {timeout:?} after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        // Only when a test failed before `terminate`: never leave the process behind.
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The string value of `"key":"value"` in a flat JSON log line.
+fn json_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let start = line.find(&format!("\"{key}\":\""))? + key.len() + 4;
+    let rest = &line[start..];
+    Some(&rest[..rest.find('"')?])
+}
