@@ -10,6 +10,11 @@ use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
+use crate::drain::InFlight;
+
+/// How long to keep connections open after the last call finished, so its response is sent.
+const FLUSH_GRACE: Duration = Duration::from_millis(100);
+
 /// Why a service could not start. Each variant names what to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -76,8 +81,10 @@ impl GrpcServer {
     /// Serves until `shutdown` resolves, then drains for at most the drain timeout.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), tonic::transport::Error> {
         let stop_accepting = CancellationToken::new();
+        let in_flight = InFlight::default();
         let server = tonic::transport::Server::builder()
             .tcp_nodelay(true)
+            .layer(in_flight.clone())
             .add_routes(self.routes)
             .serve_with_incoming_shutdown(
                 TcpListenerStream::new(self.listener),
@@ -94,13 +101,32 @@ impl GrpcServer {
             self.health.set_service_status(*name, ServingStatus::NotServing).await;
         }
         stop_accepting.cancel();
-        match tokio::time::timeout(self.drain_timeout, server).await {
+        // hyper's own graceful shutdown waits for every client to close its connection, and
+        // an idle client (the gateway keeps one open) holds it until the timeout (hyper#4170).
+        // What must not be lost are the calls in flight, so the drain ends when they are done.
+        let drained = async {
+            in_flight.wait_idle().await;
+            // Give the connections a moment to flush the last responses.
+            tokio::time::sleep(FLUSH_GRACE).await;
+        };
+        let result = tokio::time::timeout(self.drain_timeout, async {
+            tokio::select! {
+                result = &mut server => result,
+                () = drained => Ok(()),
+            }
+        })
+        .await;
+        match result {
             Ok(result) => {
                 tracing::info!("gRPC server stopped");
                 result
             }
             Err(_) => {
-                tracing::warn!(timeout = ?self.drain_timeout, "drain timeout reached, abandoning in-flight calls");
+                tracing::warn!(
+                    timeout = ?self.drain_timeout,
+                    calls = in_flight.count(),
+                    "drain timeout reached, abandoning in-flight calls"
+                );
                 Ok(())
             }
         }

@@ -3,13 +3,15 @@
 //! - [`config`]: the configuration contract's common settings (flags with env fallbacks).
 //! - [`telemetry`]: structured logs, JSON or pretty.
 //! - [`database`]: SQLite (default, WAL) or PostgreSQL by URL, with embedded migrations.
-//! - [`grpc`]: binding, health, reflection and graceful shutdown with a drain timeout.
+//! - [`grpc`]: binding, health, reflection and graceful shutdown with a drain timeout;
+//!   [`drain`] counts the calls in flight that a shutdown waits for.
 //! - [`error`]: the one error type services return, and its one mapping to `tonic::Status`.
 //! - [`paging`], [`validate`], [`time`]: small rules every RPC follows the same way.
 //! - [`shutdown`]: the future that resolves on SIGTERM or Ctrl-C; [`process`]: a binary's `main`.
 
 pub mod config;
 pub mod database;
+pub mod drain;
 pub mod error;
 pub mod grpc;
 pub mod paging;
