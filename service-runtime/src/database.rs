@@ -6,11 +6,7 @@
 
 use std::time::Duration;
 
-use sqlx::{
-    AnyPool, Executor,
-    any::AnyPoolOptions,
-    migrate::Migrator,
-};
+use sqlx::{AnyPool, Executor, any::AnyPoolOptions, migrate::Migrator};
 
 use crate::{config::DatabaseUrl, grpc::StartupError};
 
@@ -23,9 +19,15 @@ pub async fn connect(url: &DatabaseUrl, migrator: &Migrator) -> Result<AnyPool, 
     let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
     let options = match url {
         DatabaseUrl::Sqlite { path } => {
-            if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+            if let Some(parent) = path
+                .parent()
+                .filter(|parent| !parent.as_os_str().is_empty())
+            {
                 std::fs::create_dir_all(parent).map_err(|error| {
-                    StartupError::config("DATA_DIR", format!("cannot create {}: {error}", parent.display()))
+                    StartupError::config(
+                        "DATA_DIR",
+                        format!("cannot create {}: {error}", parent.display()),
+                    )
                 })?;
             }
             // WAL lets readers run beside the one writer; NORMAL sync is safe under WAL.
@@ -46,11 +48,35 @@ pub async fn connect(url: &DatabaseUrl, migrator: &Migrator) -> Result<AnyPool, 
     let pool = options
         .connect(&url.connection_string())
         .await
-        .map_err(|source| StartupError::Database { url: url.to_string(), source })?;
+        .map_err(|source| StartupError::Database {
+            url: url.to_string(),
+            source,
+        })?;
     migrator
         .run(&pool)
         .await
-        .map_err(|source| StartupError::Migration { url: url.to_string(), source })?;
+        .map_err(|source| StartupError::Migration {
+            url: url.to_string(),
+            source,
+        })?;
     tracing::info!(database = %url, "database ready");
     Ok(pool)
+}
+
+/// `$first, $first+1, ...` for `count` values, for an `IN (...)` list. Positional `$n`
+/// placeholders work on both SQLite and PostgreSQL.
+pub fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_are_numbered_from_first() {
+        assert_eq!(super::placeholders(2, 3), "$2, $3, $4");
+        assert_eq!(super::placeholders(1, 0), "");
+    }
 }

@@ -44,16 +44,25 @@ impl ServiceProcess {
                 }
             }
         });
-        let mut process = Self { child, addr: SocketAddr::from(([0, 0, 0, 0], 0)), lines };
+        let mut process = Self {
+            child,
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            lines,
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let line = match process.lines.recv_timeout(Duration::from_millis(100)) {
                 Ok(line) => line,
                 Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => continue,
-                Err(_) => bail!("{binary} did not report its address (exit: {:?})", process.child.try_wait()?),
+                Err(_) => bail!(
+                    "{binary} did not report its address (exit: {:?})",
+                    process.child.try_wait()?
+                ),
             };
             if line.contains("gRPC server listening") {
-                process.addr = json_field(&line, "addr").context("no addr in the listening line")?.parse()?;
+                process.addr = json_field(&line, "addr")
+                    .context("no addr in the listening line")?
+                    .parse()?;
                 return Ok(process);
             }
         }
@@ -100,4 +109,21 @@ fn json_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     let start = line.find(&format!("\"{key}\":\""))? + key.len() + 4;
     let rest = &line[start..];
     Some(&rest[..rest.find('"')?])
+}
+
+/// Runs `binary` with `envs` (plus a fresh `DATA_DIR` and `LISTEN_ADDR=127.0.0.1:0`), expects
+/// it to exit with a failure status, and returns what it printed to stderr.
+#[track_caller]
+pub fn expect_startup_failure(binary: &str, envs: &[(&str, &str)]) -> String {
+    let data = tempfile::tempdir().expect("tempdir");
+    let output = Command::new(binary)
+        .env_clear()
+        .env("DATA_DIR", data.path())
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .envs(envs.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the binary");
+    assert!(!output.status.success(), "{envs:?} should stop {binary}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
 }

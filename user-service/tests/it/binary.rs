@@ -1,6 +1,6 @@
 //! The real `user-service` binary: the configuration contract and graceful shutdown.
 
-use std::{process::Command, time::Duration};
+use std::time::Duration;
 
 use proto::user::{CreateUserRequest, user_service_client::UserServiceClient};
 use test_support::ServiceProcess;
@@ -8,33 +8,37 @@ use tonic_health::pb::health_check_response::ServingStatus;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_user-service");
 
-/// Runs the binary with `envs` and returns (success, stderr).
-fn run_expecting_exit(envs: &[(&str, &str)]) -> (bool, String) {
-    let data = tempfile::tempdir().expect("tempdir");
-    let output = Command::new(BINARY)
-        .env_clear()
-        .env("DATA_DIR", data.path())
-        .env("LISTEN_ADDR", "127.0.0.1:0")
-        .envs(envs.iter().copied())
-        .output()
-        .expect("run user-service");
-    (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
-}
-
 #[test]
 fn malformed_settings_stop_the_binary_with_a_line_naming_them() {
     for (envs, name) in [
         (vec![("LISTEN_ADDR", "not-an-address")], "LISTEN_ADDR"),
-        (vec![("DATABASE_URL", "mysql://app:hunter2@db/users")], "DATABASE_URL"),
+        (
+            vec![("DATABASE_URL", "mysql://app:hunter2@db/users")],
+            "DATABASE_URL",
+        ),
         (vec![("LOG_FORMAT", "xml")], "LOG_FORMAT"),
         (vec![("RUST_LOG", "info,[=")], "RUST_LOG"),
         (vec![("ADMIN_EMAIL", "root@example.com")], "ADMIN_PASSWORD"),
-        (vec![("ADMIN_EMAIL", "root"), ("ADMIN_PASSWORD", "long-enough")], "ADMIN_EMAIL"),
-        (vec![("ADMIN_EMAIL", "root@example.com"), ("ADMIN_PASSWORD", "short")], "ADMIN_PASSWORD"),
+        (
+            vec![("ADMIN_EMAIL", "root"), ("ADMIN_PASSWORD", "long-enough")],
+            "ADMIN_EMAIL",
+        ),
+        (
+            vec![
+                ("ADMIN_EMAIL", "root@example.com"),
+                ("ADMIN_PASSWORD", "short"),
+            ],
+            "ADMIN_PASSWORD",
+        ),
     ] {
-        let (success, stderr) = run_expecting_exit(&envs);
-        assert!(!success, "{envs:?} should stop the binary");
-        assert!(stderr.lines().next().is_some_and(|line| line.contains(name)), "{envs:?}: {stderr}");
+        let stderr = test_support::expect_startup_failure(BINARY, &envs);
+        assert!(
+            stderr
+                .lines()
+                .next()
+                .is_some_and(|line| line.contains(name)),
+            "{envs:?}: {stderr}"
+        );
         assert!(!stderr.contains("hunter2"), "a password leaked: {stderr}");
     }
 }
@@ -44,25 +48,46 @@ async fn sigterm_drains_and_exits_cleanly_and_passwords_never_reach_the_logs() {
     let data = tempfile::tempdir().expect("tempdir");
     let process = ServiceProcess::start(
         BINARY,
-        &[("DATA_DIR", data.path().display().to_string()), ("ADMIN_EMAIL", "root@example.com".into()), ("ADMIN_PASSWORD", "admin-secret-1".into())],
+        &[
+            ("DATA_DIR", data.path().display().to_string()),
+            ("ADMIN_EMAIL", "root@example.com".into()),
+            ("ADMIN_PASSWORD", "admin-secret-1".into()),
+        ],
     )
     .expect("start");
     let url = process.url();
-    let status = test_support::grpc::health_status(&url, user_service::SERVICE_NAME).await.expect("health");
+    let status = test_support::grpc::health_status(&url, user_service::SERVICE_NAME)
+        .await
+        .expect("health");
     assert_eq!(status, ServingStatus::Serving);
 
     let mut client = UserServiceClient::connect(url).await.expect("connect");
-    let request = CreateUserRequest { name: "Ada".into(), email: "ada@example.com".into(), password: "user-secret-2".into() };
+    let request = CreateUserRequest {
+        name: "Ada".into(),
+        email: "ada@example.com".into(),
+        password: "user-secret-2".into(),
+    };
     client.create_user(request).await.expect("create");
 
     // The client stays connected: with no call in flight the drain must still end at once,
     // well inside the 10 s drain timeout, rather than wait for clients to hang up.
-    let (status, logs) = process.terminate(Duration::from_secs(5)).expect("terminate");
+    let (status, logs) = process
+        .terminate(Duration::from_secs(5))
+        .expect("terminate");
     assert!(status.success(), "exit status {status}");
     let logs = logs.join("\n");
-    assert!(logs.contains("SIGTERM received") && logs.contains("gRPC server stopped"), "{logs}");
-    assert!(!logs.contains("admin-secret-1") && !logs.contains("user-secret-2"), "{logs}");
+    assert!(
+        logs.contains("SIGTERM received") && logs.contains("gRPC server stopped"),
+        "{logs}"
+    );
+    assert!(
+        !logs.contains("admin-secret-1") && !logs.contains("user-secret-2"),
+        "{logs}"
+    );
     assert!(!logs.contains("drain timeout reached"), "{logs}");
-    assert!(data.path().join("users.db").exists(), "the default SQLite file is in DATA_DIR");
+    assert!(
+        data.path().join("users.db").exists(),
+        "the default SQLite file is in DATA_DIR"
+    );
     drop(client);
 }
