@@ -1,1 +1,11 @@
-fn main() {}
+//! The order-service binary: parse configuration, start, run until SIGTERM or Ctrl-C.
+
+use clap::Parser as _;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let config = order_service::Config::parse();
+    let runtime = config.runtime.clone();
+    service_runtime::process::run_service("order-service", &runtime, order_service::build(config))
+        .await
+}
