@@ -67,3 +67,6 @@ pub fn assert_status<T: std::fmt::Debug>(
         status.message()
     );
 }
+
+/// The SERVING status, for callers that compare against it.
+pub const SERVING: ServingStatus = ServingStatus::Serving;

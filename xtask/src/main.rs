@@ -1,1 +1,72 @@
-fn main() {}
+//! Developer commands, in one place: `cargo xtask <command>`.
+//!
+//! - `test`: everything CI checks. Installs what a fresh machine lacks (cargo-nextest,
+//!   PostgreSQL, rustfmt/clippy), starts a throwaway PostgreSQL for the run, checks formatting
+//!   and lints, and runs every test with nextest.
+//! - `start` / `stop`: run the whole system locally in the background, and stop exactly the
+//!   processes `start` started (by process id).
+
+mod local;
+mod setup;
+mod test;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", about = "Developer commands for this workspace")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Set up what is missing, then lint and run the whole test suite.
+    Test(test::TestArgs),
+    /// Build and start every service in the background, wait until healthy, print URLs and pids.
+    Start(local::StartArgs),
+    /// Stop what `start` started, by process id, and free its ports.
+    Stop,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Test(args) => test::run(&args),
+        Command::Start(args) => local::start(&args),
+        Command::Stop => local::stop(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("xtask: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (xtask lives one level below it).
+fn workspace_root() -> std::path::PathBuf {
+    let manifest_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir).to_owned()
+}
+
+/// Runs `command`, echoing it first; fails unless it succeeds.
+fn run_checked(command: &mut std::process::Command) -> anyhow::Result<()> {
+    eprintln!("+ {}", describe(command));
+    let status = command.status()?;
+    anyhow::ensure!(
+        status.success(),
+        "`{}` failed with {status}",
+        describe(command)
+    );
+    Ok(())
+}
+
+fn describe(command: &std::process::Command) -> String {
+    std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|part| part.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}

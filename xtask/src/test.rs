@@ -1,0 +1,68 @@
+//! `cargo xtask test`: the one command that checks everything, as CI runs it.
+
+use std::process::{Command, ExitCode};
+
+use test_support::{POSTGRES_URL_ENV, PostgresServer};
+
+use crate::{run_checked, setup, workspace_root};
+
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    /// Skip `cargo fmt --check` and clippy (quicker while iterating).
+    #[arg(long)]
+    no_lint: bool,
+    /// Extra arguments for `cargo nextest run`, e.g. `-- -p order-service status`.
+    #[arg(last = true)]
+    nextest_args: Vec<String>,
+}
+
+pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
+    let root = workspace_root();
+    setup::nextest()?;
+    setup::postgres()?;
+    if !args.no_lint {
+        setup::rust_components()?;
+        run_checked(
+            Command::new("cargo")
+                .current_dir(&root)
+                .args(["fmt", "--all", "--check"]),
+        )?;
+        run_checked(Command::new("cargo").current_dir(&root).args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--quiet",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
+    }
+
+    // One throwaway PostgreSQL for the whole run; every test makes its own database on it.
+    // It is stopped (by pid) when `postgres` drops, whatever the tests did.
+    let postgres = PostgresServer::start()?;
+    eprintln!(
+        "test PostgreSQL running as pid {} at {}",
+        postgres.pid(),
+        postgres.admin_url()
+    );
+
+    let mut nextest = Command::new("cargo");
+    nextest
+        .current_dir(&root)
+        .args(["nextest", "run", "--workspace", "--no-tests=fail"]);
+    if std::env::var("CI").is_ok_and(|value| value == "true") {
+        nextest.args(["--profile", "ci"]);
+    }
+    nextest
+        .args(&args.nextest_args)
+        .env(POSTGRES_URL_ENV, postgres.admin_url());
+    eprintln!("+ {}", crate::describe(&nextest));
+    let status = nextest.status()?;
+    drop(postgres);
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
