@@ -1,8 +1,8 @@
 //! The `order.OrderService` gRPC handlers: validate, consult the peers, store, map to the contract.
 
 use proto::order::{
-    CreateOrderRequest, GetOrderRequest, GetOrdersRequest, GetOrdersResponse, GetUserOrdersRequest,
-    Order, OrderItem, UpdateOrderStatusRequest, order_service_server::OrderService,
+    CreateOrderRequest, GetOrderRequest, GetOrdersRequest, GetOrdersResponse, GetUserOrdersRequest, Order, OrderItem,
+    UpdateOrderStatusRequest, order_service_server::OrderService,
 };
 use service_runtime::{
     ServiceError, ServiceResult,
@@ -33,21 +33,12 @@ impl OrderApi {
 
     async fn create(&self, request: CreateOrderRequest) -> ServiceResult<Order> {
         let draft = pricing::draft(&request)?;
-        let product_ids = draft
-            .items
-            .iter()
-            .map(|item| item.product_id.clone())
-            .collect();
+        let product_ids = draft.items.iter().map(|item| item.product_id.clone()).collect();
         // The two peers are independent; ask both at once.
-        let (user_exists, catalog) = tokio::try_join!(
-            self.peers.user_exists(&draft.user_id),
-            self.peers.products(product_ids)
-        )?;
+        let (user_exists, catalog) =
+            tokio::try_join!(self.peers.user_exists(&draft.user_id), self.peers.products(product_ids))?;
         if !user_exists {
-            return Err(ServiceError::invalid(
-                "userId",
-                format!("user {} does not exist", draft.user_id),
-            ));
+            return Err(ServiceError::invalid("userId", format!("user {} does not exist", draft.user_id)));
         }
         let order = self.orders.insert(pricing::price(draft, &catalog)?).await?;
         tracing::info!(order_id = %order.id, user_id = %order.user_id, total_cents = order.total_cents, "order created");
@@ -56,11 +47,7 @@ impl OrderApi {
 
     async fn get(&self, request: GetOrderRequest) -> ServiceResult<Order> {
         let id = validate::id("id", &request.id)?;
-        self.orders
-            .find(&id)
-            .await?
-            .map(to_proto)
-            .ok_or_else(|| ServiceError::not_found("order", id))
+        self.orders.find(&id).await?.map(to_proto).ok_or_else(|| ServiceError::not_found("order", id))
     }
 
     async fn update_status(&self, request: UpdateOrderStatusRequest) -> ServiceResult<Order> {
@@ -84,10 +71,7 @@ impl OrderApi {
         Ok(page_response(orders, total, page))
     }
 
-    async fn list_for_user(
-        &self,
-        request: GetUserOrdersRequest,
-    ) -> ServiceResult<GetOrdersResponse> {
+    async fn list_for_user(&self, request: GetUserOrdersRequest) -> ServiceResult<GetOrdersResponse> {
         let user_id = validate::id("userId", &request.user_id)?;
         let page = PageRequest::new(request.page, request.limit)?;
         let (orders, total) = self.orders.list_for_user(&user_id, page).await?;
@@ -97,31 +81,19 @@ impl OrderApi {
 
 #[tonic::async_trait]
 impl OrderService for OrderApi {
-    async fn create_order(
-        &self,
-        request: Request<CreateOrderRequest>,
-    ) -> Result<Response<Order>, Status> {
+    async fn create_order(&self, request: Request<CreateOrderRequest>) -> Result<Response<Order>, Status> {
         reply(self.create(request.into_inner()).await)
     }
 
-    async fn get_order(
-        &self,
-        request: Request<GetOrderRequest>,
-    ) -> Result<Response<Order>, Status> {
+    async fn get_order(&self, request: Request<GetOrderRequest>) -> Result<Response<Order>, Status> {
         reply(self.get(request.into_inner()).await)
     }
 
-    async fn update_order_status(
-        &self,
-        request: Request<UpdateOrderStatusRequest>,
-    ) -> Result<Response<Order>, Status> {
+    async fn update_order_status(&self, request: Request<UpdateOrderStatusRequest>) -> Result<Response<Order>, Status> {
         reply(self.update_status(request.into_inner()).await)
     }
 
-    async fn get_orders(
-        &self,
-        request: Request<GetOrdersRequest>,
-    ) -> Result<Response<GetOrdersResponse>, Status> {
+    async fn get_orders(&self, request: Request<GetOrdersRequest>) -> Result<Response<GetOrdersResponse>, Status> {
         reply(self.list(request.into_inner()).await)
     }
 

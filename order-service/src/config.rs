@@ -6,11 +6,7 @@ use service_runtime::config::{DatabaseArgs, RuntimeArgs};
 
 /// Flags with env fallbacks, per the configuration contract.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(
-    name = "order-service",
-    version,
-    about = "Orders and their status machine over gRPC"
-)]
+#[command(name = "order-service", version, about = "Orders and their status machine over gRPC")]
 pub struct Config {
     /// The gRPC listen address.
     #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:50053")]
@@ -20,18 +16,10 @@ pub struct Config {
     #[command(flatten)]
     pub runtime: RuntimeArgs,
     /// user-service, to check that an order's user exists.
-    #[arg(
-        long,
-        env = "USER_SERVICE_URL",
-        default_value = "http://127.0.0.1:50051"
-    )]
+    #[arg(long, env = "USER_SERVICE_URL", default_value = "http://127.0.0.1:50051")]
     pub user_service_url: String,
     /// product-service, for prices and stock.
-    #[arg(
-        long,
-        env = "PRODUCT_SERVICE_URL",
-        default_value = "http://127.0.0.1:50052"
-    )]
+    #[arg(long, env = "PRODUCT_SERVICE_URL", default_value = "http://127.0.0.1:50052")]
     pub product_service_url: String,
 }
 
@@ -43,12 +31,6 @@ impl Config {
         user_service_url: String,
         product_service_url: String,
     ) -> Self {
-        Self {
-            listen_addr,
-            database,
-            runtime: RuntimeArgs::default(),
-            user_service_url,
-            product_service_url,
-        }
+        Self { listen_addr, database, runtime: RuntimeArgs::default(), user_service_url, product_service_url }
     }
 }

@@ -16,9 +16,8 @@ use service_runtime::{GrpcServer, database, grpc::StartupError};
 pub use config::Config;
 
 /// The gRPC service name, as health checks ask for it.
-pub const SERVICE_NAME: &str = <proto::order::order_service_server::OrderServiceServer<
-    api::OrderApi,
-> as tonic::server::NamedService>::NAME;
+pub const SERVICE_NAME: &str =
+    <proto::order::order_service_server::OrderServiceServer<api::OrderApi> as tonic::server::NamedService>::NAME;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
@@ -30,14 +29,6 @@ pub async fn build(config: Config) -> Result<GrpcServer, StartupError> {
     let peers = peers::Peers::connect_lazy(&config)?;
     let pool = database::connect(&config.database.url_for("orders.db")?, &MIGRATOR).await?;
     let api = api::OrderApi::new(repository::OrderRepository::new(pool), peers);
-    let routes = tonic::service::Routes::new(
-        proto::order::order_service_server::OrderServiceServer::new(api),
-    );
-    GrpcServer::bind(
-        config.listen_addr,
-        routes,
-        &[SERVICE_NAME],
-        config.runtime.shutdown_timeout(),
-    )
-    .await
+    let routes = tonic::service::Routes::new(proto::order::order_service_server::OrderServiceServer::new(api));
+    GrpcServer::bind(config.listen_addr, routes, &[SERVICE_NAME], config.runtime.shutdown_timeout()).await
 }

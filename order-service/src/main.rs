@@ -6,6 +6,5 @@ use clap::Parser as _;
 async fn main() -> std::process::ExitCode {
     let config = order_service::Config::parse();
     let runtime = config.runtime.clone();
-    service_runtime::process::run_service("order-service", &runtime, order_service::build(config))
-        .await
+    service_runtime::process::run_service("order-service", &runtime, order_service::build(config)).await
 }

@@ -31,17 +31,12 @@ impl Peers {
     pub fn connect_lazy(config: &Config) -> Result<Self, StartupError> {
         let users = channel("USER_SERVICE_URL", &config.user_service_url)?;
         let products = channel("PRODUCT_SERVICE_URL", &config.product_service_url)?;
-        Ok(Self {
-            users: UserServiceClient::new(users),
-            products: ProductServiceClient::new(products),
-        })
+        Ok(Self { users: UserServiceClient::new(users), products: ProductServiceClient::new(products) })
     }
 
     /// True when user-service knows `user_id`.
     pub async fn user_exists(&self, user_id: &str) -> ServiceResult<bool> {
-        let request = GetUserRequest {
-            id: user_id.to_owned(),
-        };
+        let request = GetUserRequest { id: user_id.to_owned() };
         match self.users.clone().get_user(request).await {
             Ok(_) => Ok(true),
             Err(status) if status.code() == Code::NotFound => Ok(false),
@@ -57,30 +52,17 @@ impl Peers {
             .get_products_by_ids(GetProductsByIdsRequest { ids })
             .await
             .map_err(|status| peer_error("product-service", status))?;
-        Ok(response
-            .into_inner()
-            .products
-            .into_iter()
-            .map(|product| (product.id.clone(), product))
-            .collect())
+        Ok(response.into_inner().products.into_iter().map(|product| (product.id.clone(), product)).collect())
     }
 }
 
 fn channel(setting: &'static str, url: &str) -> Result<Channel, StartupError> {
     let endpoint = Endpoint::from_shared(url.to_owned())
         .map_err(|error| StartupError::config(setting, format!("not a valid URL: {error}")))?;
-    if !matches!(endpoint.uri().scheme_str(), Some("http" | "https"))
-        || endpoint.uri().host().is_none()
-    {
-        return Err(StartupError::config(
-            setting,
-            "must look like http://host:port",
-        ));
+    if !matches!(endpoint.uri().scheme_str(), Some("http" | "https")) || endpoint.uri().host().is_none() {
+        return Err(StartupError::config(setting, "must look like http://host:port"));
     }
-    Ok(endpoint
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(CALL_TIMEOUT)
-        .connect_lazy())
+    Ok(endpoint.connect_timeout(CONNECT_TIMEOUT).timeout(CALL_TIMEOUT).connect_lazy())
 }
 
 /// A peer that cannot be reached is `UNAVAILABLE` (the client may retry); anything else the

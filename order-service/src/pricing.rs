@@ -52,16 +52,10 @@ pub struct PricedItem {
 pub fn draft(request: &CreateOrderRequest) -> ServiceResult<OrderDraft> {
     let user_id = validate::id("userId", &request.user_id)?;
     if request.items.is_empty() {
-        return Err(ServiceError::invalid(
-            "items",
-            "an order needs at least one item",
-        ));
+        return Err(ServiceError::invalid("items", "an order needs at least one item"));
     }
     if request.items.len() > MAX_ITEMS {
-        return Err(ServiceError::invalid(
-            "items",
-            format!("at most {MAX_ITEMS} items per order"),
-        ));
+        return Err(ServiceError::invalid("items", format!("at most {MAX_ITEMS} items per order")));
     }
     let mut items: Vec<DraftItem> = Vec::with_capacity(request.items.len());
     for (index, item) in request.items.iter().enumerate() {
@@ -77,30 +71,17 @@ pub fn draft(request: &CreateOrderRequest) -> ServiceResult<OrderDraft> {
             return Err(ServiceError::invalid(field("quantity"), "must be positive"));
         }
         if item.quantity > MAX_QUANTITY {
-            return Err(ServiceError::invalid(
-                field("quantity"),
-                format!("must be at most {MAX_QUANTITY}"),
-            ));
+            return Err(ServiceError::invalid(field("quantity"), format!("must be at most {MAX_QUANTITY}")));
         }
-        let price_cents = item
-            .price
-            .map(|price| validate::money_to_cents(&field("price"), price, MAX_CLIENT_CENTS))
-            .transpose()?;
-        items.push(DraftItem {
-            product_id,
-            quantity: i64::from(item.quantity),
-            price_cents,
-        });
+        let price_cents =
+            item.price.map(|price| validate::money_to_cents(&field("price"), price, MAX_CLIENT_CENTS)).transpose()?;
+        items.push(DraftItem { product_id, quantity: i64::from(item.quantity), price_cents });
     }
     let total_cents = request
         .total_amount
         .map(|total| validate::money_to_cents("totalAmount", total, MAX_CLIENT_CENTS))
         .transpose()?;
-    Ok(OrderDraft {
-        user_id,
-        items,
-        total_cents,
-    })
+    Ok(OrderDraft { user_id, items, total_cents })
 }
 
 /// Prices `draft` from `catalog` (the products that exist, by id). A missing product or a
@@ -117,17 +98,10 @@ pub fn price(draft: OrderDraft, catalog: &HashMap<String, Product>) -> ServiceRe
             )
         })?;
         let unit_price_cents = catalog_cents(product.price);
-        if let Some(claimed) = item
-            .price_cents
-            .filter(|claimed| *claimed != unit_price_cents)
-        {
+        if let Some(claimed) = item.price_cents.filter(|claimed| *claimed != unit_price_cents) {
             return Err(ServiceError::invalid(
                 format!("items[{index}].price"),
-                format!(
-                    "{} does not match the catalog price {}",
-                    money(claimed),
-                    money(unit_price_cents)
-                ),
+                format!("{} does not match the catalog price {}", money(claimed), money(unit_price_cents)),
             ));
         }
         if item.quantity > i64::from(product.stock) {
@@ -137,27 +111,15 @@ pub fn price(draft: OrderDraft, catalog: &HashMap<String, Product>) -> ServiceRe
             )));
         }
         total_cents += unit_price_cents * item.quantity;
-        items.push(PricedItem {
-            product_id: item.product_id,
-            quantity: item.quantity,
-            unit_price_cents,
-        });
+        items.push(PricedItem { product_id: item.product_id, quantity: item.quantity, unit_price_cents });
     }
     if let Some(claimed) = draft.total_cents.filter(|claimed| *claimed != total_cents) {
         return Err(ServiceError::invalid(
             "totalAmount",
-            format!(
-                "{} does not match the catalog total {}",
-                money(claimed),
-                money(total_cents)
-            ),
+            format!("{} does not match the catalog total {}", money(claimed), money(total_cents)),
         ));
     }
-    Ok(PricedOrder {
-        user_id: draft.user_id,
-        items,
-        total_cents,
-    })
+    Ok(PricedOrder { user_id: draft.user_id, items, total_cents })
 }
 
 /// The catalog's price in cents. product-service only ever stores whole cents.
@@ -180,31 +142,18 @@ mod tests {
     }
 
     fn request(items: Vec<OrderItem>, total: Option<f64>) -> CreateOrderRequest {
-        CreateOrderRequest {
-            user_id: id(),
-            items,
-            total_amount: total,
-        }
+        CreateOrderRequest { user_id: id(), items, total_amount: total }
     }
 
     fn item(product_id: &str, quantity: i32, price: Option<f64>) -> OrderItem {
-        OrderItem {
-            product_id: product_id.into(),
-            quantity,
-            price,
-        }
+        OrderItem { product_id: product_id.into(), quantity, price }
     }
 
     fn catalog(entries: &[(&str, f64, i32)]) -> HashMap<String, Product> {
         entries
             .iter()
             .map(|(id, price, stock)| {
-                let product = Product {
-                    id: (*id).into(),
-                    price: *price,
-                    stock: *stock,
-                    ..Default::default()
-                };
+                let product = Product { id: (*id).into(), price: *price, stock: *stock, ..Default::default() };
                 ((*id).to_owned(), product)
             })
             .collect()
@@ -213,24 +162,14 @@ mod tests {
     #[track_caller]
     fn assert_invalid<T: std::fmt::Debug>(result: ServiceResult<T>, prefix: &str) {
         let error = result.expect_err("rejected");
-        assert!(
-            matches!(error, ServiceError::InvalidArgument { .. }),
-            "{error:?}"
-        );
-        assert!(
-            error.to_string().starts_with(prefix),
-            "{error} should start with {prefix}"
-        );
+        assert!(matches!(error, ServiceError::InvalidArgument { .. }), "{error:?}");
+        assert!(error.to_string().starts_with(prefix), "{error} should start with {prefix}");
     }
 
     #[test]
     fn prices_and_totals_come_from_the_catalog() {
         let (pen, ink) = (id(), id());
-        let draft = draft(&request(
-            vec![item(&pen, 2, None), item(&ink, 3, Some(0.1))],
-            None,
-        ))
-        .expect("draft");
+        let draft = draft(&request(vec![item(&pen, 2, None), item(&ink, 3, Some(0.1))], None)).expect("draft");
         let priced = price(draft, &catalog(&[(&pen, 29.99, 5), (&ink, 0.1, 3)])).expect("priced");
         assert_eq!(priced.total_cents, 2 * 2999 + 3 * 10);
         assert_eq!(priced.items[0].unit_price_cents, 2999);
@@ -241,16 +180,9 @@ mod tests {
         let pen = id();
         let stock = catalog(&[(&pen, 29.99, 5)]);
         let tampered = draft(&request(vec![item(&pen, 2, Some(0.01))], None)).expect("draft");
-        assert_invalid(
-            price(tampered, &stock),
-            "items[0].price: 0.01 does not match the catalog price 29.99",
-        );
-        let wrong_total =
-            draft(&request(vec![item(&pen, 2, Some(29.99))], Some(1.0))).expect("draft");
-        assert_invalid(
-            price(wrong_total, &stock),
-            "totalAmount: 1.00 does not match the catalog total 59.98",
-        );
+        assert_invalid(price(tampered, &stock), "items[0].price: 0.01 does not match the catalog price 29.99");
+        let wrong_total = draft(&request(vec![item(&pen, 2, Some(29.99))], Some(1.0))).expect("draft");
+        assert_invalid(price(wrong_total, &stock), "totalAmount: 1.00 does not match the catalog total 59.98");
         let right = draft(&request(vec![item(&pen, 2, Some(29.99))], Some(59.98))).expect("draft");
         assert_eq!(price(right, &stock).expect("priced").total_cents, 5998);
     }
@@ -259,37 +191,16 @@ mod tests {
     fn malformed_requests_name_the_field() {
         let pen = id();
         assert_invalid(draft(&request(vec![], None)), "items: ");
+        assert_invalid(draft(&request(vec![item(&pen, 0, None)], None)), "items[0].quantity: ");
+        assert_invalid(draft(&request(vec![item(&pen, -2, None)], None)), "items[0].quantity: ");
+        assert_invalid(draft(&request(vec![item(&pen, MAX_QUANTITY + 1, None)], None)), "items[0].quantity: ");
+        assert_invalid(draft(&request(vec![item("pen", 1, None)], None)), "items[0].productId: ");
         assert_invalid(
-            draft(&request(vec![item(&pen, 0, None)], None)),
-            "items[0].quantity: ",
-        );
-        assert_invalid(
-            draft(&request(vec![item(&pen, -2, None)], None)),
-            "items[0].quantity: ",
-        );
-        assert_invalid(
-            draft(&request(vec![item(&pen, MAX_QUANTITY + 1, None)], None)),
-            "items[0].quantity: ",
-        );
-        assert_invalid(
-            draft(&request(vec![item("pen", 1, None)], None)),
-            "items[0].productId: ",
-        );
-        assert_invalid(
-            draft(&request(
-                vec![item(&pen, 1, None), item(&pen, 1, None)],
-                None,
-            )),
+            draft(&request(vec![item(&pen, 1, None), item(&pen, 1, None)], None)),
             "items[1].productId: repeats items[0]",
         );
-        assert_invalid(
-            draft(&request(vec![item(&pen, 1, Some(1.001))], None)),
-            "items[0].price: ",
-        );
-        assert_invalid(
-            draft(&request(vec![item(&pen, 1, None)], Some(-1.0))),
-            "totalAmount: ",
-        );
+        assert_invalid(draft(&request(vec![item(&pen, 1, Some(1.001))], None)), "items[0].price: ");
+        assert_invalid(draft(&request(vec![item(&pen, 1, None)], Some(-1.0))), "totalAmount: ");
         let mut no_user = request(vec![item(&pen, 1, None)], None);
         no_user.user_id = String::new();
         assert_invalid(draft(&no_user), "userId: ");
@@ -301,23 +212,11 @@ mod tests {
     fn missing_products_and_short_stock_are_rejected() {
         let (pen, gone) = (id(), id());
         let stock = catalog(&[(&pen, 1.0, 3)]);
-        let missing = draft(&request(
-            vec![item(&pen, 1, None), item(&gone, 1, None)],
-            None,
-        ))
-        .expect("draft");
+        let missing = draft(&request(vec![item(&pen, 1, None), item(&gone, 1, None)], None)).expect("draft");
         assert_invalid(price(missing, &stock), "items[1].productId: ");
         let short = draft(&request(vec![item(&pen, 4, None)], None)).expect("draft");
         let error = price(short, &stock).expect_err("short");
-        assert!(
-            matches!(error, ServiceError::FailedPrecondition(_)),
-            "{error:?}"
-        );
-        assert!(
-            error
-                .to_string()
-                .starts_with("items[0].quantity: 4 requested but only 3"),
-            "{error}"
-        );
+        assert!(matches!(error, ServiceError::FailedPrecondition(_)), "{error:?}");
+        assert!(error.to_string().starts_with("items[0].quantity: 4 requested but only 3"), "{error}");
     }
 }

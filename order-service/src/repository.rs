@@ -119,44 +119,25 @@ impl OrderRepository {
 
     pub async fn find(&self, id: &str) -> ServiceResult<Option<OrderRecord>> {
         let query = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1");
-        let row: Option<OrderRow> = sqlx::query_as(&query)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row: Option<OrderRow> = sqlx::query_as(&query).bind(id).fetch_optional(&self.pool).await?;
         Ok(self.with_items(row.into_iter().collect()).await?.pop())
     }
 
     /// One page of all orders, newest first, and the total count.
     pub async fn list(&self, page: PageRequest) -> ServiceResult<(Vec<OrderRecord>, i64)> {
-        let query = format!(
-            "SELECT {ORDER_COLUMNS} FROM orders ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2"
-        );
-        let rows = sqlx::query_as(&query)
-            .bind(page.limit())
-            .bind(page.offset())
-            .fetch_all(&self.pool)
-            .await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders")
-            .fetch_one(&self.pool)
-            .await?;
+        let query = format!("SELECT {ORDER_COLUMNS} FROM orders ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2");
+        let rows = sqlx::query_as(&query).bind(page.limit()).bind(page.offset()).fetch_all(&self.pool).await?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders").fetch_one(&self.pool).await?;
         Ok((self.with_items(rows).await?, total))
     }
 
     /// One page of `user_id`'s orders, newest first, and their total count.
-    pub async fn list_for_user(
-        &self,
-        user_id: &str,
-        page: PageRequest,
-    ) -> ServiceResult<(Vec<OrderRecord>, i64)> {
+    pub async fn list_for_user(&self, user_id: &str, page: PageRequest) -> ServiceResult<(Vec<OrderRecord>, i64)> {
         let query = format!(
             "SELECT {ORDER_COLUMNS} FROM orders WHERE user_id = $3 ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2"
         );
-        let rows = sqlx::query_as(&query)
-            .bind(page.limit())
-            .bind(page.offset())
-            .bind(user_id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query_as(&query).bind(page.limit()).bind(page.offset()).bind(user_id).fetch_all(&self.pool).await?;
         let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE user_id = $1")
             .bind(user_id)
             .fetch_one(&self.pool)
@@ -173,10 +154,7 @@ impl OrderRepository {
                 "UPDATE orders SET status = $2, updated_at = $3 WHERE id = $1 AND status IN ({}) RETURNING {ORDER_COLUMNS}",
                 database::placeholders(4, allowed.len())
             );
-            let mut update = sqlx::query_as(&query)
-                .bind(id)
-                .bind(next.as_str())
-                .bind(time::now_millis());
+            let mut update = sqlx::query_as(&query).bind(id).bind(next.as_str()).bind(time::now_millis());
             for status in allowed {
                 update = update.bind(status.as_str());
             }
@@ -185,38 +163,20 @@ impl OrderRepository {
                 return Ok(Transition::Applied(order));
             }
         }
-        let current: Option<String> = sqlx::query_scalar("SELECT status FROM orders WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(
-            current.map_or(Transition::NotFound, |current| Transition::Refused {
-                current,
-            }),
-        )
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT status FROM orders WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        Ok(current.map_or(Transition::NotFound, |current| Transition::Refused { current }))
     }
 
     /// Loads the items of `rows` in one query (no N+1) and joins them on.
     async fn with_items(&self, rows: Vec<OrderRow>) -> ServiceResult<Vec<OrderRecord>> {
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let query = format!(
-            "SELECT order_id, product_id, quantity, unit_price_cents FROM order_items WHERE order_id IN ({}) \
-             ORDER BY order_id, position",
-            database::placeholders(1, rows.len())
-        );
-        let mut select = sqlx::query_as(&query);
-        for row in &rows {
-            select = select.bind(&row.id);
-        }
+        let order_ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
+        let select = "SELECT order_id, product_id, quantity, unit_price_cents FROM order_items WHERE order_id IN";
+        let items: Vec<ItemRecord> =
+            database::fetch_all_in(&self.pool, select, &order_ids, "ORDER BY order_id, position").await?;
         let mut items_by_order: HashMap<String, Vec<ItemRecord>> = HashMap::new();
-        for item in select.fetch_all(&self.pool).await? {
-            let item: ItemRecord = item;
-            items_by_order
-                .entry(item.order_id.clone())
-                .or_default()
-                .push(item);
+        for item in items {
+            items_by_order.entry(item.order_id.clone()).or_default().push(item);
         }
         Ok(rows
             .into_iter()

@@ -17,13 +17,7 @@ pub enum OrderStatus {
 
 impl OrderStatus {
     /// Every status, in life order.
-    pub const ALL: [Self; 5] = [
-        Self::Pending,
-        Self::Confirmed,
-        Self::Shipped,
-        Self::Delivered,
-        Self::Cancelled,
-    ];
+    pub const ALL: [Self; 5] = [Self::Pending, Self::Confirmed, Self::Shipped, Self::Delivered, Self::Cancelled];
 
     /// The name stored and shown.
     pub fn as_str(self) -> &'static str {
@@ -39,13 +33,10 @@ impl OrderStatus {
     /// Parses a client's status; unknown names are `INVALID_ARGUMENT` on `field`.
     pub fn parse(field: &str, value: &str) -> ServiceResult<Self> {
         let value = value.trim().to_ascii_uppercase();
-        Self::ALL
-            .into_iter()
-            .find(|status| status.as_str() == value)
-            .ok_or_else(|| {
-                let names = Self::ALL.map(Self::as_str).join(", ");
-                ServiceError::invalid(field, format!("must be one of {names}"))
-            })
+        Self::ALL.into_iter().find(|status| status.as_str() == value).ok_or_else(|| {
+            let names = Self::ALL.map(Self::as_str).join(", ");
+            ServiceError::invalid(field, format!("must be one of {names}"))
+        })
     }
 
     /// The statuses from which an order may move to `self`.
@@ -86,27 +77,15 @@ mod tests {
         ];
         for from in OrderStatus::ALL {
             for to in OrderStatus::ALL {
-                assert_eq!(
-                    from.can_become(to),
-                    allowed.contains(&(from, to)),
-                    "{from} -> {to}"
-                );
+                assert_eq!(from.can_become(to), allowed.contains(&(from, to)), "{from} -> {to}");
             }
         }
     }
 
     #[test]
     fn parsing_is_case_insensitive_and_names_the_field() {
-        assert_eq!(
-            OrderStatus::parse("status", " shipped ").ok(),
-            Some(Shipped)
-        );
+        assert_eq!(OrderStatus::parse("status", " shipped ").ok(), Some(Shipped));
         let error = OrderStatus::parse("status", "LOST").expect_err("unknown");
-        assert!(
-            error
-                .to_string()
-                .starts_with("status: must be one of PENDING"),
-            "{error}"
-        );
+        assert!(error.to_string().starts_with("status: must be one of PENDING"), "{error}");
     }
 }

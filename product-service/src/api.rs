@@ -1,9 +1,9 @@
 //! The `product.ProductService` gRPC handlers: validate, call the repository, map to the contract.
 
 use proto::product::{
-    CreateProductRequest, DeleteProductRequest, DeleteProductResponse, GetProductRequest,
-    GetProductsByIdsRequest, GetProductsByIdsResponse, GetProductsRequest, GetProductsResponse,
-    Product, UpdateProductRequest, product_service_server::ProductService,
+    CreateProductRequest, DeleteProductRequest, DeleteProductResponse, GetProductRequest, GetProductsByIdsRequest,
+    GetProductsByIdsResponse, GetProductsRequest, GetProductsResponse, Product, UpdateProductRequest,
+    product_service_server::ProductService,
 };
 use service_runtime::{
     ServiceError, ServiceResult,
@@ -47,34 +47,20 @@ impl ProductApi {
 
     async fn get(&self, request: GetProductRequest) -> ServiceResult<Product> {
         let id = validate::id("id", &request.id)?;
-        self.products
-            .find(&id)
-            .await?
-            .map(to_proto)
-            .ok_or_else(|| ServiceError::not_found("product", id))
+        self.products.find(&id).await?.map(to_proto).ok_or_else(|| ServiceError::not_found("product", id))
     }
 
     async fn update(&self, request: UpdateProductRequest) -> ServiceResult<Product> {
         let id = validate::id("id", &request.id)?;
         let changes = ProductChanges {
             name: request.name.as_deref().map(validation::name).transpose()?,
-            description: request
-                .description
-                .as_deref()
-                .map(validation::description)
-                .transpose()?,
+            description: request.description.as_deref().map(validation::description).transpose()?,
             price_cents: request.price.map(validation::price).transpose()?,
             stock: request.stock.map(validation::stock).transpose()?,
-            category: request
-                .category
-                .as_deref()
-                .map(validation::category)
-                .transpose()?,
+            category: request.category.as_deref().map(validation::category).transpose()?,
         };
         let product = self.products.update(&id, changes).await?;
-        product
-            .map(to_proto)
-            .ok_or_else(|| ServiceError::not_found("product", id))
+        product.map(to_proto).ok_or_else(|| ServiceError::not_found("product", id))
     }
 
     async fn delete(&self, request: DeleteProductRequest) -> ServiceResult<DeleteProductResponse> {
@@ -83,10 +69,7 @@ impl ProductApi {
             return Err(ServiceError::not_found("product", id));
         }
         tracing::info!(product_id = %id, "product deleted");
-        Ok(DeleteProductResponse {
-            success: true,
-            message: format!("product {id} deleted"),
-        })
+        Ok(DeleteProductResponse { success: true, message: format!("product {id} deleted") })
     }
 
     async fn list(&self, request: GetProductsRequest) -> ServiceResult<GetProductsResponse> {
@@ -105,38 +88,24 @@ impl ProductApi {
         })
     }
 
-    async fn get_many(
-        &self,
-        request: GetProductsByIdsRequest,
-    ) -> ServiceResult<GetProductsByIdsResponse> {
+    async fn get_many(&self, request: GetProductsByIdsRequest) -> ServiceResult<GetProductsByIdsResponse> {
         let ids = validate::id_batch("ids", &request.ids, MAX_BATCH)?;
         let products = self.products.find_many(&ids).await?;
-        Ok(GetProductsByIdsResponse {
-            products: products.into_iter().map(to_proto).collect(),
-        })
+        Ok(GetProductsByIdsResponse { products: products.into_iter().map(to_proto).collect() })
     }
 }
 
 #[tonic::async_trait]
 impl ProductService for ProductApi {
-    async fn create_product(
-        &self,
-        request: Request<CreateProductRequest>,
-    ) -> Result<Response<Product>, Status> {
+    async fn create_product(&self, request: Request<CreateProductRequest>) -> Result<Response<Product>, Status> {
         reply(self.create(request.into_inner()).await)
     }
 
-    async fn get_product(
-        &self,
-        request: Request<GetProductRequest>,
-    ) -> Result<Response<Product>, Status> {
+    async fn get_product(&self, request: Request<GetProductRequest>) -> Result<Response<Product>, Status> {
         reply(self.get(request.into_inner()).await)
     }
 
-    async fn update_product(
-        &self,
-        request: Request<UpdateProductRequest>,
-    ) -> Result<Response<Product>, Status> {
+    async fn update_product(&self, request: Request<UpdateProductRequest>) -> Result<Response<Product>, Status> {
         reply(self.update(request.into_inner()).await)
     }
 

@@ -6,11 +6,7 @@ use service_runtime::config::{DatabaseArgs, RuntimeArgs};
 
 /// Flags with env fallbacks, per the configuration contract.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(
-    name = "product-service",
-    version,
-    about = "The product catalog and its stock over gRPC"
-)]
+#[command(name = "product-service", version, about = "The product catalog and its stock over gRPC")]
 pub struct Config {
     /// The gRPC listen address.
     #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:50052")]
@@ -24,10 +20,6 @@ pub struct Config {
 impl Config {
     /// A configuration on `database`, listening on `listen_addr`.
     pub fn new(listen_addr: SocketAddr, database: DatabaseArgs) -> Self {
-        Self {
-            listen_addr,
-            database,
-            runtime: RuntimeArgs::default(),
-        }
+        Self { listen_addr, database, runtime: RuntimeArgs::default() }
     }
 }

@@ -23,14 +23,6 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 pub async fn build(config: Config) -> Result<GrpcServer, StartupError> {
     let pool = database::connect(&config.database.url_for("products.db")?, &MIGRATOR).await?;
     let api = api::ProductApi::new(repository::ProductRepository::new(pool));
-    let routes = tonic::service::Routes::new(
-        proto::product::product_service_server::ProductServiceServer::new(api),
-    );
-    GrpcServer::bind(
-        config.listen_addr,
-        routes,
-        &[SERVICE_NAME],
-        config.runtime.shutdown_timeout(),
-    )
-    .await
+    let routes = tonic::service::Routes::new(proto::product::product_service_server::ProductServiceServer::new(api));
+    GrpcServer::bind(config.listen_addr, routes, &[SERVICE_NAME], config.runtime.shutdown_timeout()).await
 }

@@ -6,10 +6,5 @@ use clap::Parser as _;
 async fn main() -> std::process::ExitCode {
     let config = product_service::Config::parse();
     let runtime = config.runtime.clone();
-    service_runtime::process::run_service(
-        "product-service",
-        &runtime,
-        product_service::build(config),
-    )
-    .await
+    service_runtime::process::run_service("product-service", &runtime, product_service::build(config)).await
 }

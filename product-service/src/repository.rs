@@ -50,9 +50,8 @@ impl ProductRepository {
     }
 
     pub async fn insert(&self, product: NewProduct) -> ServiceResult<ProductRecord> {
-        let query = format!(
-            "INSERT INTO products ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {COLUMNS}"
-        );
+        let query =
+            format!("INSERT INTO products ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {COLUMNS}");
         Ok(sqlx::query_as(&query)
             .bind(uuid::Uuid::now_v7().to_string())
             .bind(product.name)
@@ -67,34 +66,17 @@ impl ProductRepository {
 
     pub async fn find(&self, id: &str) -> ServiceResult<Option<ProductRecord>> {
         let query = format!("SELECT {COLUMNS} FROM products WHERE id = $1");
-        Ok(sqlx::query_as(&query)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(sqlx::query_as(&query).bind(id).fetch_optional(&self.pool).await?)
     }
 
     /// The products among `ids` that exist, in no particular order.
     pub async fn find_many(&self, ids: &[String]) -> ServiceResult<Vec<ProductRecord>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let query = format!(
-            "SELECT {COLUMNS} FROM products WHERE id IN ({})",
-            database::placeholders(1, ids.len())
-        );
-        let mut select = sqlx::query_as(&query);
-        for id in ids {
-            select = select.bind(id);
-        }
-        Ok(select.fetch_all(&self.pool).await?)
+        let select = format!("SELECT {COLUMNS} FROM products WHERE id IN");
+        Ok(database::fetch_all_in(&self.pool, &select, ids, "").await?)
     }
 
     /// Applies `changes` in one statement; `None` when no product has `id`.
-    pub async fn update(
-        &self,
-        id: &str,
-        changes: ProductChanges,
-    ) -> ServiceResult<Option<ProductRecord>> {
+    pub async fn update(&self, id: &str, changes: ProductChanges) -> ServiceResult<Option<ProductRecord>> {
         let query = format!(
             "UPDATE products SET name = COALESCE($2, name), description = COALESCE($3, description), \
              price_cents = COALESCE($4, price_cents), stock = COALESCE($5, stock), \
@@ -114,30 +96,15 @@ impl ProductRepository {
 
     /// Deletes a product; false when there was none.
     pub async fn delete(&self, id: &str) -> ServiceResult<bool> {
-        let result = sqlx::query("DELETE FROM products WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        let result = sqlx::query("DELETE FROM products WHERE id = $1").bind(id).execute(&self.pool).await?;
         Ok(result.rows_affected() > 0)
     }
 
     /// One page in creation order, optionally within `category`, and the matching total.
-    pub async fn list(
-        &self,
-        page: PageRequest,
-        category: Option<&str>,
-    ) -> ServiceResult<(Vec<ProductRecord>, i64)> {
-        let filter = if category.is_some() {
-            "WHERE category = $3"
-        } else {
-            ""
-        };
-        let query = format!(
-            "SELECT {COLUMNS} FROM products {filter} ORDER BY created_at, id LIMIT $1 OFFSET $2"
-        );
-        let select = sqlx::query_as(&query)
-            .bind(page.limit())
-            .bind(page.offset());
+    pub async fn list(&self, page: PageRequest, category: Option<&str>) -> ServiceResult<(Vec<ProductRecord>, i64)> {
+        let filter = if category.is_some() { "WHERE category = $3" } else { "" };
+        let query = format!("SELECT {COLUMNS} FROM products {filter} ORDER BY created_at, id LIMIT $1 OFFSET $2");
+        let select = sqlx::query_as(&query).bind(page.limit()).bind(page.offset());
         let select = match category {
             Some(category) => select.bind(category),
             None => select,
@@ -145,10 +112,7 @@ impl ProductRepository {
         let products = select.fetch_all(&self.pool).await?;
 
         let count = match category {
-            Some(category) => {
-                sqlx::query_scalar("SELECT COUNT(*) FROM products WHERE category = $1")
-                    .bind(category)
-            }
+            Some(category) => sqlx::query_scalar("SELECT COUNT(*) FROM products WHERE category = $1").bind(category),
             None => sqlx::query_scalar("SELECT COUNT(*) FROM products"),
         };
         let total: i64 = count.fetch_one(&self.pool).await?;

@@ -23,33 +23,19 @@ pub struct DatabaseArgs {
 impl DatabaseArgs {
     /// SQLite in `data_dir`, as tests and the local run use it.
     pub fn sqlite_in(data_dir: impl Into<PathBuf>) -> Self {
-        Self {
-            database_url: None,
-            data_dir: data_dir.into(),
-        }
+        Self { database_url: None, data_dir: data_dir.into() }
     }
 
     /// PostgreSQL (or SQLite) at `url`, as tests use it.
     pub fn url(url: impl Into<String>) -> Self {
-        Self {
-            database_url: Some(url.into()),
-            data_dir: PathBuf::from("data"),
-        }
+        Self { database_url: Some(url.into()), data_dir: PathBuf::from("data") }
     }
 
     /// The URL to connect to: `DATABASE_URL` if given, else `sqlite://<DATA_DIR>/<file_name>`.
     pub fn url_for(&self, file_name: &str) -> Result<DatabaseUrl, StartupError> {
-        match self
-            .database_url
-            .as_deref()
-            .filter(|url| !url.trim().is_empty())
-        {
-            Some(url) => url
-                .parse()
-                .map_err(|problem| StartupError::config("DATABASE_URL", problem)),
-            None => Ok(DatabaseUrl::Sqlite {
-                path: self.data_dir.join(file_name),
-            }),
+        match self.database_url.as_deref().filter(|url| !url.trim().is_empty()) {
+            Some(url) => url.parse().map_err(|problem| StartupError::config("DATABASE_URL", problem)),
+            None => Ok(DatabaseUrl::Sqlite { path: self.data_dir.join(file_name) }),
         }
     }
 }
@@ -74,10 +60,7 @@ impl RuntimeArgs {
 
 impl Default for RuntimeArgs {
     fn default() -> Self {
-        Self {
-            log_format: LogFormat::Pretty,
-            shutdown_timeout_secs: 10,
-        }
+        Self { log_format: LogFormat::Pretty, shutdown_timeout_secs: 10 }
     }
 }
 
@@ -112,14 +95,10 @@ impl FromStr for DatabaseUrl {
             if path.is_empty() {
                 return Err("a sqlite URL needs a file path, e.g. sqlite://data/users.db".into());
             }
-            return Ok(Self::Sqlite {
-                path: PathBuf::from(path),
-            });
+            return Ok(Self::Sqlite { path: PathBuf::from(path) });
         }
         if value.starts_with("postgres://") || value.starts_with("postgresql://") {
-            return Ok(Self::Postgres {
-                url: value.to_owned(),
-            });
+            return Ok(Self::Postgres { url: value.to_owned() });
         }
         Err("expected sqlite://<path> or postgres://user:password@host:port/database".into())
     }
@@ -132,9 +111,7 @@ impl fmt::Display for DatabaseUrl {
             Self::Postgres { url } => {
                 // Show scheme, host and database, never the credentials.
                 let after_scheme = url.split_once("://").map_or("", |(_, rest)| rest);
-                let host_and_db = after_scheme
-                    .rsplit_once('@')
-                    .map_or(after_scheme, |(_, rest)| rest);
+                let host_and_db = after_scheme.rsplit_once('@').map_or(after_scheme, |(_, rest)| rest);
                 let host_and_db = host_and_db.split('?').next().unwrap_or_default();
                 write!(f, "postgres://{host_and_db}")
             }
@@ -186,21 +163,9 @@ mod tests {
     #[test]
     fn sqlite_urls_parse_to_paths() {
         let url: DatabaseUrl = "sqlite://data/users.db".parse().expect("valid");
-        assert_eq!(
-            url,
-            DatabaseUrl::Sqlite {
-                path: "data/users.db".into()
-            }
-        );
-        let url: DatabaseUrl = "sqlite:///var/lib/users.db?mode=rwc"
-            .parse()
-            .expect("valid");
-        assert_eq!(
-            url,
-            DatabaseUrl::Sqlite {
-                path: "/var/lib/users.db".into()
-            }
-        );
+        assert_eq!(url, DatabaseUrl::Sqlite { path: "data/users.db".into() });
+        let url: DatabaseUrl = "sqlite:///var/lib/users.db?mode=rwc".parse().expect("valid");
+        assert_eq!(url, DatabaseUrl::Sqlite { path: "/var/lib/users.db".into() });
     }
 
     #[test]
@@ -211,16 +176,8 @@ mod tests {
 
     #[test]
     fn postgres_credentials_are_never_shown() {
-        let url: DatabaseUrl = "postgres://app:hunter2@db:5432/users?sslmode=disable"
-            .parse()
-            .expect("valid");
-        assert_eq!(
-            format!("{url} {url:?}"),
-            "postgres://db:5432/users postgres://db:5432/users"
-        );
-        assert_eq!(
-            format!("{:?}", Secret::from("hunter2".to_owned())),
-            "Secret(***)"
-        );
+        let url: DatabaseUrl = "postgres://app:hunter2@db:5432/users?sslmode=disable".parse().expect("valid");
+        assert_eq!(format!("{url} {url:?}"), "postgres://db:5432/users postgres://db:5432/users");
+        assert_eq!(format!("{:?}", Secret::from("hunter2".to_owned())), "Secret(***)");
     }
 }

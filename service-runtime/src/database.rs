@@ -6,7 +6,11 @@
 
 use std::time::Duration;
 
-use sqlx::{AnyPool, Executor, any::AnyPoolOptions, migrate::Migrator};
+use sqlx::{
+    AnyPool, Executor, FromRow,
+    any::{AnyPoolOptions, AnyRow},
+    migrate::Migrator,
+};
 
 use crate::{config::DatabaseUrl, grpc::StartupError};
 
@@ -19,15 +23,9 @@ pub async fn connect(url: &DatabaseUrl, migrator: &Migrator) -> Result<AnyPool, 
     let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
     let options = match url {
         DatabaseUrl::Sqlite { path } => {
-            if let Some(parent) = path
-                .parent()
-                .filter(|parent| !parent.as_os_str().is_empty())
-            {
+            if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent).map_err(|error| {
-                    StartupError::config(
-                        "DATA_DIR",
-                        format!("cannot create {}: {error}", parent.display()),
-                    )
+                    StartupError::config("DATA_DIR", format!("cannot create {}: {error}", parent.display()))
                 })?;
             }
             // WAL lets readers run beside the one writer; NORMAL sync is safe under WAL.
@@ -36,9 +34,7 @@ pub async fn connect(url: &DatabaseUrl, migrator: &Migrator) -> Result<AnyPool, 
                     connection.execute("PRAGMA journal_mode = WAL").await?;
                     connection.execute("PRAGMA synchronous = NORMAL").await?;
                     connection.execute("PRAGMA foreign_keys = ON").await?;
-                    connection
-                        .execute(format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}").as_str())
-                        .await?;
+                    connection.execute(format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}").as_str()).await?;
                     Ok(())
                 })
             })
@@ -48,28 +44,33 @@ pub async fn connect(url: &DatabaseUrl, migrator: &Migrator) -> Result<AnyPool, 
     let pool = options
         .connect(&url.connection_string())
         .await
-        .map_err(|source| StartupError::Database {
-            url: url.to_string(),
-            source,
-        })?;
-    migrator
-        .run(&pool)
-        .await
-        .map_err(|source| StartupError::Migration {
-            url: url.to_string(),
-            source,
-        })?;
+        .map_err(|source| StartupError::Database { url: url.to_string(), source })?;
+    migrator.run(&pool).await.map_err(|source| StartupError::Migration { url: url.to_string(), source })?;
     tracing::info!(database = %url, "database ready");
     Ok(pool)
+}
+
+/// Runs `{select} ($1, ..., $n) {suffix}` with `ids` bound to the list: the one query behind
+/// every batch lookup (`WHERE id IN`, items of several orders), so none of them is N+1.
+pub async fn fetch_all_in<T>(pool: &AnyPool, select: &str, ids: &[String], suffix: &str) -> Result<Vec<T>, sqlx::Error>
+where
+    T: for<'row> FromRow<'row, AnyRow> + Send + Unpin,
+{
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let query = format!("{select} ({}) {suffix}", placeholders(1, ids.len()));
+    let mut fetch = sqlx::query_as(&query);
+    for id in ids {
+        fetch = fetch.bind(id);
+    }
+    fetch.fetch_all(pool).await
 }
 
 /// `$first, $first+1, ...` for `count` values, for an `IN (...)` list. Positional `$n`
 /// placeholders work on both SQLite and PostgreSQL.
 pub fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    (first..first + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]

@@ -47,9 +47,7 @@ impl InFlight {
 
     fn enter(&self) -> CallGuard {
         self.state.count.fetch_add(1, Ordering::AcqRel);
-        CallGuard {
-            state: Arc::clone(&self.state),
-        }
+        CallGuard { state: Arc::clone(&self.state) }
     }
 }
 
@@ -70,10 +68,7 @@ impl<S> tower::Layer<S> for InFlight {
     type Service = Tracked<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Tracked {
-            inner,
-            in_flight: self.clone(),
-        }
+        Tracked { inner, in_flight: self.clone() }
     }
 }
 
@@ -128,10 +123,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!waiter.is_finished(), "one call is still running");
         drop(second);
-        tokio::time::timeout(Duration::from_secs(1), waiter)
-            .await
-            .expect("idle")
-            .expect("join");
+        tokio::time::timeout(Duration::from_secs(1), waiter).await.expect("idle").expect("join");
         assert_eq!(in_flight.count(), 0);
     }
 }

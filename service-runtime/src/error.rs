@@ -38,18 +38,12 @@ pub enum ServiceError {
 impl ServiceError {
     /// An `INVALID_ARGUMENT` naming `field`.
     pub fn invalid(field: impl Into<String>, problem: impl Into<String>) -> Self {
-        Self::InvalidArgument {
-            field: field.into(),
-            problem: problem.into(),
-        }
+        Self::InvalidArgument { field: field.into(), problem: problem.into() }
     }
 
     /// A `NOT_FOUND` for `entity` with `id`.
     pub fn not_found(entity: &'static str, id: impl Into<String>) -> Self {
-        Self::NotFound {
-            entity,
-            id: id.into(),
-        }
+        Self::NotFound { entity, id: id.into() }
     }
 
     /// Wraps anything unexpected as an internal error.
@@ -97,19 +91,14 @@ mod tests {
 
     #[test]
     fn internal_errors_hide_their_details() {
-        let status = Status::from(ServiceError::internal(anyhow::anyhow!(
-            "SELECT * FROM users"
-        )));
+        let status = Status::from(ServiceError::internal(anyhow::anyhow!("SELECT * FROM users")));
         assert_eq!(status.code(), tonic::Code::Internal);
         assert_eq!(status.message(), "internal error");
     }
 
     #[test]
     fn invalid_argument_names_the_field() {
-        let status = Status::from(ServiceError::invalid(
-            "items[1].quantity",
-            "must be positive",
-        ));
+        let status = Status::from(ServiceError::invalid("items[1].quantity", "must be positive"));
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
         assert_eq!(status.message(), "items[1].quantity: must be positive");
     }

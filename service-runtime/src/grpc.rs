@@ -23,15 +23,9 @@ pub enum StartupError {
     #[error("database {url}: {source}")]
     Database { url: String, source: sqlx::Error },
     #[error("database {url}: migration failed: {source}")]
-    Migration {
-        url: String,
-        source: sqlx::migrate::MigrateError,
-    },
+    Migration { url: String, source: sqlx::migrate::MigrateError },
     #[error("LISTEN_ADDR: cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
     #[error("gRPC reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
 }
@@ -39,10 +33,7 @@ pub enum StartupError {
 impl StartupError {
     /// A configuration problem with the setting `name`.
     pub fn config(name: &'static str, problem: impl Into<String>) -> Self {
-        Self::Config {
-            name,
-            problem: problem.into(),
-        }
+        Self::Config { name, problem: problem.into() }
     }
 }
 
@@ -67,32 +58,19 @@ impl GrpcServer {
         service_names: &[&'static str],
         drain_timeout: Duration,
     ) -> Result<Self, StartupError> {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartupError::Bind { addr, source })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind { addr, source })?;
+        let listener = TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })?;
+        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind { addr, source })?;
 
         let (health, health_service) = tonic_health::server::health_reporter();
         for name in service_names {
-            health
-                .set_service_status(*name, ServingStatus::Serving)
-                .await;
+            health.set_service_status(*name, ServingStatus::Serving).await;
         }
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()?;
         let routes = routes.add_service(health_service).add_service(reflection);
-        Ok(Self {
-            listener,
-            local_addr,
-            routes,
-            health,
-            service_names: service_names.to_vec(),
-            drain_timeout,
-        })
+        Ok(Self { listener, local_addr, routes, health, service_names: service_names.to_vec(), drain_timeout })
     }
 
     /// The address actually bound (the real port when 0 was asked for).
@@ -101,10 +79,7 @@ impl GrpcServer {
     }
 
     /// Serves until `shutdown` resolves, then drains for at most the drain timeout.
-    pub async fn run(
-        self,
-        shutdown: impl Future<Output = ()> + Send,
-    ) -> Result<(), tonic::transport::Error> {
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), tonic::transport::Error> {
         let stop_accepting = CancellationToken::new();
         let in_flight = InFlight::default();
         let server = tonic::transport::Server::builder()
@@ -123,9 +98,7 @@ impl GrpcServer {
             () = shutdown => {}
         }
         for name in &self.service_names {
-            self.health
-                .set_service_status(*name, ServingStatus::NotServing)
-                .await;
+            self.health.set_service_status(*name, ServingStatus::NotServing).await;
         }
         stop_accepting.cancel();
         // hyper's own graceful shutdown waits for every client to close its connection, and
@@ -167,11 +140,7 @@ impl GrpcServer {
             // A dropped sender also stops the server.
             let _ = stopped.await;
         }));
-        RunningServer {
-            local_addr,
-            stop: Some(stop),
-            task,
-        }
+        RunningServer { local_addr, stop: Some(stop), task }
     }
 }
 

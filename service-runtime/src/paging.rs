@@ -25,10 +25,7 @@ impl PageRequest {
             return Err(ServiceError::invalid("page", "must be at least 1"));
         }
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ServiceError::invalid(
-                "limit",
-                format!("must be between 1 and {MAX_LIMIT}"),
-            ));
+            return Err(ServiceError::invalid("limit", format!("must be between 1 and {MAX_LIMIT}")));
         }
         Ok(Self { page, limit })
     }
@@ -55,20 +52,12 @@ mod tests {
 
     #[test]
     fn defaults_apply_when_absent() {
-        assert_eq!(
-            PageRequest::new(None, None).ok(),
-            Some(PageRequest { page: 1, limit: 10 })
-        );
+        assert_eq!(PageRequest::new(None, None).ok(), Some(PageRequest { page: 1, limit: 10 }));
     }
 
     #[test]
     fn bounds_are_enforced_with_the_field_named() {
-        for (page, limit, field) in [
-            (0, 10, "page"),
-            (-1, 10, "page"),
-            (1, 0, "limit"),
-            (1, 101, "limit"),
-        ] {
+        for (page, limit, field) in [(0, 10, "page"), (-1, 10, "page"), (1, 0, "limit"), (1, 101, "limit")] {
             let error = PageRequest::new(Some(page), Some(limit)).expect_err("out of range");
             assert!(error.to_string().starts_with(field), "{error}");
         }

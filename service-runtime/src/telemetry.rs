@@ -18,9 +18,7 @@ pub fn init(format: LogFormat) -> Result<(), crate::grpc::StartupError> {
         .with_default_directive(LevelFilter::INFO.into())
         .parse(&directives)
         .map_err(|error| crate::grpc::StartupError::config("RUST_LOG", error.to_string()))?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(true);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true);
     // `try_init` fails only when a subscriber is already installed, which is fine.
     let _already_installed = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

@@ -1,28 +1,20 @@
 //! gRPC checks: the standard health protocol, reflection, and error statuses.
 
 use anyhow::Context as _;
-use tonic_health::pb::{
-    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
-};
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 use tonic_reflection::pb::v1::{
     ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
     server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
 };
 
 async fn channel(url: &str) -> anyhow::Result<tonic::transport::Channel> {
-    Ok(tonic::transport::Endpoint::from_shared(url.to_owned())?
-        .connect()
-        .await?)
+    Ok(tonic::transport::Endpoint::from_shared(url.to_owned())?.connect().await?)
 }
 
 /// The health status `url` reports for `service` (`""` for the server as a whole).
 pub async fn health_status(url: &str, service: &str) -> anyhow::Result<ServingStatus> {
     let mut client = HealthClient::new(channel(url).await?);
-    let response = client
-        .check(HealthCheckRequest {
-            service: service.to_owned(),
-        })
-        .await?;
+    let response = client.check(HealthCheckRequest { service: service.to_owned() }).await?;
     Ok(response.into_inner().status())
 }
 
@@ -33,20 +25,12 @@ pub async fn reflected_services(url: &str) -> anyhow::Result<Vec<String>> {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),
     };
-    let mut responses = client
-        .server_reflection_info(tokio_stream::once(request))
-        .await?
-        .into_inner();
-    let response = responses
-        .message()
-        .await?
-        .context("no reflection response")?;
+    let mut responses = client.server_reflection_info(tokio_stream::once(request)).await?.into_inner();
+    let response = responses.message().await?.context("no reflection response")?;
     match response.message_response {
-        Some(MessageResponse::ListServicesResponse(list)) => Ok(list
-            .service
-            .into_iter()
-            .map(|service| service.name)
-            .collect()),
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            Ok(list.service.into_iter().map(|service| service.name).collect())
+        }
         other => anyhow::bail!("unexpected reflection response: {other:?}"),
     }
 }
@@ -54,19 +38,21 @@ pub async fn reflected_services(url: &str) -> anyhow::Result<Vec<String>> {
 /// Asserts `result` failed with `code` and a message starting with `prefix` (the field name,
 /// for `INVALID_ARGUMENT`).
 #[track_caller]
-pub fn assert_status<T: std::fmt::Debug>(
-    result: Result<T, tonic::Status>,
-    code: tonic::Code,
-    prefix: &str,
-) {
+pub fn assert_status<T: std::fmt::Debug>(result: Result<T, tonic::Status>, code: tonic::Code, prefix: &str) {
     let status = result.expect_err("expected an error");
     assert_eq!(status.code(), code, "{status:?}");
-    assert!(
-        status.message().starts_with(prefix),
-        "message {:?} should start with {prefix:?}",
-        status.message()
-    );
+    assert!(status.message().starts_with(prefix), "message {:?} should start with {prefix:?}", status.message());
 }
 
 /// The SERVING status, for callers that compare against it.
 pub const SERVING: ServingStatus = ServingStatus::Serving;
+
+/// Asserts the server at `url` reports `service` SERVING over the health protocol and lists it,
+/// and the health service, through reflection.
+pub async fn assert_health_and_reflection(url: &str, service: &str) {
+    assert_eq!(health_status(url, service).await.expect("health check"), SERVING);
+    let services = reflected_services(url).await.expect("reflection");
+    for expected in [service, "grpc.health.v1.Health"] {
+        assert!(services.iter().any(|name| name == expected), "{expected} missing from {services:?}");
+    }
+}

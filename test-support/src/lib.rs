@@ -14,5 +14,5 @@ mod process;
 mod storage;
 
 pub use postgres::{POSTGRES_URL_ENV, PostgresServer, TestDatabase, postgres_database};
-pub use process::{ServiceProcess, expect_startup_failure};
+pub use process::{ServiceProcess, assert_serves_until_sigterm, expect_startup_failure};
 pub use storage::{Backend, TestStorage};

@@ -30,9 +30,7 @@ impl PostgresServer {
     /// connections.
     pub fn start() -> anyhow::Result<Self> {
         let bin_dir = find_bin_dir()?;
-        let dir = tempfile::Builder::new()
-            .prefix("test-postgres-")
-            .tempdir()?;
+        let dir = tempfile::Builder::new().prefix("test-postgres-").tempdir()?;
         let data_dir = dir.path().join("data");
         let as_root = is_root()?;
         if as_root {
@@ -40,13 +38,7 @@ impl PostgresServer {
         }
 
         let status = postgres_command(&bin_dir.join("initdb"), as_root)
-            .args([
-                "--auth=trust",
-                "--username=postgres",
-                "--encoding=UTF8",
-                "--no-sync",
-                "-D",
-            ])
+            .args(["--auth=trust", "--username=postgres", "--encoding=UTF8", "--no-sync", "-D"])
             .arg(&data_dir)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -67,14 +59,7 @@ impl PostgresServer {
             .arg(&data_dir)
             .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-k"])
             .arg(dir.path())
-            .args([
-                "-c",
-                "fsync=off",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
-            ])
+            .args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
             .args(["-c", "max_connections=400", "-c", "shared_buffers=64MB"])
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -98,19 +83,13 @@ impl PostgresServer {
 
     fn wait_until_ready(&mut self) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         loop {
             if let Some(status) = self.child.try_wait()? {
-                let log = std::fs::read_to_string(self.dir.path().join("postgres.log"))
-                    .unwrap_or_default();
+                let log = std::fs::read_to_string(self.dir.path().join("postgres.log")).unwrap_or_default();
                 bail!("postgres exited with {status}: {log}");
             }
-            if runtime
-                .block_on(PgConnection::connect(&self.admin_url()))
-                .is_ok()
-            {
+            if runtime.block_on(PgConnection::connect(&self.admin_url())).is_ok() {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -125,10 +104,7 @@ impl Drop for PostgresServer {
     fn drop(&mut self) {
         // SIGINT is PostgreSQL's "fast shutdown": it ends sessions and exits cleanly.
         let pid = self.child.id().to_string();
-        let interrupted = Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .is_ok_and(|status| status.success());
+        let interrupted = Command::new("kill").args(["-INT", &pid]).status().is_ok_and(|status| status.success());
         let deadline = Instant::now() + Duration::from_secs(10);
         while interrupted && Instant::now() < deadline {
             if matches!(self.child.try_wait(), Ok(Some(_))) {
@@ -158,20 +134,13 @@ pub async fn postgres_database() -> anyhow::Result<TestDatabase> {
         }
     };
     let name = format!("test_{}", uuid::Uuid::now_v7().simple());
-    let mut connection = PgConnection::connect(&admin_url).await.with_context(|| {
-        format!("connecting to the test PostgreSQL server ({POSTGRES_URL_ENV})")
-    })?;
-    connection
-        .execute(format!("CREATE DATABASE {name}").as_str())
-        .await?;
+    let mut connection = PgConnection::connect(&admin_url)
+        .await
+        .with_context(|| format!("connecting to the test PostgreSQL server ({POSTGRES_URL_ENV})"))?;
+    connection.execute(format!("CREATE DATABASE {name}").as_str()).await?;
     connection.close().await?;
-    let base = admin_url
-        .rsplit_once('/')
-        .map_or(admin_url.as_str(), |(base, _)| base);
-    Ok(TestDatabase {
-        url: format!("{base}/{name}"),
-        _server: server,
-    })
+    let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
+    Ok(TestDatabase { url: format!("{base}/{name}"), _server: server })
 }
 
 /// The directory holding `initdb` and `postgres`: `PG_BIN_DIR`, else the newest
@@ -196,20 +165,15 @@ fn find_bin_dir() -> anyhow::Result<PathBuf> {
     }
     let output = Command::new("pg_config").arg("--bindir").output();
     match output {
-        Ok(output) if output.status.success() => Ok(PathBuf::from(
-            String::from_utf8_lossy(&output.stdout).trim(),
-        )),
-        _ => bail!(
-            "PostgreSQL server binaries not found: install PostgreSQL (the test command does) or set PG_BIN_DIR"
-        ),
+        Ok(output) if output.status.success() => Ok(PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())),
+        _ => {
+            bail!("PostgreSQL server binaries not found: install PostgreSQL (the test command does) or set PG_BIN_DIR")
+        }
     }
 }
 
 fn is_root() -> anyhow::Result<bool> {
-    let output = Command::new("id")
-        .arg("-u")
-        .output()
-        .context("running id -u")?;
+    let output = Command::new("id").arg("-u").output().context("running id -u")?;
     Ok(String::from_utf8_lossy(&output.stdout).trim() == "0")
 }
 
@@ -217,16 +181,7 @@ fn is_root() -> anyhow::Result<bool> {
 fn postgres_command(program: &Path, as_root: bool) -> Command {
     if as_root {
         let mut command = Command::new("setpriv");
-        command
-            .args([
-                "--reuid",
-                POSTGRES_OS_USER,
-                "--regid",
-                POSTGRES_OS_USER,
-                "--init-groups",
-                "--",
-            ])
-            .arg(program);
+        command.args(["--reuid", POSTGRES_OS_USER, "--regid", POSTGRES_OS_USER, "--init-groups", "--"]).arg(program);
         command
     } else {
         Command::new(program)
@@ -237,9 +192,7 @@ fn chown_to_postgres(path: &Path) -> anyhow::Result<()> {
     let id = |flag: &str| -> anyhow::Result<u32> {
         let output = Command::new("id").args([flag, POSTGRES_OS_USER]).output()?;
         if !output.status.success() {
-            bail!(
-                "running as root needs an OS user named {POSTGRES_OS_USER} (the PostgreSQL package creates it)"
-            );
+            bail!("running as root needs an OS user named {POSTGRES_OS_USER} (the PostgreSQL package creates it)");
         }
         Ok(String::from_utf8_lossy(&output.stdout).trim().parse()?)
     };

@@ -44,25 +44,16 @@ impl ServiceProcess {
                 }
             }
         });
-        let mut process = Self {
-            child,
-            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-            lines,
-        };
+        let mut process = Self { child, addr: SocketAddr::from(([0, 0, 0, 0], 0)), lines };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let line = match process.lines.recv_timeout(Duration::from_millis(100)) {
                 Ok(line) => line,
                 Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => continue,
-                Err(_) => bail!(
-                    "{binary} did not report its address (exit: {:?})",
-                    process.child.try_wait()?
-                ),
+                Err(_) => bail!("{binary} did not report its address (exit: {:?})", process.child.try_wait()?),
             };
             if line.contains("gRPC server listening") {
-                process.addr = json_field(&line, "addr")
-                    .context("no addr in the listening line")?
-                    .parse()?;
+                process.addr = json_field(&line, "addr").context("no addr in the listening line")?.parse()?;
                 return Ok(process);
             }
         }
@@ -126,4 +117,25 @@ pub fn expect_startup_failure(binary: &str, envs: &[(&str, &str)]) -> String {
         .expect("run the binary");
     assert!(!output.status.success(), "{envs:?} should stop {binary}");
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Starts `binary` with `envs` plus a fresh `DATA_DIR`, checks it reports `service` SERVING,
+/// sends SIGTERM and checks it exits successfully within 5 s with `db_file` in `DATA_DIR`.
+/// Returns its log lines.
+pub async fn assert_serves_until_sigterm(
+    binary: &str,
+    service: &str,
+    envs: &[(&str, String)],
+    db_file: &str,
+) -> Vec<String> {
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut envs = envs.to_vec();
+    envs.push(("DATA_DIR", data.path().display().to_string()));
+    let process = ServiceProcess::start(binary, &envs).expect("start");
+    let status = crate::grpc::health_status(&process.url(), service).await.expect("health check");
+    assert_eq!(status, crate::grpc::SERVING);
+    let (status, logs) = process.terminate(Duration::from_secs(5)).expect("terminate");
+    assert!(status.success(), "exit status {status}");
+    assert!(data.path().join(db_file).exists(), "{db_file} should be in DATA_DIR");
+    logs
 }

@@ -33,10 +33,7 @@ impl TestStorage {
     /// The database settings a service should start with.
     pub fn database_args(&self) -> DatabaseArgs {
         match &self.postgres {
-            Some(database) => DatabaseArgs {
-                data_dir: self.dir.path().to_owned(),
-                ..DatabaseArgs::url(&database.url)
-            },
+            Some(database) => DatabaseArgs { data_dir: self.dir.path().to_owned(), ..DatabaseArgs::url(&database.url) },
             None => DatabaseArgs::sqlite_in(self.dir.path()),
         }
     }

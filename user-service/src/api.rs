@@ -1,9 +1,9 @@
 //! The `user.UserService` gRPC handlers: validate, call the repository, map to the contract.
 
 use proto::user::{
-    AuthenticateUserRequest, CreateUserRequest, DeleteUserRequest, DeleteUserResponse,
-    GetUserRequest, GetUsersByIdsRequest, GetUsersByIdsResponse, GetUsersRequest, GetUsersResponse,
-    UpdateUserRequest, User, user_service_server::UserService,
+    AuthenticateUserRequest, CreateUserRequest, DeleteUserRequest, DeleteUserResponse, GetUserRequest,
+    GetUsersByIdsRequest, GetUsersByIdsResponse, GetUsersRequest, GetUsersResponse, UpdateUserRequest, User,
+    user_service_server::UserService,
 };
 use service_runtime::{
     ServiceError, ServiceResult,
@@ -47,31 +47,15 @@ impl UserApi {
 
     async fn get(&self, request: GetUserRequest) -> ServiceResult<User> {
         let id = validate::id("id", &request.id)?;
-        self.users
-            .find(&id)
-            .await?
-            .map(to_proto)
-            .ok_or_else(|| ServiceError::not_found("user", id))
+        self.users.find(&id).await?.map(to_proto).ok_or_else(|| ServiceError::not_found("user", id))
     }
 
     async fn update(&self, request: UpdateUserRequest) -> ServiceResult<User> {
         let id = validate::id("id", &request.id)?;
-        let name = request
-            .name
-            .as_deref()
-            .map(|name| validation::name("name", name))
-            .transpose()?;
-        let email = request
-            .email
-            .as_deref()
-            .map(|email| validation::email("email", email))
-            .transpose()?;
-        let user = self
-            .users
-            .update(&id, name.as_deref(), email.as_deref())
-            .await?;
-        user.map(to_proto)
-            .ok_or_else(|| ServiceError::not_found("user", id))
+        let name = request.name.as_deref().map(|name| validation::name("name", name)).transpose()?;
+        let email = request.email.as_deref().map(|email| validation::email("email", email)).transpose()?;
+        let user = self.users.update(&id, name.as_deref(), email.as_deref()).await?;
+        user.map(to_proto).ok_or_else(|| ServiceError::not_found("user", id))
     }
 
     async fn delete(&self, request: DeleteUserRequest) -> ServiceResult<DeleteUserResponse> {
@@ -80,10 +64,7 @@ impl UserApi {
             return Err(ServiceError::not_found("user", id));
         }
         tracing::info!(user_id = %id, "user deleted");
-        Ok(DeleteUserResponse {
-            success: true,
-            message: format!("user {id} deleted"),
-        })
+        Ok(DeleteUserResponse { success: true, message: format!("user {id} deleted") })
     }
 
     async fn list(&self, request: GetUsersRequest) -> ServiceResult<GetUsersResponse> {
@@ -103,39 +84,24 @@ impl UserApi {
             Ok(email) => self.users.find_by_email(&email).await?,
             Err(_) => None,
         };
-        let verified = self
-            .hasher
-            .verify(
-                &request.password,
-                user.as_ref().map(|user| user.password_hash.as_str()),
-            )
-            .await?;
+        let verified =
+            self.hasher.verify(&request.password, user.as_ref().map(|user| user.password_hash.as_str())).await?;
         match user {
             Some(user) if verified => Ok(to_proto(user)),
-            _ => Err(ServiceError::Unauthenticated(
-                "invalid email or password".into(),
-            )),
+            _ => Err(ServiceError::Unauthenticated("invalid email or password".into())),
         }
     }
 
-    async fn get_many(
-        &self,
-        request: GetUsersByIdsRequest,
-    ) -> ServiceResult<GetUsersByIdsResponse> {
+    async fn get_many(&self, request: GetUsersByIdsRequest) -> ServiceResult<GetUsersByIdsResponse> {
         let ids = validate::id_batch("ids", &request.ids, MAX_BATCH)?;
         let users = self.users.find_many(&ids).await?;
-        Ok(GetUsersByIdsResponse {
-            users: users.into_iter().map(to_proto).collect(),
-        })
+        Ok(GetUsersByIdsResponse { users: users.into_iter().map(to_proto).collect() })
     }
 }
 
 #[tonic::async_trait]
 impl UserService for UserApi {
-    async fn create_user(
-        &self,
-        request: Request<CreateUserRequest>,
-    ) -> Result<Response<User>, Status> {
+    async fn create_user(&self, request: Request<CreateUserRequest>) -> Result<Response<User>, Status> {
         reply(self.create(request.into_inner()).await)
     }
 
@@ -143,31 +109,19 @@ impl UserService for UserApi {
         reply(self.get(request.into_inner()).await)
     }
 
-    async fn update_user(
-        &self,
-        request: Request<UpdateUserRequest>,
-    ) -> Result<Response<User>, Status> {
+    async fn update_user(&self, request: Request<UpdateUserRequest>) -> Result<Response<User>, Status> {
         reply(self.update(request.into_inner()).await)
     }
 
-    async fn delete_user(
-        &self,
-        request: Request<DeleteUserRequest>,
-    ) -> Result<Response<DeleteUserResponse>, Status> {
+    async fn delete_user(&self, request: Request<DeleteUserRequest>) -> Result<Response<DeleteUserResponse>, Status> {
         reply(self.delete(request.into_inner()).await)
     }
 
-    async fn get_users(
-        &self,
-        request: Request<GetUsersRequest>,
-    ) -> Result<Response<GetUsersResponse>, Status> {
+    async fn get_users(&self, request: Request<GetUsersRequest>) -> Result<Response<GetUsersResponse>, Status> {
         reply(self.list(request.into_inner()).await)
     }
 
-    async fn authenticate_user(
-        &self,
-        request: Request<AuthenticateUserRequest>,
-    ) -> Result<Response<User>, Status> {
+    async fn authenticate_user(&self, request: Request<AuthenticateUserRequest>) -> Result<Response<User>, Status> {
         reply(self.authenticate(request.into_inner()).await)
     }
 
@@ -181,46 +135,30 @@ impl UserService for UserApi {
 
 /// Makes sure the configured admin account exists with the configured password and the
 /// ADMIN role. Safe to run on every start, and from several replicas at once.
-pub async fn ensure_admin(
-    users: &UserRepository,
-    hasher: &PasswordHasher,
-    admin: AdminAccount,
-) -> ServiceResult<()> {
+pub async fn ensure_admin(users: &UserRepository, hasher: &PasswordHasher, admin: AdminAccount) -> ServiceResult<()> {
     let password = admin.password.expose();
     let existing = match users.find_by_email(&admin.email).await? {
         Some(user) => user,
         None => {
             let hash = hasher.hash(password).await?;
-            match users
-                .insert("Administrator", &admin.email, &hash, Role::Admin)
-                .await
-            {
+            match users.insert("Administrator", &admin.email, &hash, Role::Admin).await {
                 Ok(user) => {
                     tracing::info!(user_id = %user.id, "admin account created");
                     return Ok(());
                 }
                 // Another replica created it first; fall through to check it.
-                Err(ServiceError::AlreadyExists(_)) => {
-                    users.find_by_email(&admin.email).await?.ok_or_else(|| {
-                        ServiceError::internal(anyhow::anyhow!("admin account vanished"))
-                    })?
-                }
+                Err(ServiceError::AlreadyExists(_)) => users
+                    .find_by_email(&admin.email)
+                    .await?
+                    .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("admin account vanished")))?,
                 Err(error) => return Err(error),
             }
         }
     };
-    let password_matches = hasher
-        .verify(password, Some(&existing.password_hash))
-        .await?;
+    let password_matches = hasher.verify(password, Some(&existing.password_hash)).await?;
     if existing.role != Role::Admin.as_str() || !password_matches {
-        let hash = if password_matches {
-            existing.password_hash.clone()
-        } else {
-            hasher.hash(password).await?
-        };
-        users
-            .set_credentials(&existing.id, &hash, Role::Admin)
-            .await?;
+        let hash = if password_matches { existing.password_hash.clone() } else { hasher.hash(password).await? };
+        users.set_credentials(&existing.id, &hash, Role::Admin).await?;
         tracing::info!(user_id = %existing.id, "admin account updated");
     }
     Ok(())

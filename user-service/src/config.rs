@@ -11,11 +11,7 @@ use crate::validation;
 
 /// Flags with env fallbacks, per the configuration contract.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(
-    name = "user-service",
-    version,
-    about = "Users, credentials and roles over gRPC"
-)]
+#[command(name = "user-service", version, about = "Users, credentials and roles over gRPC")]
 pub struct Config {
     /// The gRPC listen address.
     #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:50051")]
@@ -55,24 +51,14 @@ impl Config {
     pub fn admin_account(&self) -> Result<Option<AdminAccount>, StartupError> {
         match (&self.admin_email, &self.admin_password) {
             (None, None) => Ok(None),
-            (Some(_), None) => Err(StartupError::config(
-                "ADMIN_PASSWORD",
-                "must be set when ADMIN_EMAIL is",
-            )),
-            (None, Some(_)) => Err(StartupError::config(
-                "ADMIN_EMAIL",
-                "must be set when ADMIN_PASSWORD is",
-            )),
+            (Some(_), None) => Err(StartupError::config("ADMIN_PASSWORD", "must be set when ADMIN_EMAIL is")),
+            (None, Some(_)) => Err(StartupError::config("ADMIN_EMAIL", "must be set when ADMIN_PASSWORD is")),
             (Some(email), Some(password)) => {
-                let email = validation::email("email", email).map_err(|_| {
-                    StartupError::config("ADMIN_EMAIL", "is not a valid email address")
-                })?;
+                let email = validation::email("email", email)
+                    .map_err(|_| StartupError::config("ADMIN_EMAIL", "is not a valid email address"))?;
                 validation::password("password", password.expose())
                     .map_err(|error| StartupError::config("ADMIN_PASSWORD", error.to_string()))?;
-                Ok(Some(AdminAccount {
-                    email,
-                    password: password.clone(),
-                }))
+                Ok(Some(AdminAccount { email, password: password.clone() }))
             }
         }
     }

@@ -26,24 +26,11 @@ pub async fn build(config: Config) -> Result<GrpcServer, StartupError> {
     let users = repository::UserRepository::new(pool);
     let hasher = password::PasswordHasher::new();
     if let Some(admin) = admin {
-        api::ensure_admin(&users, &hasher, admin)
-            .await
-            .map_err(|error| {
-                StartupError::config(
-                    "ADMIN_EMAIL",
-                    format!("cannot ensure the admin account: {error}"),
-                )
-            })?;
+        api::ensure_admin(&users, &hasher, admin).await.map_err(|error| {
+            StartupError::config("ADMIN_EMAIL", format!("cannot ensure the admin account: {error}"))
+        })?;
     }
     let api = api::UserApi::new(users, hasher);
-    let routes = tonic::service::Routes::new(
-        proto::user::user_service_server::UserServiceServer::new(api),
-    );
-    GrpcServer::bind(
-        config.listen_addr,
-        routes,
-        &[SERVICE_NAME],
-        config.runtime.shutdown_timeout(),
-    )
-    .await
+    let routes = tonic::service::Routes::new(proto::user::user_service_server::UserServiceServer::new(api));
+    GrpcServer::bind(config.listen_addr, routes, &[SERVICE_NAME], config.runtime.shutdown_timeout()).await
 }

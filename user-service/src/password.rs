@@ -25,9 +25,7 @@ pub struct PasswordHasher {
 impl PasswordHasher {
     pub fn new() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
-        Self {
-            permits: Arc::new(Semaphore::new(cores)),
-        }
+        Self { permits: Arc::new(Semaphore::new(cores)) }
     }
 
     /// An argon2id PHC string for `password`, with a fresh random salt.
@@ -42,9 +40,7 @@ impl PasswordHasher {
         let password = password.to_owned();
         let known = hash.is_some();
         let hash = hash.map_or_else(|| DUMMY_HASH.clone(), str::to_owned);
-        let matches = self
-            .run(move || Ok(verify_blocking(&password, &hash)))
-            .await?;
+        let matches = self.run(move || Ok(verify_blocking(&password, &hash))).await?;
         Ok(known && matches)
     }
 
@@ -52,14 +48,8 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> ServiceResult<T> + Send + 'static,
     ) -> ServiceResult<T> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(ServiceError::internal)?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(ServiceError::internal)?
+        let _permit = self.permits.acquire().await.map_err(ServiceError::internal)?;
+        tokio::task::spawn_blocking(work).await.map_err(ServiceError::internal)?
     }
 }
 
@@ -72,11 +62,7 @@ fn hash_blocking(password: &str) -> ServiceResult<String> {
 }
 
 fn verify_blocking(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-    })
+    PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
 }
 
 #[cfg(test)]
@@ -88,18 +74,8 @@ mod tests {
         let hasher = PasswordHasher::new();
         let hash = hasher.hash("correct horse").await.expect("hash");
         assert!(hash.starts_with("$argon2id$"), "{hash}");
-        assert!(
-            hasher
-                .verify("correct horse", Some(&hash))
-                .await
-                .expect("verify")
-        );
-        assert!(
-            !hasher
-                .verify("wrong horse", Some(&hash))
-                .await
-                .expect("verify")
-        );
+        assert!(hasher.verify("correct horse", Some(&hash)).await.expect("verify"));
+        assert!(!hasher.verify("wrong horse", Some(&hash)).await.expect("verify"));
         assert!(!hasher.verify("correct horse", None).await.expect("verify"));
     }
 }

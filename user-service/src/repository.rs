@@ -1,8 +1,6 @@
 //! The users table. Portable SQL over an `AnyPool` (SQLite or PostgreSQL).
 
-use service_runtime::{
-    ServiceError, ServiceResult, database, error::is_unique_violation, paging::PageRequest, time,
-};
+use service_runtime::{ServiceError, ServiceResult, database, error::is_unique_violation, paging::PageRequest, time};
 use sqlx::AnyPool;
 
 /// A stored user, password hash included; it never leaves this crate as such.
@@ -48,17 +46,9 @@ impl UserRepository {
 
     /// Inserts a user; a taken email is `ALREADY_EXISTS`. The unique index decides, so
     /// concurrent sign-ups with one email yield exactly one user.
-    pub async fn insert(
-        &self,
-        name: &str,
-        email: &str,
-        password_hash: &str,
-        role: Role,
-    ) -> ServiceResult<UserRecord> {
+    pub async fn insert(&self, name: &str, email: &str, password_hash: &str, role: Role) -> ServiceResult<UserRecord> {
         let now = time::now_millis();
-        let query = format!(
-            "INSERT INTO users ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {COLUMNS}"
-        );
+        let query = format!("INSERT INTO users ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {COLUMNS}");
         sqlx::query_as(&query)
             .bind(uuid::Uuid::now_v7().to_string())
             .bind(name)
@@ -73,43 +63,22 @@ impl UserRepository {
 
     pub async fn find(&self, id: &str) -> ServiceResult<Option<UserRecord>> {
         let query = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
-        Ok(sqlx::query_as(&query)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(sqlx::query_as(&query).bind(id).fetch_optional(&self.pool).await?)
     }
 
     pub async fn find_by_email(&self, email: &str) -> ServiceResult<Option<UserRecord>> {
         let query = format!("SELECT {COLUMNS} FROM users WHERE email = $1");
-        Ok(sqlx::query_as(&query)
-            .bind(email)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(sqlx::query_as(&query).bind(email).fetch_optional(&self.pool).await?)
     }
 
     /// The users among `ids` that exist, in no particular order.
     pub async fn find_many(&self, ids: &[String]) -> ServiceResult<Vec<UserRecord>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let query = format!(
-            "SELECT {COLUMNS} FROM users WHERE id IN ({})",
-            database::placeholders(1, ids.len())
-        );
-        let mut select = sqlx::query_as(&query);
-        for id in ids {
-            select = select.bind(id);
-        }
-        Ok(select.fetch_all(&self.pool).await?)
+        let select = format!("SELECT {COLUMNS} FROM users WHERE id IN");
+        Ok(database::fetch_all_in(&self.pool, &select, ids, "").await?)
     }
 
     /// Changes the given fields; `None` when no user has `id`.
-    pub async fn update(
-        &self,
-        id: &str,
-        name: Option<&str>,
-        email: Option<&str>,
-    ) -> ServiceResult<Option<UserRecord>> {
+    pub async fn update(&self, id: &str, name: Option<&str>, email: Option<&str>) -> ServiceResult<Option<UserRecord>> {
         let query = format!(
             "UPDATE users SET name = COALESCE($2, name), email = COALESCE($3, email), updated_at = $4 \
              WHERE id = $1 RETURNING {COLUMNS}"
@@ -125,45 +94,28 @@ impl UserRepository {
     }
 
     /// Sets the password hash and role of an existing account (used to ensure the admin).
-    pub async fn set_credentials(
-        &self,
-        id: &str,
-        password_hash: &str,
-        role: Role,
-    ) -> ServiceResult<()> {
-        sqlx::query(
-            "UPDATE users SET password_hash = $2, role = $3, updated_at = $4 WHERE id = $1",
-        )
-        .bind(id)
-        .bind(password_hash)
-        .bind(role.as_str())
-        .bind(time::now_millis())
-        .execute(&self.pool)
-        .await?;
+    pub async fn set_credentials(&self, id: &str, password_hash: &str, role: Role) -> ServiceResult<()> {
+        sqlx::query("UPDATE users SET password_hash = $2, role = $3, updated_at = $4 WHERE id = $1")
+            .bind(id)
+            .bind(password_hash)
+            .bind(role.as_str())
+            .bind(time::now_millis())
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     /// Deletes a user; false when there was none.
     pub async fn delete(&self, id: &str) -> ServiceResult<bool> {
-        let result = sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        let result = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&self.pool).await?;
         Ok(result.rows_affected() > 0)
     }
 
     /// One page of users in creation order, and the total count.
     pub async fn list(&self, page: PageRequest) -> ServiceResult<(Vec<UserRecord>, i64)> {
-        let query =
-            format!("SELECT {COLUMNS} FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2");
-        let users = sqlx::query_as(&query)
-            .bind(page.limit())
-            .bind(page.offset())
-            .fetch_all(&self.pool)
-            .await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(&self.pool)
-            .await?;
+        let query = format!("SELECT {COLUMNS} FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2");
+        let users = sqlx::query_as(&query).bind(page.limit()).bind(page.offset()).fetch_all(&self.pool).await?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await?;
         Ok((users, total))
     }
 }

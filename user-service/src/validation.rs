@@ -23,10 +23,7 @@ pub fn email(field: &str, value: &str) -> ServiceResult<String> {
         return Err(ServiceError::invalid(field, "must not be empty"));
     }
     if email.chars().count() > EMAIL_MAX_CHARS || !email_address::EmailAddress::is_valid(&email) {
-        return Err(ServiceError::invalid(
-            field,
-            "must be a valid email address",
-        ));
+        return Err(ServiceError::invalid(field, "must be a valid email address"));
     }
     Ok(email)
 }
@@ -35,16 +32,10 @@ pub fn email(field: &str, value: &str) -> ServiceResult<String> {
 pub fn password(field: &str, value: &str) -> ServiceResult<()> {
     let length = value.chars().count();
     if length < PASSWORD_MIN_CHARS {
-        return Err(ServiceError::invalid(
-            field,
-            format!("must be at least {PASSWORD_MIN_CHARS} characters"),
-        ));
+        return Err(ServiceError::invalid(field, format!("must be at least {PASSWORD_MIN_CHARS} characters")));
     }
     if length > PASSWORD_MAX_CHARS {
-        return Err(ServiceError::invalid(
-            field,
-            format!("must be at most {PASSWORD_MAX_CHARS} characters"),
-        ));
+        return Err(ServiceError::invalid(field, format!("must be at most {PASSWORD_MAX_CHARS} characters")));
     }
     Ok(())
 }
@@ -55,10 +46,7 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(
-            email("email", " Ada@Example.COM ").ok().as_deref(),
-            Some("ada@example.com")
-        );
+        assert_eq!(email("email", " Ada@Example.COM ").ok().as_deref(), Some("ada@example.com"));
         for bad in ["", "ada", "ada@", "@example.com", "a b@example.com"] {
             assert!(email("email", bad).is_err(), "{bad:?} accepted");
         }

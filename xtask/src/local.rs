@@ -38,21 +38,9 @@ struct Service {
 }
 
 const SERVICES: [Service; 3] = [
-    Service {
-        name: "user-service",
-        port: 50051,
-        grpc_name: "user.UserService",
-    },
-    Service {
-        name: "product-service",
-        port: 50052,
-        grpc_name: "product.ProductService",
-    },
-    Service {
-        name: "order-service",
-        port: 50053,
-        grpc_name: "order.OrderService",
-    },
+    Service { name: "user-service", port: 50051, grpc_name: "user.UserService" },
+    Service { name: "product-service", port: 50052, grpc_name: "product.ProductService" },
+    Service { name: "order-service", port: 50053, grpc_name: "order.OrderService" },
 ];
 
 /// The admin account the local run creates, so there is someone to log in as.
@@ -66,18 +54,11 @@ pub fn start(args: &StartArgs) -> anyhow::Result<ExitCode> {
     let root = workspace_root();
     let record = processes_file(&root);
     if record.exists() {
-        bail!(
-            "{} exists: the system seems to be running; `cargo xtask stop` first",
-            record.display()
-        );
+        bail!("{} exists: the system seems to be running; `cargo xtask stop` first", record.display());
     }
     for service in &SERVICES {
         if TcpListener::bind(("127.0.0.1", service.port)).is_err() {
-            bail!(
-                "port {} ({}) is in use; free it or stop what holds it",
-                service.port,
-                service.name
-            );
+            bail!("port {} ({}) is in use; free it or stop what holds it", service.port, service.name);
         }
     }
 
@@ -91,9 +72,7 @@ pub fn start(args: &StartArgs) -> anyhow::Result<ExitCode> {
     }
     run_checked(&mut build)?;
 
-    let target = root
-        .join("target")
-        .join(if args.release { "release" } else { "debug" });
+    let target = root.join("target").join(if args.release { "release" } else { "debug" });
     let data_dir = root.join(&args.data_dir);
     fs::create_dir_all(&args.log_dir)?;
     fs::create_dir_all(record.parent().context("record path")?)?;
@@ -101,11 +80,7 @@ pub fn start(args: &StartArgs) -> anyhow::Result<ExitCode> {
     let mut started = Vec::new();
     for service in &SERVICES {
         match spawn(service, &target, &data_dir, &args.log_dir) {
-            Ok(pid) => started.push(format!(
-                "{} {pid} {}",
-                service.name,
-                target.join(service.name).display()
-            )),
+            Ok(pid) => started.push(format!("{} {pid} {}", service.name, target.join(service.name).display())),
             Err(error) => {
                 fs::write(&record, started.join("\n"))?;
                 let _ = stop();
@@ -115,17 +90,11 @@ pub fn start(args: &StartArgs) -> anyhow::Result<ExitCode> {
     }
     fs::write(&record, started.join("\n") + "\n")?;
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     for service in &SERVICES {
         if let Err(error) = runtime.block_on(wait_until_serving(service)) {
             let log = args.log_dir.join(format!("{}.log", service.name));
-            eprintln!(
-                "{} did not become healthy: {error:#}\n--- {} ---",
-                service.name,
-                log.display()
-            );
+            eprintln!("{} did not become healthy: {error:#}\n--- {} ---", service.name, log.display());
             eprintln!("{}", fs::read_to_string(&log).unwrap_or_default());
             let _ = stop();
             return Ok(ExitCode::FAILURE);
@@ -136,12 +105,7 @@ pub fn start(args: &StartArgs) -> anyhow::Result<ExitCode> {
     for (service, line) in SERVICES.iter().zip(&started) {
         let pid = line.split(' ').nth(1).unwrap_or("?");
         let log = args.log_dir.join(format!("{}.log", service.name));
-        println!(
-            "  {:<16} grpc://127.0.0.1:{}  pid {pid:<8} log {}",
-            service.name,
-            service.port,
-            log.display()
-        );
+        println!("  {:<16} grpc://127.0.0.1:{}  pid {pid:<8} log {}", service.name, service.port, log.display());
     }
     println!("Admin account: {} / {}", LOCAL_ADMIN.0, LOCAL_ADMIN.1);
     println!("Stop it with: cargo xtask stop   (or scripts/dev-stop.sh)");
@@ -152,8 +116,7 @@ fn spawn(service: &Service, target: &Path, data_dir: &Path, log_dir: &Path) -> a
     use std::os::unix::process::CommandExt as _;
 
     let log_path = log_dir.join(format!("{}.log", service.name));
-    let log =
-        fs::File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
+    let log = fs::File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
     let child = Command::new(target.join(service.name))
         .env("LISTEN_ADDR", format!("127.0.0.1:{}", service.port))
         .env("DATA_DIR", data_dir)
@@ -194,8 +157,7 @@ pub fn stop() -> anyhow::Result<ExitCode> {
     };
     for line in contents.lines().filter(|line| !line.trim().is_empty()) {
         let mut fields = line.splitn(3, ' ');
-        let (Some(name), Some(pid), Some(binary)) = (fields.next(), fields.next(), fields.next())
-        else {
+        let (Some(name), Some(pid), Some(binary)) = (fields.next(), fields.next(), fields.next()) else {
             continue;
         };
         // The pid is only ours while it still runs the binary we started; pids get reused.

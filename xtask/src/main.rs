@@ -55,11 +55,7 @@ fn workspace_root() -> std::path::PathBuf {
 fn run_checked(command: &mut std::process::Command) -> anyhow::Result<()> {
     eprintln!("+ {}", describe(command));
     let status = command.status()?;
-    anyhow::ensure!(
-        status.success(),
-        "`{}` failed with {status}",
-        describe(command)
-    );
+    anyhow::ensure!(status.success(), "`{}` failed with {status}", describe(command));
     Ok(())
 }
 

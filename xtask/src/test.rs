@@ -22,11 +22,7 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
     setup::postgres()?;
     if !args.no_lint {
         setup::rust_components()?;
-        run_checked(
-            Command::new("cargo")
-                .current_dir(&root)
-                .args(["fmt", "--all", "--check"]),
-        )?;
+        run_checked(Command::new("cargo").current_dir(&root).args(["fmt", "--all", "--check"]))?;
         run_checked(Command::new("cargo").current_dir(&root).args([
             "clippy",
             "--workspace",
@@ -41,28 +37,16 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
     // One throwaway PostgreSQL for the whole run; every test makes its own database on it.
     // It is stopped (by pid) when `postgres` drops, whatever the tests did.
     let postgres = PostgresServer::start()?;
-    eprintln!(
-        "test PostgreSQL running as pid {} at {}",
-        postgres.pid(),
-        postgres.admin_url()
-    );
+    eprintln!("test PostgreSQL running as pid {} at {}", postgres.pid(), postgres.admin_url());
 
     let mut nextest = Command::new("cargo");
-    nextest
-        .current_dir(&root)
-        .args(["nextest", "run", "--workspace", "--no-tests=fail"]);
+    nextest.current_dir(&root).args(["nextest", "run", "--workspace", "--no-tests=fail"]);
     if std::env::var("CI").is_ok_and(|value| value == "true") {
         nextest.args(["--profile", "ci"]);
     }
-    nextest
-        .args(&args.nextest_args)
-        .env(POSTGRES_URL_ENV, postgres.admin_url());
+    nextest.args(&args.nextest_args).env(POSTGRES_URL_ENV, postgres.admin_url());
     eprintln!("+ {}", crate::describe(&nextest));
     let status = nextest.status()?;
     drop(postgres);
-    Ok(if status.success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -26,31 +26,20 @@ pub struct TestOrderSystem {
 /// Starts user-service, product-service and order-service on fresh storage of `backend`.
 pub async fn spawn_order_system(backend: Backend) -> TestOrderSystem {
     let storage = || async { TestStorage::new(backend).await.expect("test storage") };
-    let (user_storage, product_storage, order_storage) =
-        (storage().await, storage().await, storage().await);
+    let (user_storage, product_storage, order_storage) = (storage().await, storage().await, storage().await);
     let user_config = user_service::Config {
         database: user_storage.database_args(),
         ..user_service::Config::sqlite(any_port(), ".")
     };
-    let user_server = user_service::build(user_config)
-        .await
-        .expect("user-service starts")
-        .spawn();
+    let user_server = user_service::build(user_config).await.expect("user-service starts").spawn();
     let product_config = product_service::Config::new(any_port(), product_storage.database_args());
-    let product_server = product_service::build(product_config)
-        .await
-        .expect("product-service starts")
-        .spawn();
+    let product_server = product_service::build(product_config).await.expect("product-service starts").spawn();
     let peer_urls = (user_server.url(), product_server.url());
     let (order_server, orders) = start_orders(&order_storage, &peer_urls).await;
     TestOrderSystem {
         orders,
-        users: UserServiceClient::connect(user_server.url())
-            .await
-            .expect("connect users"),
-        products: ProductServiceClient::connect(product_server.url())
-            .await
-            .expect("connect products"),
+        users: UserServiceClient::connect(user_server.url()).await.expect("connect users"),
+        products: ProductServiceClient::connect(product_server.url()).await.expect("connect products"),
         order_server,
         product_server: Some(product_server),
         _user_server: user_server,
@@ -64,19 +53,9 @@ async fn start_orders(
     storage: &TestStorage,
     (users, products): &(String, String),
 ) -> (RunningServer, OrderServiceClient<Channel>) {
-    let config = order_service::Config::new(
-        any_port(),
-        storage.database_args(),
-        users.clone(),
-        products.clone(),
-    );
-    let server = order_service::build(config)
-        .await
-        .expect("order-service starts")
-        .spawn();
-    let client = OrderServiceClient::connect(server.url())
-        .await
-        .expect("connect orders");
+    let config = order_service::Config::new(any_port(), storage.database_args(), users.clone(), products.clone());
+    let server = order_service::build(config).await.expect("order-service starts").spawn();
+    let client = OrderServiceClient::connect(server.url()).await.expect("connect orders");
     (server, client)
 }
 
@@ -101,17 +80,8 @@ impl TestOrderSystem {
 
     /// Creates a user and returns its id.
     pub async fn user(&mut self, email: &str) -> String {
-        let request = CreateUserRequest {
-            name: "Buyer".into(),
-            email: email.into(),
-            password: "correct horse".into(),
-        };
-        self.users
-            .create_user(request)
-            .await
-            .expect("create user")
-            .into_inner()
-            .id
+        let request = CreateUserRequest { name: "Buyer".into(), email: email.into(), password: "correct horse".into() };
+        self.users.create_user(request).await.expect("create user").into_inner().id
     }
 
     /// Creates a product and returns its id.
@@ -123,38 +93,18 @@ impl TestOrderSystem {
             stock,
             category: "Test".into(),
         };
-        self.products
-            .create_product(request)
-            .await
-            .expect("create product")
-            .into_inner()
-            .id
+        self.products.create_product(request).await.expect("create product").into_inner().id
     }
 
     /// Places an order that is expected to be valid, with no client prices.
     pub async fn order(&mut self, user_id: &str, items: &[(&str, i32)]) -> Order {
-        let items = items
-            .iter()
-            .map(|(product_id, quantity)| item(product_id, *quantity, None))
-            .collect();
-        let request = CreateOrderRequest {
-            user_id: user_id.into(),
-            items,
-            total_amount: None,
-        };
-        self.orders
-            .create_order(request)
-            .await
-            .expect("create order")
-            .into_inner()
+        let items = items.iter().map(|(product_id, quantity)| item(product_id, *quantity, None)).collect();
+        let request = CreateOrderRequest { user_id: user_id.into(), items, total_amount: None };
+        self.orders.create_order(request).await.expect("create order").into_inner()
     }
 }
 
 /// An order line.
 pub fn item(product_id: &str, quantity: i32, price: Option<f64>) -> OrderItem {
-    OrderItem {
-        product_id: product_id.into(),
-        quantity,
-        price,
-    }
+    OrderItem { product_id: product_id.into(), quantity, price }
 }

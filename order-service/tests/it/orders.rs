@@ -15,96 +15,41 @@ backend_tests!(
     orders_are_paged_newest_first_overall_and_per_user,
     orders_survive_a_restart,
     health_and_reflection,
+    a_down_product_service_makes_orders_unavailable,
 );
 
 async fn an_order_is_priced_from_the_catalog_and_stored_pending(backend: Backend) {
     let mut system = spawn_order_system(backend).await;
     let buyer = system.user("buyer@example.com").await;
-    let (pen, ink) = (
-        system.product(29.99, 10).await,
-        system.product(0.1, 100).await,
-    );
+    let (pen, ink) = (system.product(29.99, 10).await, system.product(0.1, 100).await);
     let request = CreateOrderRequest {
         user_id: buyer.clone(),
         items: vec![item(&pen, 2, Some(29.99)), item(&ink, 3, None)],
         total_amount: Some(60.28),
     };
-    let order = system
-        .orders
-        .create_order(request)
-        .await
-        .expect("create")
-        .into_inner();
-    assert_eq!(
-        (
-            order.user_id.as_str(),
-            order.status.as_str(),
-            order.total_amount
-        ),
-        (buyer.as_str(), "PENDING", 60.28)
-    );
-    assert_eq!(
-        order.items,
-        vec![item(&pen, 2, Some(29.99)), item(&ink, 3, Some(0.1))]
-    );
+    let order = system.orders.create_order(request).await.expect("create").into_inner();
+    assert_eq!((order.user_id.as_str(), order.status.as_str(), order.total_amount), (buyer.as_str(), "PENDING", 60.28));
+    assert_eq!(order.items, vec![item(&pen, 2, Some(29.99)), item(&ink, 3, Some(0.1))]);
     assert!(order.created_at.ends_with('Z'));
 
-    let fetched = system
-        .orders
-        .get_order(GetOrderRequest {
-            id: order.id.clone(),
-        })
-        .await
-        .expect("get");
+    let fetched = system.orders.get_order(GetOrderRequest { id: order.id.clone() }).await.expect("get");
     assert_eq!(fetched.into_inner(), order);
-    let missing = GetOrderRequest {
-        id: uuid::Uuid::now_v7().to_string(),
-    };
-    assert_status(
-        system.orders.get_order(missing).await,
-        Code::NotFound,
-        "order ",
-    );
-    assert_status(
-        system
-            .orders
-            .get_order(GetOrderRequest { id: "7".into() })
-            .await,
-        Code::InvalidArgument,
-        "id: ",
-    );
+    let missing = GetOrderRequest { id: uuid::Uuid::now_v7().to_string() };
+    assert_status(system.orders.get_order(missing).await, Code::NotFound, "order ");
+    assert_status(system.orders.get_order(GetOrderRequest { id: "7".into() }).await, Code::InvalidArgument, "id: ");
 }
 
 async fn a_tampered_price_or_total_is_rejected(backend: Backend) {
     let mut system = spawn_order_system(backend).await;
     let buyer = system.user("buyer@example.com").await;
     let laptop = system.product(999.99, 5).await;
-    let tampered = CreateOrderRequest {
-        user_id: buyer.clone(),
-        items: vec![item(&laptop, 1, Some(0.99))],
-        total_amount: None,
-    };
-    assert_status(
-        system.orders.create_order(tampered).await,
-        Code::InvalidArgument,
-        "items[0].price: ",
-    );
-    let low_total = CreateOrderRequest {
-        user_id: buyer.clone(),
-        items: vec![item(&laptop, 2, None)],
-        total_amount: Some(999.99),
-    };
-    assert_status(
-        system.orders.create_order(low_total).await,
-        Code::InvalidArgument,
-        "totalAmount: ",
-    );
-    let page = system
-        .orders
-        .get_orders(GetOrdersRequest::default())
-        .await
-        .expect("list")
-        .into_inner();
+    let tampered =
+        CreateOrderRequest { user_id: buyer.clone(), items: vec![item(&laptop, 1, Some(0.99))], total_amount: None };
+    assert_status(system.orders.create_order(tampered).await, Code::InvalidArgument, "items[0].price: ");
+    let low_total =
+        CreateOrderRequest { user_id: buyer.clone(), items: vec![item(&laptop, 2, None)], total_amount: Some(999.99) };
+    assert_status(system.orders.create_order(low_total).await, Code::InvalidArgument, "totalAmount: ");
+    let page = system.orders.get_orders(GetOrdersRequest::default()).await.expect("list").into_inner();
     assert_eq!(page.total, 0, "nothing was stored");
 }
 
@@ -113,26 +58,14 @@ async fn missing_users_and_products_are_rejected(backend: Backend) {
     let buyer = system.user("buyer@example.com").await;
     let pen = system.product(1.0, 5).await;
     let ghost = uuid::Uuid::now_v7().to_string();
-    let no_user = CreateOrderRequest {
-        user_id: ghost.clone(),
-        items: vec![item(&pen, 1, None)],
-        total_amount: None,
-    };
-    assert_status(
-        system.orders.create_order(no_user).await,
-        Code::InvalidArgument,
-        "userId: ",
-    );
+    let no_user = CreateOrderRequest { user_id: ghost.clone(), items: vec![item(&pen, 1, None)], total_amount: None };
+    assert_status(system.orders.create_order(no_user).await, Code::InvalidArgument, "userId: ");
     let no_product = CreateOrderRequest {
         user_id: buyer,
         items: vec![item(&pen, 1, None), item(&ghost, 1, None)],
         total_amount: None,
     };
-    assert_status(
-        system.orders.create_order(no_product).await,
-        Code::InvalidArgument,
-        "items[1].productId: ",
-    );
+    assert_status(system.orders.create_order(no_product).await, Code::InvalidArgument, "items[1].productId: ");
 }
 
 async fn malformed_orders_name_the_field(backend: Backend) {
@@ -146,16 +79,8 @@ async fn malformed_orders_name_the_field(backend: Backend) {
         (vec![item("pen", 1, None)], "items[0].productId: "),
         (vec![item(&pen, 1, Some(1.001))], "items[0].price: "),
     ] {
-        let request = CreateOrderRequest {
-            user_id: buyer.clone(),
-            items,
-            total_amount: None,
-        };
-        assert_status(
-            system.orders.create_order(request).await,
-            Code::InvalidArgument,
-            field,
-        );
+        let request = CreateOrderRequest { user_id: buyer.clone(), items, total_amount: None };
+        assert_status(system.orders.create_order(request).await, Code::InvalidArgument, field);
     }
 }
 
@@ -163,29 +88,14 @@ async fn obviously_short_stock_fails_fast(backend: Backend) {
     let mut system = spawn_order_system(backend).await;
     let buyer = system.user("buyer@example.com").await;
     let rare = system.product(5.0, 2).await;
-    let request = CreateOrderRequest {
-        user_id: buyer.clone(),
-        items: vec![item(&rare, 3, None)],
-        total_amount: None,
-    };
-    assert_status(
-        system.orders.create_order(request).await,
-        Code::FailedPrecondition,
-        "items[0].quantity: ",
-    );
-    assert_eq!(
-        system.order(&buyer, &[(&rare, 2)]).await.total_amount,
-        10.0,
-        "exactly the stock is fine"
-    );
+    let request = CreateOrderRequest { user_id: buyer.clone(), items: vec![item(&rare, 3, None)], total_amount: None };
+    assert_status(system.orders.create_order(request).await, Code::FailedPrecondition, "items[0].quantity: ");
+    assert_eq!(system.order(&buyer, &[(&rare, 2)]).await.total_amount, 10.0, "exactly the stock is fine");
 }
 
 async fn orders_are_paged_newest_first_overall_and_per_user(backend: Backend) {
     let mut system = spawn_order_system(backend).await;
-    let (ada, bob) = (
-        system.user("ada@example.com").await,
-        system.user("bob@example.com").await,
-    );
+    let (ada, bob) = (system.user("ada@example.com").await, system.user("bob@example.com").await);
     let pen = system.product(1.0, 1_000).await;
     let mut ada_orders = Vec::new();
     for quantity in 1..=3 {
@@ -196,76 +106,24 @@ async fn orders_are_paged_newest_first_overall_and_per_user(backend: Backend) {
 
     let mut seen = Vec::new();
     for page in 1..=2 {
-        let request = GetUserOrdersRequest {
-            user_id: ada.clone(),
-            page: Some(page),
-            limit: Some(2),
-        };
-        let response = system
-            .orders
-            .get_user_orders(request)
-            .await
-            .expect("user orders")
-            .into_inner();
-        assert_eq!(
-            (response.total, response.page, response.limit),
-            (3, page, 2)
-        );
-        assert!(
-            response
-                .orders
-                .iter()
-                .all(|order| order.user_id == ada && order.items.len() == 1)
-        );
+        let request = GetUserOrdersRequest { user_id: ada.clone(), page: Some(page), limit: Some(2) };
+        let response = system.orders.get_user_orders(request).await.expect("user orders").into_inner();
+        assert_eq!((response.total, response.page, response.limit), (3, page, 2));
+        assert!(response.orders.iter().all(|order| order.user_id == ada && order.items.len() == 1));
         seen.extend(response.orders.into_iter().map(|order| order.id));
     }
     assert_eq!(seen, ada_orders, "newest first, pages disjoint");
 
-    let all = system
-        .orders
-        .get_orders(GetOrdersRequest {
-            page: Some(1),
-            limit: Some(100),
-        })
-        .await
-        .expect("all");
+    let all = system.orders.get_orders(GetOrdersRequest { page: Some(1), limit: Some(100) }).await.expect("all");
     assert_eq!((all.get_ref().total, all.get_ref().orders.len()), (6, 6));
-    let stranger = GetUserOrdersRequest {
-        user_id: uuid::Uuid::now_v7().to_string(),
-        page: None,
-        limit: None,
-    };
-    assert_eq!(
-        system
-            .orders
-            .get_user_orders(stranger)
-            .await
-            .expect("none")
-            .get_ref()
-            .total,
-        0
-    );
+    let stranger = GetUserOrdersRequest { user_id: uuid::Uuid::now_v7().to_string(), page: None, limit: None };
+    assert_eq!(system.orders.get_user_orders(stranger).await.expect("none").get_ref().total, 0);
     for (page, limit, field) in [(0, 1, "page: "), (1, 101, "limit: ")] {
-        let request = GetOrdersRequest {
-            page: Some(page),
-            limit: Some(limit),
-        };
-        assert_status(
-            system.orders.get_orders(request).await,
-            Code::InvalidArgument,
-            field,
-        );
+        let request = GetOrdersRequest { page: Some(page), limit: Some(limit) };
+        assert_status(system.orders.get_orders(request).await, Code::InvalidArgument, field);
     }
-    let bad_user = GetUserOrdersRequest {
-        user_id: "ada".into(),
-        page: None,
-        limit: None,
-    };
-    assert_status(
-        system.orders.get_user_orders(bad_user).await,
-        Code::InvalidArgument,
-        "userId: ",
-    );
+    let bad_user = GetUserOrdersRequest { user_id: "ada".into(), page: None, limit: None };
+    assert_status(system.orders.get_user_orders(bad_user).await, Code::InvalidArgument, "userId: ");
 }
 
 async fn orders_survive_a_restart(backend: Backend) {
@@ -274,54 +132,23 @@ async fn orders_survive_a_restart(backend: Backend) {
     let (pen, ink) = (system.product(2.5, 10).await, system.product(4.0, 10).await);
     let order = system.order(&buyer, &[(&pen, 2), (&ink, 1)]).await;
     let mut system = system.restart_orders().await;
-    let fetched = system
-        .orders
-        .get_order(GetOrderRequest {
-            id: order.id.clone(),
-        })
-        .await
-        .expect("get")
-        .into_inner();
+    let fetched = system.orders.get_order(GetOrderRequest { id: order.id.clone() }).await.expect("get").into_inner();
     assert_eq!(fetched, order, "order and items as they were");
 }
 
 async fn health_and_reflection(backend: Backend) {
-    let mut system = spawn_order_system(backend).await;
-    let url = system.order_server.url();
-    let status = test_support::grpc::health_status(&url, order_service::SERVICE_NAME)
-        .await
-        .expect("health");
-    assert_eq!(
-        status,
-        tonic_health::pb::health_check_response::ServingStatus::Serving
-    );
-    let services = test_support::grpc::reflected_services(&url)
-        .await
-        .expect("reflection");
-    assert!(
-        services.iter().any(|name| name == "order.OrderService"),
-        "{services:?}"
-    );
+    let system = spawn_order_system(backend).await;
+    assert_eq!(order_service::SERVICE_NAME, "order.OrderService");
+    test_support::grpc::assert_health_and_reflection(&system.order_server.url(), order_service::SERVICE_NAME).await;
+}
 
-    // Without product-service, orders cannot be priced: UNAVAILABLE, and nothing stored.
+async fn a_down_product_service_makes_orders_unavailable(backend: Backend) {
+    let mut system = spawn_order_system(backend).await;
     let buyer = system.user("buyer@example.com").await;
     let pen = system.product(1.0, 1).await;
     system.stop_products().await;
-    let request = CreateOrderRequest {
-        user_id: buyer,
-        items: vec![item(&pen, 1, None)],
-        total_amount: None,
-    };
-    assert_status(
-        system.orders.create_order(request).await,
-        Code::Unavailable,
-        "product-service is unavailable",
-    );
-    let page = system
-        .orders
-        .get_orders(GetOrdersRequest::default())
-        .await
-        .expect("list")
-        .into_inner();
-    assert_eq!(page.total, 0);
+    let request = CreateOrderRequest { user_id: buyer, items: vec![item(&pen, 1, None)], total_amount: None };
+    assert_status(system.orders.create_order(request).await, Code::Unavailable, "product-service is unavailable");
+    let page = system.orders.get_orders(GetOrdersRequest::default()).await.expect("list").into_inner();
+    assert_eq!(page.total, 0, "nothing was stored");
 }

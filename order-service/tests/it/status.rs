@@ -7,17 +7,10 @@ use tonic::Code;
 
 use crate::helpers::spawn_order_system;
 
-backend_tests!(
-    orders_move_through_the_machine,
-    illegal_transitions_are_refused,
-    concurrent_changes_apply_once
-);
+backend_tests!(orders_move_through_the_machine, illegal_transitions_are_refused, concurrent_changes_apply_once);
 
 fn change(id: &str, status: &str) -> UpdateOrderStatusRequest {
-    UpdateOrderStatusRequest {
-        id: id.into(),
-        status: status.into(),
-    }
+    UpdateOrderStatusRequest { id: id.into(), status: status.into() }
 }
 
 async fn orders_move_through_the_machine(backend: Backend) {
@@ -26,37 +19,17 @@ async fn orders_move_through_the_machine(backend: Backend) {
     let pen = system.product(1.0, 10).await;
     let order = system.order(&buyer, &[(&pen, 1)]).await;
     for next in ["CONFIRMED", "SHIPPED", "DELIVERED"] {
-        let updated = system
-            .orders
-            .update_order_status(change(&order.id, next))
-            .await
-            .expect(next)
-            .into_inner();
+        let updated = system.orders.update_order_status(change(&order.id, next)).await.expect(next).into_inner();
         assert_eq!(updated.status, next);
-        assert_eq!(
-            (updated.items.len(), updated.created_at.as_str()),
-            (1, order.created_at.as_str())
-        );
+        assert_eq!((updated.items.len(), updated.created_at.as_str()), (1, order.created_at.as_str()));
     }
     for cancellable in ["PENDING", "CONFIRMED"] {
         let order = system.order(&buyer, &[(&pen, 1)]).await;
         if cancellable == "CONFIRMED" {
-            system
-                .orders
-                .update_order_status(change(&order.id, "confirmed"))
-                .await
-                .expect("confirm");
+            system.orders.update_order_status(change(&order.id, "confirmed")).await.expect("confirm");
         }
-        let cancelled = system
-            .orders
-            .update_order_status(change(&order.id, "CANCELLED"))
-            .await
-            .expect("cancel");
-        assert_eq!(
-            cancelled.get_ref().status,
-            "CANCELLED",
-            "from {cancellable}"
-        );
+        let cancelled = system.orders.update_order_status(change(&order.id, "CANCELLED")).await.expect("cancel");
+        assert_eq!(cancelled.get_ref().status, "CANCELLED", "from {cancellable}");
     }
 }
 
@@ -67,51 +40,24 @@ async fn illegal_transitions_are_refused(backend: Backend) {
     let order = system.order(&buyer, &[(&pen, 1)]).await;
     for illegal in ["SHIPPED", "DELIVERED", "PENDING"] {
         assert_status(
-            system
-                .orders
-                .update_order_status(change(&order.id, illegal))
-                .await,
+            system.orders.update_order_status(change(&order.id, illegal)).await,
             Code::FailedPrecondition,
             "status: ",
         );
     }
-    system
-        .orders
-        .update_order_status(change(&order.id, "CANCELLED"))
-        .await
-        .expect("cancel");
+    system.orders.update_order_status(change(&order.id, "CANCELLED")).await.expect("cancel");
     for after_cancel in ["CONFIRMED", "CANCELLED", "PENDING"] {
-        let result = system
-            .orders
-            .update_order_status(change(&order.id, after_cancel))
-            .await;
+        let result = system.orders.update_order_status(change(&order.id, after_cancel)).await;
         assert_status(result, Code::FailedPrecondition, "status: ");
     }
     assert_status(
-        system
-            .orders
-            .update_order_status(change(&order.id, "LOST"))
-            .await,
+        system.orders.update_order_status(change(&order.id, "LOST")).await,
         Code::InvalidArgument,
         "status: ",
     );
     let ghost = uuid::Uuid::now_v7().to_string();
-    assert_status(
-        system
-            .orders
-            .update_order_status(change(&ghost, "CONFIRMED"))
-            .await,
-        Code::NotFound,
-        "order ",
-    );
-    assert_status(
-        system
-            .orders
-            .update_order_status(change("x", "CONFIRMED"))
-            .await,
-        Code::InvalidArgument,
-        "id: ",
-    );
+    assert_status(system.orders.update_order_status(change(&ghost, "CONFIRMED")).await, Code::NotFound, "order ");
+    assert_status(system.orders.update_order_status(change("x", "CONFIRMED")).await, Code::InvalidArgument, "id: ");
 }
 
 async fn concurrent_changes_apply_once(backend: Backend) {
@@ -119,11 +65,7 @@ async fn concurrent_changes_apply_once(backend: Backend) {
     let buyer = system.user("buyer@example.com").await;
     let pen = system.product(1.0, 10).await;
     let order = system.order(&buyer, &[(&pen, 1)]).await;
-    system
-        .orders
-        .update_order_status(change(&order.id, "CONFIRMED"))
-        .await
-        .expect("confirm");
+    system.orders.update_order_status(change(&order.id, "CONFIRMED")).await.expect("confirm");
     // Ten clients ship at once and ten cancel at once; exactly one of the twenty may win.
     let attempts = (0..20).map(|n| {
         let mut client = system.orders.clone();
@@ -131,19 +73,12 @@ async fn concurrent_changes_apply_once(backend: Backend) {
         async move { client.update_order_status(request).await }
     });
     let results = join_all(attempts).await;
-    let winners: Vec<_> = results
-        .iter()
-        .filter_map(|result| result.as_ref().ok())
-        .collect();
+    let winners: Vec<_> = results.iter().filter_map(|result| result.as_ref().ok()).collect();
     assert_eq!(winners.len(), 1, "{results:?}");
     assert!(
         results
             .iter()
             .filter(|result| result.is_err())
-            .all(|result| {
-                result
-                    .as_ref()
-                    .is_err_and(|status| status.code() == Code::FailedPrecondition)
-            })
+            .all(|result| { result.as_ref().is_err_and(|status| status.code() == Code::FailedPrecondition) })
     );
 }

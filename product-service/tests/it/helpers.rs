@@ -20,22 +20,10 @@ pub async fn spawn_product_service(backend: Backend) -> TestProductService {
 }
 
 async fn start(storage: TestStorage) -> TestProductService {
-    let config = Config::new(
-        "127.0.0.1:0".parse().expect("addr"),
-        storage.database_args(),
-    );
-    let server = product_service::build(config)
-        .await
-        .expect("product-service starts")
-        .spawn();
-    let client = ProductServiceClient::connect(server.url())
-        .await
-        .expect("connect");
-    TestProductService {
-        server,
-        client,
-        storage,
-    }
+    let config = Config::new("127.0.0.1:0".parse().expect("addr"), storage.database_args());
+    let server = product_service::build(config).await.expect("product-service starts").spawn();
+    let client = ProductServiceClient::connect(server.url()).await.expect("connect");
+    TestProductService { server, client, storage }
 }
 
 impl TestProductService {
@@ -47,11 +35,7 @@ impl TestProductService {
 
     /// Creates a product that is expected to be valid.
     pub async fn create(&mut self, name: &str, price: f64, stock: i32, category: &str) -> Product {
-        self.client
-            .create_product(product(name, price, stock, category))
-            .await
-            .expect("create product")
-            .into_inner()
+        self.client.create_product(product(name, price, stock, category)).await.expect("create product").into_inner()
     }
 }
 

@@ -9,58 +9,20 @@ use crate::helpers::spawn_user_service_with_admin;
 backend_tests!(admin_account_is_ensured_at_start);
 
 async fn admin_account_is_ensured_at_start(backend: Backend) {
-    let login = |password: &str| AuthenticateUserRequest {
-        email: "root@example.com".into(),
-        password: password.into(),
-    };
-    let mut service =
-        spawn_user_service_with_admin(backend, "Root@Example.com", "first-password").await;
-    let admin = service
-        .client
-        .authenticate_user(login("first-password"))
-        .await
-        .expect("admin login")
-        .into_inner();
+    let login =
+        |password: &str| AuthenticateUserRequest { email: "root@example.com".into(), password: password.into() };
+    let mut service = spawn_user_service_with_admin(backend, "Root@Example.com", "first-password").await;
+    let admin = service.client.authenticate_user(login("first-password")).await.expect("admin login").into_inner();
     assert_eq!(admin.role, "ADMIN");
 
     // A restart with the same settings changes nothing; with a new password, the new one works.
     let mut service = service.restart().await;
-    assert!(
-        service
-            .client
-            .authenticate_user(login("first-password"))
-            .await
-            .is_ok()
-    );
-    let mut service = service
-        .restart_with_admin("root@example.com", "second-password")
-        .await;
-    let again = service
-        .client
-        .authenticate_user(login("second-password"))
-        .await
-        .expect("new password")
-        .into_inner();
-    assert_eq!(
-        (again.id.as_str(), again.role.as_str()),
-        (admin.id.as_str(), "ADMIN")
-    );
-    assert_status(
-        service
-            .client
-            .authenticate_user(login("first-password"))
-            .await,
-        Code::Unauthenticated,
-        "invalid",
-    );
+    assert!(service.client.authenticate_user(login("first-password")).await.is_ok());
+    let mut service = service.restart_with_admin("root@example.com", "second-password").await;
+    let again = service.client.authenticate_user(login("second-password")).await.expect("new password").into_inner();
+    assert_eq!((again.id.as_str(), again.role.as_str()), (admin.id.as_str(), "ADMIN"));
+    assert_status(service.client.authenticate_user(login("first-password")).await, Code::Unauthenticated, "invalid");
 
-    let users = service
-        .client
-        .get_users(GetUsersRequest {
-            page: None,
-            limit: None,
-        })
-        .await
-        .expect("list");
+    let users = service.client.get_users(GetUsersRequest { page: None, limit: None }).await.expect("list");
     assert_eq!(users.get_ref().total, 1, "exactly one admin account");
 }

@@ -12,33 +12,15 @@ const BINARY: &str = env!("CARGO_BIN_EXE_user-service");
 fn malformed_settings_stop_the_binary_with_a_line_naming_them() {
     for (envs, name) in [
         (vec![("LISTEN_ADDR", "not-an-address")], "LISTEN_ADDR"),
-        (
-            vec![("DATABASE_URL", "mysql://app:hunter2@db/users")],
-            "DATABASE_URL",
-        ),
+        (vec![("DATABASE_URL", "mysql://app:hunter2@db/users")], "DATABASE_URL"),
         (vec![("LOG_FORMAT", "xml")], "LOG_FORMAT"),
         (vec![("RUST_LOG", "info,[=")], "RUST_LOG"),
         (vec![("ADMIN_EMAIL", "root@example.com")], "ADMIN_PASSWORD"),
-        (
-            vec![("ADMIN_EMAIL", "root"), ("ADMIN_PASSWORD", "long-enough")],
-            "ADMIN_EMAIL",
-        ),
-        (
-            vec![
-                ("ADMIN_EMAIL", "root@example.com"),
-                ("ADMIN_PASSWORD", "short"),
-            ],
-            "ADMIN_PASSWORD",
-        ),
+        (vec![("ADMIN_EMAIL", "root"), ("ADMIN_PASSWORD", "long-enough")], "ADMIN_EMAIL"),
+        (vec![("ADMIN_EMAIL", "root@example.com"), ("ADMIN_PASSWORD", "short")], "ADMIN_PASSWORD"),
     ] {
         let stderr = test_support::expect_startup_failure(BINARY, &envs);
-        assert!(
-            stderr
-                .lines()
-                .next()
-                .is_some_and(|line| line.contains(name)),
-            "{envs:?}: {stderr}"
-        );
+        assert!(stderr.lines().next().is_some_and(|line| line.contains(name)), "{envs:?}: {stderr}");
         assert!(!stderr.contains("hunter2"), "a password leaked: {stderr}");
     }
 }
@@ -56,38 +38,22 @@ async fn sigterm_drains_and_exits_cleanly_and_passwords_never_reach_the_logs() {
     )
     .expect("start");
     let url = process.url();
-    let status = test_support::grpc::health_status(&url, user_service::SERVICE_NAME)
-        .await
-        .expect("health");
+    let status = test_support::grpc::health_status(&url, user_service::SERVICE_NAME).await.expect("health");
     assert_eq!(status, ServingStatus::Serving);
 
     let mut client = UserServiceClient::connect(url).await.expect("connect");
-    let request = CreateUserRequest {
-        name: "Ada".into(),
-        email: "ada@example.com".into(),
-        password: "user-secret-2".into(),
-    };
+    let request =
+        CreateUserRequest { name: "Ada".into(), email: "ada@example.com".into(), password: "user-secret-2".into() };
     client.create_user(request).await.expect("create");
 
     // The client stays connected: with no call in flight the drain must still end at once,
     // well inside the 10 s drain timeout, rather than wait for clients to hang up.
-    let (status, logs) = process
-        .terminate(Duration::from_secs(5))
-        .expect("terminate");
+    let (status, logs) = process.terminate(Duration::from_secs(5)).expect("terminate");
     assert!(status.success(), "exit status {status}");
     let logs = logs.join("\n");
-    assert!(
-        logs.contains("SIGTERM received") && logs.contains("gRPC server stopped"),
-        "{logs}"
-    );
-    assert!(
-        !logs.contains("admin-secret-1") && !logs.contains("user-secret-2"),
-        "{logs}"
-    );
+    assert!(logs.contains("SIGTERM received") && logs.contains("gRPC server stopped"), "{logs}");
+    assert!(!logs.contains("admin-secret-1") && !logs.contains("user-secret-2"), "{logs}");
     assert!(!logs.contains("drain timeout reached"), "{logs}");
-    assert!(
-        data.path().join("users.db").exists(),
-        "the default SQLite file is in DATA_DIR"
-    );
+    assert!(data.path().join("users.db").exists(), "the default SQLite file is in DATA_DIR");
     drop(client);
 }

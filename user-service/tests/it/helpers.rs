@@ -22,11 +22,7 @@ pub async fn spawn_user_service(backend: Backend) -> TestUserService {
 }
 
 /// Starts user-service with an admin account configured.
-pub async fn spawn_user_service_with_admin(
-    backend: Backend,
-    email: &str,
-    password: &str,
-) -> TestUserService {
+pub async fn spawn_user_service_with_admin(backend: Backend, email: &str, password: &str) -> TestUserService {
     let storage = TestStorage::new(backend).await.expect("test storage");
     start(storage, Some((email.to_owned(), password.to_owned()))).await
 }
@@ -36,19 +32,9 @@ async fn start(storage: TestStorage, admin: Option<(String, String)>) -> TestUse
     config.database = storage.database_args();
     config.admin_email = admin.as_ref().map(|(email, _)| email.clone());
     config.admin_password = admin.as_ref().map(|(_, password)| password.clone().into());
-    let server = user_service::build(config)
-        .await
-        .expect("user-service starts")
-        .spawn();
-    let client = UserServiceClient::connect(server.url())
-        .await
-        .expect("connect");
-    TestUserService {
-        server,
-        client,
-        storage,
-        admin,
-    }
+    let server = user_service::build(config).await.expect("user-service starts").spawn();
+    let client = UserServiceClient::connect(server.url()).await.expect("connect");
+    TestUserService { server, client, storage, admin }
 }
 
 impl TestUserService {
@@ -67,11 +53,7 @@ impl TestUserService {
     /// Creates a user that is expected to be valid.
     pub async fn create(&mut self, name: &str, email: &str) -> User {
         self.client
-            .create_user(CreateUserRequest {
-                name: name.into(),
-                email: email.into(),
-                password: PASSWORD.into(),
-            })
+            .create_user(CreateUserRequest { name: name.into(), email: email.into(), password: PASSWORD.into() })
             .await
             .expect("create user")
             .into_inner()

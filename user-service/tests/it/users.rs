@@ -2,8 +2,8 @@
 
 use futures::future::join_all;
 use proto::user::{
-    AuthenticateUserRequest, CreateUserRequest, DeleteUserRequest, GetUserRequest,
-    GetUsersByIdsRequest, GetUsersRequest, UpdateUserRequest,
+    AuthenticateUserRequest, CreateUserRequest, DeleteUserRequest, GetUserRequest, GetUsersByIdsRequest,
+    GetUsersRequest, UpdateUserRequest,
 };
 use test_support::{Backend, backend_tests, grpc::assert_status};
 use tonic::Code;
@@ -26,94 +26,42 @@ async fn create_get_update_delete(backend: Backend) {
     let mut service = spawn_user_service(backend).await;
     let created = service.create("Ada Lovelace", "Ada@Example.com").await;
     assert_eq!(created.name, "Ada Lovelace");
-    assert_eq!(
-        created.email, "ada@example.com",
-        "emails are stored lower-cased"
-    );
+    assert_eq!(created.email, "ada@example.com", "emails are stored lower-cased");
     assert_eq!(created.role, "USER");
     assert!(uuid::Uuid::parse_str(&created.id).is_ok());
     assert!(created.created_at.ends_with('Z') && created.created_at == created.updated_at);
 
-    let fetched = service
-        .client
-        .get_user(GetUserRequest {
-            id: created.id.clone(),
-        })
-        .await
-        .expect("get")
-        .into_inner();
+    let fetched = service.client.get_user(GetUserRequest { id: created.id.clone() }).await.expect("get").into_inner();
     assert_eq!(fetched, created);
 
     let renamed = service
         .client
-        .update_user(UpdateUserRequest {
-            id: created.id.clone(),
-            name: Some("Ada King".into()),
-            email: None,
-        })
+        .update_user(UpdateUserRequest { id: created.id.clone(), name: Some("Ada King".into()), email: None })
         .await
         .expect("update")
         .into_inner();
-    assert_eq!(
-        (renamed.name.as_str(), renamed.email.as_str()),
-        ("Ada King", "ada@example.com")
-    );
+    assert_eq!((renamed.name.as_str(), renamed.email.as_str()), ("Ada King", "ada@example.com"));
     assert_eq!(renamed.created_at, created.created_at);
     assert!(renamed.updated_at >= created.updated_at);
 
     let moved = service
         .client
-        .update_user(UpdateUserRequest {
-            id: created.id.clone(),
-            name: None,
-            email: Some("ada@king.org".into()),
-        })
+        .update_user(UpdateUserRequest { id: created.id.clone(), name: None, email: Some("ada@king.org".into()) })
         .await
         .expect("update email")
         .into_inner();
-    assert_eq!(
-        (moved.name.as_str(), moved.email.as_str()),
-        ("Ada King", "ada@king.org")
-    );
+    assert_eq!((moved.name.as_str(), moved.email.as_str()), ("Ada King", "ada@king.org"));
 
-    let deleted = service
-        .client
-        .delete_user(DeleteUserRequest {
-            id: created.id.clone(),
-        })
-        .await
-        .expect("delete");
+    let deleted = service.client.delete_user(DeleteUserRequest { id: created.id.clone() }).await.expect("delete");
     assert!(deleted.get_ref().success, "{deleted:?}");
+    assert_status(service.client.get_user(GetUserRequest { id: created.id.clone() }).await, Code::NotFound, "user ");
     assert_status(
-        service
-            .client
-            .get_user(GetUserRequest {
-                id: created.id.clone(),
-            })
-            .await,
+        service.client.delete_user(DeleteUserRequest { id: created.id.clone() }).await,
         Code::NotFound,
         "user ",
     );
-    assert_status(
-        service
-            .client
-            .delete_user(DeleteUserRequest {
-                id: created.id.clone(),
-            })
-            .await,
-        Code::NotFound,
-        "user ",
-    );
-    let update = UpdateUserRequest {
-        id: created.id,
-        name: Some("Ghost".into()),
-        email: None,
-    };
-    assert_status(
-        service.client.update_user(update).await,
-        Code::NotFound,
-        "user ",
-    );
+    let update = UpdateUserRequest { id: created.id, name: Some("Ghost".into()), email: None };
+    assert_status(service.client.update_user(update).await, Code::NotFound, "user ");
 }
 
 async fn invalid_input_names_the_field(backend: Backend) {
@@ -125,48 +73,19 @@ async fn invalid_input_names_the_field(backend: Backend) {
     };
     for (request, field) in [
         (create("  ", "a@example.com", PASSWORD), "name: "),
-        (
-            create(&"n".repeat(101), "a@example.com", PASSWORD),
-            "name: ",
-        ),
+        (create(&"n".repeat(101), "a@example.com", PASSWORD), "name: "),
         (create("Ada", "not-an-email", PASSWORD), "email: "),
         (create("Ada", "", PASSWORD), "email: "),
         (create("Ada", "a@example.com", "short"), "password: "),
     ] {
-        assert_status(
-            service.client.create_user(request).await,
-            Code::InvalidArgument,
-            field,
-        );
+        assert_status(service.client.create_user(request).await, Code::InvalidArgument, field);
     }
-    assert_status(
-        service
-            .client
-            .get_user(GetUserRequest { id: "42".into() })
-            .await,
-        Code::InvalidArgument,
-        "id: ",
-    );
+    assert_status(service.client.get_user(GetUserRequest { id: "42".into() }).await, Code::InvalidArgument, "id: ");
     let user = service.create("Ada", "ada@example.com").await;
-    let update = UpdateUserRequest {
-        id: user.id,
-        name: None,
-        email: Some("nope".into()),
-    };
-    assert_status(
-        service.client.update_user(update).await,
-        Code::InvalidArgument,
-        "email: ",
-    );
+    let update = UpdateUserRequest { id: user.id, name: None, email: Some("nope".into()) };
+    assert_status(service.client.update_user(update).await, Code::InvalidArgument, "email: ");
     let missing = uuid::Uuid::now_v7().to_string();
-    assert_status(
-        service
-            .client
-            .get_user(GetUserRequest { id: missing })
-            .await,
-        Code::NotFound,
-        "user ",
-    );
+    assert_status(service.client.get_user(GetUserRequest { id: missing }).await, Code::NotFound, "user ");
     let (users, total) = list(&mut service, 1, 10).await;
     assert_eq!((users.len(), total), (1, 1), "nothing invalid was stored");
 }
@@ -174,28 +93,12 @@ async fn invalid_input_names_the_field(backend: Backend) {
 async fn duplicate_email_is_already_exists(backend: Backend) {
     let mut service = spawn_user_service(backend).await;
     service.create("Ada", "ada@example.com").await;
-    let again = CreateUserRequest {
-        name: "Other".into(),
-        email: "ADA@example.com".into(),
-        password: PASSWORD.into(),
-    };
-    assert_status(
-        service.client.create_user(again).await,
-        Code::AlreadyExists,
-        "email: ",
-    );
+    let again = CreateUserRequest { name: "Other".into(), email: "ADA@example.com".into(), password: PASSWORD.into() };
+    assert_status(service.client.create_user(again).await, Code::AlreadyExists, "email: ");
 
     let grace = service.create("Grace", "grace@example.com").await;
-    let steal = UpdateUserRequest {
-        id: grace.id,
-        name: None,
-        email: Some("ada@example.com".into()),
-    };
-    assert_status(
-        service.client.update_user(steal).await,
-        Code::AlreadyExists,
-        "email: ",
-    );
+    let steal = UpdateUserRequest { id: grace.id, name: None, email: Some("ada@example.com".into()) };
+    assert_status(service.client.update_user(steal).await, Code::AlreadyExists, "email: ");
 }
 
 async fn concurrent_sign_ups_with_one_email_yield_one_user(backend: Backend) {
@@ -216,11 +119,7 @@ async fn concurrent_sign_ups_with_one_email_yield_one_user(backend: Backend) {
     let created = results.iter().filter(|result| result.is_ok()).count();
     let duplicates = results
         .iter()
-        .filter(|result| {
-            result
-                .as_ref()
-                .is_err_and(|status| status.code() == Code::AlreadyExists)
-        })
+        .filter(|result| result.as_ref().is_err_and(|status| status.code() == Code::AlreadyExists))
         .count();
     assert_eq!((created, duplicates), (1, 19), "{results:?}");
     let mut service = service;
@@ -232,12 +131,7 @@ async fn users_are_paged_in_creation_order(backend: Backend) {
     let mut service = spawn_user_service(backend).await;
     let mut created = Vec::new();
     for n in 0..5 {
-        created.push(
-            service
-                .create(&format!("User {n}"), &format!("user{n}@example.com"))
-                .await
-                .id,
-        );
+        created.push(service.create(&format!("User {n}"), &format!("user{n}@example.com")).await.id);
     }
     let mut seen = Vec::new();
     for page in 1..=3 {
@@ -250,30 +144,11 @@ async fn users_are_paged_in_creation_order(backend: Backend) {
     let (beyond, total) = list(&mut service, 4, 2).await;
     assert_eq!((beyond.len(), total), (0, 5));
 
-    let defaults = service
-        .client
-        .get_users(GetUsersRequest {
-            page: None,
-            limit: None,
-        })
-        .await
-        .expect("list");
+    let defaults = service.client.get_users(GetUsersRequest { page: None, limit: None }).await.expect("list");
     assert_eq!((defaults.get_ref().page, defaults.get_ref().limit), (1, 10));
-    for (page, limit, field) in [
-        (0, 10, "page: "),
-        (-3, 10, "page: "),
-        (1, 0, "limit: "),
-        (1, 101, "limit: "),
-    ] {
-        let request = GetUsersRequest {
-            page: Some(page),
-            limit: Some(limit),
-        };
-        assert_status(
-            service.client.get_users(request).await,
-            Code::InvalidArgument,
-            field,
-        );
+    for (page, limit, field) in [(0, 10, "page: "), (-3, 10, "page: "), (1, 0, "limit: "), (1, 101, "limit: ")] {
+        let request = GetUsersRequest { page: Some(page), limit: Some(limit) };
+        assert_status(service.client.get_users(request).await, Code::InvalidArgument, field);
     }
 }
 
@@ -283,69 +158,33 @@ async fn batch_get_returns_the_users_that_exist(backend: Backend) {
     let grace = service.create("Grace", "grace@example.com").await;
     let missing = uuid::Uuid::now_v7().to_string();
     let ids = vec![ada.id.clone(), missing, grace.id.clone(), ada.id.clone()];
-    let found = service
-        .client
-        .get_users_by_ids(GetUsersByIdsRequest { ids })
-        .await
-        .expect("batch")
-        .into_inner();
+    let found = service.client.get_users_by_ids(GetUsersByIdsRequest { ids }).await.expect("batch").into_inner();
     let mut found_ids: Vec<_> = found.users.into_iter().map(|user| user.id).collect();
     found_ids.sort();
     let mut expected = vec![ada.id, grace.id];
     expected.sort();
     assert_eq!(found_ids, expected);
 
-    let empty = service
-        .client
-        .get_users_by_ids(GetUsersByIdsRequest { ids: vec![] })
-        .await
-        .expect("empty batch");
+    let empty = service.client.get_users_by_ids(GetUsersByIdsRequest { ids: vec![] }).await.expect("empty batch");
     assert!(empty.get_ref().users.is_empty());
-    let bad = GetUsersByIdsRequest {
-        ids: vec!["nope".into()],
-    };
-    assert_status(
-        service.client.get_users_by_ids(bad).await,
-        Code::InvalidArgument,
-        "ids[0]: ",
-    );
-    let too_many = GetUsersByIdsRequest {
-        ids: (0..101).map(|_| uuid::Uuid::now_v7().to_string()).collect(),
-    };
-    assert_status(
-        service.client.get_users_by_ids(too_many).await,
-        Code::InvalidArgument,
-        "ids: ",
-    );
+    let bad = GetUsersByIdsRequest { ids: vec!["nope".into()] };
+    assert_status(service.client.get_users_by_ids(bad).await, Code::InvalidArgument, "ids[0]: ");
+    let too_many = GetUsersByIdsRequest { ids: (0..101).map(|_| uuid::Uuid::now_v7().to_string()).collect() };
+    assert_status(service.client.get_users_by_ids(too_many).await, Code::InvalidArgument, "ids: ");
 }
 
 async fn authenticate_checks_the_password(backend: Backend) {
     let mut service = spawn_user_service(backend).await;
     let ada = service.create("Ada", "ada@example.com").await;
-    let login = |email: &str, password: &str| AuthenticateUserRequest {
-        email: email.into(),
-        password: password.into(),
-    };
+    let login =
+        |email: &str, password: &str| AuthenticateUserRequest { email: email.into(), password: password.into() };
 
-    let user = service
-        .client
-        .authenticate_user(login("ADA@example.com", PASSWORD))
-        .await
-        .expect("login")
-        .into_inner();
-    assert_eq!(
-        (user.id.as_str(), user.role.as_str()),
-        (ada.id.as_str(), "USER")
-    );
-    for (email, password) in [
-        ("ada@example.com", "wrong password"),
-        ("nobody@example.com", PASSWORD),
-        ("junk", PASSWORD),
-    ] {
-        let result = service
-            .client
-            .authenticate_user(login(email, password))
-            .await;
+    let user = service.client.authenticate_user(login("ADA@example.com", PASSWORD)).await.expect("login").into_inner();
+    assert_eq!((user.id.as_str(), user.role.as_str()), (ada.id.as_str(), "USER"));
+    for (email, password) in
+        [("ada@example.com", "wrong password"), ("nobody@example.com", PASSWORD), ("junk", PASSWORD)]
+    {
+        let result = service.client.authenticate_user(login(email, password)).await;
         assert_status(result, Code::Unauthenticated, "invalid email or password");
     }
 }
@@ -354,67 +193,24 @@ async fn data_survives_a_restart(backend: Backend) {
     let mut service = spawn_user_service(backend).await;
     let ada = service.create("Ada", "ada@example.com").await;
     let mut service = service.restart().await;
-    let fetched = service
-        .client
-        .get_user(GetUserRequest { id: ada.id.clone() })
-        .await
-        .expect("get")
-        .into_inner();
+    let fetched = service.client.get_user(GetUserRequest { id: ada.id.clone() }).await.expect("get").into_inner();
     assert_eq!(fetched, ada);
-    let login = AuthenticateUserRequest {
-        email: "ada@example.com".into(),
-        password: PASSWORD.into(),
-    };
-    assert!(
-        service.client.authenticate_user(login).await.is_ok(),
-        "the password hash survives too"
-    );
-    let again = CreateUserRequest {
-        name: "Ada".into(),
-        email: "ada@example.com".into(),
-        password: PASSWORD.into(),
-    };
-    assert_status(
-        service.client.create_user(again).await,
-        Code::AlreadyExists,
-        "email: ",
-    );
+    let login = AuthenticateUserRequest { email: "ada@example.com".into(), password: PASSWORD.into() };
+    assert!(service.client.authenticate_user(login).await.is_ok(), "the password hash survives too");
+    let again = CreateUserRequest { name: "Ada".into(), email: "ada@example.com".into(), password: PASSWORD.into() };
+    assert_status(service.client.create_user(again).await, Code::AlreadyExists, "email: ");
 }
 
 async fn health_and_reflection(backend: Backend) {
     let service = spawn_user_service(backend).await;
-    let url = service.server.url();
-    let status = test_support::grpc::health_status(&url, user_service::SERVICE_NAME)
-        .await
-        .expect("health");
-    assert_eq!(
-        status,
-        tonic_health::pb::health_check_response::ServingStatus::Serving
-    );
-    let services = test_support::grpc::reflected_services(&url)
-        .await
-        .expect("reflection");
-    assert!(
-        services.iter().any(|name| name == "user.UserService"),
-        "{services:?}"
-    );
-    assert!(
-        services.iter().any(|name| name == "grpc.health.v1.Health"),
-        "{services:?}"
-    );
+    assert_eq!(user_service::SERVICE_NAME, "user.UserService");
+    test_support::grpc::assert_health_and_reflection(&service.server.url(), user_service::SERVICE_NAME).await;
 }
 
-async fn list(
-    service: &mut crate::helpers::TestUserService,
-    page: i32,
-    limit: i32,
-) -> (Vec<proto::user::User>, i32) {
+async fn list(service: &mut crate::helpers::TestUserService, page: i32, limit: i32) -> (Vec<proto::user::User>, i32) {
     let response = service
         .client
-        .get_users(GetUsersRequest {
-            page: Some(page),
-            limit: Some(limit),
-        })
+        .get_users(GetUsersRequest { page: Some(page), limit: Some(limit) })
         .await
         .expect("list")
         .into_inner();
