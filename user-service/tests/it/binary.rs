@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use sqlx::Connection as _;
+
 use proto::user::{CreateUserRequest, user_service_client::UserServiceClient};
 use test_support::ServiceProcess;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -56,4 +58,10 @@ async fn sigterm_drains_and_exits_cleanly_and_passwords_never_reach_the_logs() {
     assert!(!logs.contains("drain timeout reached"), "{logs}");
     assert!(data.path().join("users.db").exists(), "the default SQLite file is in DATA_DIR");
     drop(client);
+
+    // WAL is recorded in the file itself, so it can be read back after the process is gone.
+    let url = format!("sqlite://{}", data.path().join("users.db").display());
+    let mut connection = sqlx::SqliteConnection::connect(&url).await.expect("open users.db");
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut connection).await.expect("pragma");
+    assert_eq!(mode, "wal");
 }
