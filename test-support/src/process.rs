@@ -45,16 +45,20 @@ impl ServiceProcess {
             }
         });
         let mut process = Self { child, addr: SocketAddr::from(([0, 0, 0, 0], 0)), lines };
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let listening = process.wait_for_log("gRPC server listening", Duration::from_secs(30))?;
+        process.addr = json_field(&listening, "addr").context("no addr in the listening line")?.parse()?;
+        Ok(process)
+    }
+
+    /// Waits until a log line contains `needle` and returns it.
+    pub fn wait_for_log(&mut self, needle: &str, timeout: Duration) -> anyhow::Result<String> {
+        let deadline = Instant::now() + timeout;
         loop {
-            let line = match process.lines.recv_timeout(Duration::from_millis(100)) {
-                Ok(line) => line,
-                Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => continue,
-                Err(_) => bail!("{binary} did not report its address (exit: {:?})", process.child.try_wait()?),
-            };
-            if line.contains("gRPC server listening") {
-                process.addr = json_field(&line, "addr").context("no addr in the listening line")?.parse()?;
-                return Ok(process);
+            match self.lines.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) if line.contains(needle) => return Ok(line),
+                Ok(_) => {}
+                Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {}
+                Err(_) => bail!("no log line with {needle:?} (exit: {:?})", self.child.try_wait()?),
             }
         }
     }

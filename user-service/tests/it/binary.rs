@@ -65,3 +65,40 @@ async fn sigterm_drains_and_exits_cleanly_and_passwords_never_reach_the_logs() {
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut connection).await.expect("pragma");
     assert_eq!(mode, "wal");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_in_flight_at_sigterm_still_complete() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut process = ServiceProcess::start(BINARY, &[("DATA_DIR", data.path().display().to_string())]).expect("start");
+    let client = UserServiceClient::connect(process.url()).await.expect("connect");
+    // Password hashing runs a couple at a time, so twenty sign-ups keep the server busy for a while.
+    let calls: Vec<_> = (0..20)
+        .map(|n| {
+            let mut client = client.clone();
+            let request = CreateUserRequest {
+                name: format!("User {n}"),
+                email: format!("user{n}@example.com"),
+                password: "correct horse".into(),
+            };
+            tokio::spawn(async move { client.create_user(request).await })
+        })
+        .collect();
+    let process = tokio::task::spawn_blocking(move || {
+        process.wait_for_log("user created", Duration::from_secs(10)).map(|_| process)
+    })
+    .await
+    .expect("join")
+    .expect("the first sign-up completes");
+
+    let terminated = tokio::task::spawn_blocking(move || process.terminate(Duration::from_secs(8)));
+    let mut failures = Vec::new();
+    for call in calls {
+        if let Err(status) = call.await.expect("join") {
+            failures.push(status);
+        }
+    }
+    let (status, logs) = terminated.await.expect("join").expect("terminate");
+    assert!(failures.is_empty(), "calls in flight at SIGTERM failed: {failures:?}");
+    assert!(status.success(), "exit status {status}");
+    assert!(!logs.join("\n").contains("drain timeout reached"));
+}
