@@ -6,18 +6,16 @@ use proto::{
     product::{GetProductsByIdsRequest, Product, product_service_client::ProductServiceClient},
     user::{GetUserRequest, user_service_client::UserServiceClient},
 };
-use service_runtime::{ServiceError, ServiceResult, grpc::StartupError};
-use tonic::{
-    Code, Status,
-    transport::{Channel, Endpoint},
+use service_runtime::{
+    ServiceError, ServiceResult,
+    grpc::{StartupError, client_channel},
 };
+use tonic::{Code, Status, transport::Channel};
 
 use crate::Config;
 
 /// How long a peer call may take before the order is refused as `UNAVAILABLE`.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long connecting to a peer may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Clients for the peers; cheap to clone (channels are shared).
 #[derive(Debug, Clone)]
@@ -29,8 +27,8 @@ pub struct Peers {
 impl Peers {
     /// Validates the peer URLs and prepares channels that connect on first use.
     pub fn connect_lazy(config: &Config) -> Result<Self, StartupError> {
-        let users = channel("USER_SERVICE_URL", &config.user_service_url)?;
-        let products = channel("PRODUCT_SERVICE_URL", &config.product_service_url)?;
+        let users = client_channel("USER_SERVICE_URL", &config.user_service_url, CALL_TIMEOUT)?;
+        let products = client_channel("PRODUCT_SERVICE_URL", &config.product_service_url, CALL_TIMEOUT)?;
         Ok(Self { users: UserServiceClient::new(users), products: ProductServiceClient::new(products) })
     }
 
@@ -54,15 +52,6 @@ impl Peers {
             .map_err(|status| peer_error("product-service", status))?;
         Ok(response.into_inner().products.into_iter().map(|product| (product.id.clone(), product)).collect())
     }
-}
-
-fn channel(setting: &'static str, url: &str) -> Result<Channel, StartupError> {
-    let endpoint = Endpoint::from_shared(url.to_owned())
-        .map_err(|error| StartupError::config(setting, format!("not a valid URL: {error}")))?;
-    if !matches!(endpoint.uri().scheme_str(), Some("http" | "https")) || endpoint.uri().host().is_none() {
-        return Err(StartupError::config(setting, "must look like http://host:port"));
-    }
-    Ok(endpoint.connect_timeout(CONNECT_TIMEOUT).timeout(CALL_TIMEOUT).connect_lazy())
 }
 
 /// A peer that cannot be reached is `UNAVAILABLE` (the client may retry); anything else the

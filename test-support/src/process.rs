@@ -1,5 +1,6 @@
 //! A service's real binary in a child process: started with env settings on port 0, its
-//! address read from its JSON log, stopped with SIGTERM by pid (killed when dropped).
+//! address read from its JSON log ("… server listening", `addr`), stopped with SIGTERM by pid
+//! (killed when dropped).
 
 use std::{
     io::{BufRead as _, BufReader},
@@ -45,7 +46,7 @@ impl ServiceProcess {
             }
         });
         let mut process = Self { child, addr: SocketAddr::from(([0, 0, 0, 0], 0)), lines };
-        let listening = process.wait_for_log("gRPC server listening", Duration::from_secs(30))?;
+        let listening = process.wait_for_log("server listening", Duration::from_secs(30))?;
         process.addr = json_field(&listening, "addr").context("no addr in the listening line")?.parse()?;
         Ok(process)
     }

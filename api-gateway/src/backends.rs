@@ -1,0 +1,87 @@
+//! The three backend services, their clients, and the one wrapper every call goes through: it
+//! counts the call (`gateway_backend_calls_total`) and maps errors.
+
+use std::{future::Future, time::Duration};
+
+use proto::{
+    order::order_service_client::OrderServiceClient, product::product_service_client::ProductServiceClient,
+    user::user_service_client::UserServiceClient,
+};
+use service_runtime::grpc::{StartupError, client_channel};
+use tonic::transport::Channel;
+
+use crate::{config::Config, errors};
+
+/// Clients for the backends; cheap to clone (the channels are shared).
+#[derive(Debug, Clone)]
+pub struct Backends {
+    pub users: UserServiceClient<Channel>,
+    pub products: ProductServiceClient<Channel>,
+    pub orders: OrderServiceClient<Channel>,
+    /// For `/health`: each backend's name, gRPC service name and channel.
+    pub health_targets: Vec<(&'static str, &'static str, Channel)>,
+}
+
+impl Backends {
+    /// Prepares lazily connecting channels: the gateway starts even while a backend is down.
+    pub fn connect_lazy(config: &Config) -> Result<Self, StartupError> {
+        let timeout = config.backend_timeout();
+        let users = client_channel("USER_SERVICE_URL", &config.user_service_url, timeout)?;
+        let products = client_channel("PRODUCT_SERVICE_URL", &config.product_service_url, timeout)?;
+        let orders = client_channel("ORDER_SERVICE_URL", &config.order_service_url, timeout)?;
+        Ok(Self {
+            users: UserServiceClient::new(users.clone()),
+            products: ProductServiceClient::new(products.clone()),
+            orders: OrderServiceClient::new(orders.clone()),
+            health_targets: vec![
+                ("user-service", "user.UserService", users),
+                ("product-service", "product.ProductService", products),
+                ("order-service", "order.OrderService", orders),
+            ],
+        })
+    }
+}
+
+/// Awaits one backend call: counts it, unwraps the response, maps a failure.
+pub async fn call<T>(
+    service: &'static str,
+    method: &'static str,
+    response: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) -> async_graphql::Result<T> {
+    metrics::counter!("gateway_backend_calls_total", "service" => service, "method" => method).increment(1);
+    match response.await {
+        Ok(response) => Ok(response.into_inner()),
+        Err(status) => Err(errors::from_status(service, status)),
+    }
+}
+
+/// The health of each backend, as `/health` reports it: SERVING, NOT_SERVING or UNREACHABLE.
+pub async fn health(backends: &Backends, timeout: Duration) -> Vec<(&'static str, String)> {
+    let checks = backends.health_targets.iter().map(|(name, service, channel)| {
+        let mut client = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+        let request = tonic_health::pb::HealthCheckRequest { service: (*service).to_owned() };
+        async move {
+            let status = match tokio::time::timeout(timeout, client.check(request)).await {
+                Ok(Ok(response)) => response.into_inner().status().as_str_name().to_owned(),
+                _ => "UNREACHABLE".to_owned(),
+            };
+            (*name, status)
+        }
+    });
+    futures::future::join_all(checks).await
+}
+
+/// Like [`call`], for lookups where "not found" is an answer (`null`), not an error.
+pub async fn call_optional<T>(
+    service: &'static str,
+    method: &'static str,
+    response: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) -> async_graphql::Result<Option<T>> {
+    let found = call(service, method, async {
+        match response.await {
+            Err(status) if status.code() == tonic::Code::NotFound => Ok(tonic::Response::new(None)),
+            other => other.map(|response| response.map(Some)),
+        }
+    });
+    found.await
+}

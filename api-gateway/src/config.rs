@@ -1,0 +1,74 @@
+//! The gateway's configuration: where the services are, the JWT secret, and the limits.
+
+use std::{net::SocketAddr, num::NonZeroU32, time::Duration};
+
+use service_runtime::{
+    config::{RuntimeArgs, Secret},
+    grpc::StartupError,
+};
+
+/// Flags with env fallbacks, per the configuration contract.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "api-gateway", version, about = "The GraphQL API gateway over the user, product and order services")]
+pub struct Config {
+    /// The HTTP listen address (`/graphql`, `/health`, `/metrics`).
+    #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:3000")]
+    pub listen_addr: SocketAddr,
+    #[arg(long, env = "USER_SERVICE_URL", default_value = "http://127.0.0.1:50051")]
+    pub user_service_url: String,
+    #[arg(long, env = "PRODUCT_SERVICE_URL", default_value = "http://127.0.0.1:50052")]
+    pub product_service_url: String,
+    #[arg(long, env = "ORDER_SERVICE_URL", default_value = "http://127.0.0.1:50053")]
+    pub order_service_url: String,
+    /// The HMAC key that signs tokens: at least 32 bytes, kept secret.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+    /// How long a token from `login` stays valid.
+    #[arg(long, env = "JWT_TTL_SECS", default_value_t = 3600)]
+    pub jwt_ttl_secs: u64,
+    /// How long one call to a backend may take before the field fails as unavailable.
+    #[arg(long, env = "BACKEND_TIMEOUT_MS", default_value_t = 5000)]
+    pub backend_timeout_ms: u64,
+    #[command(flatten)]
+    pub limits: Limits,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+/// What one client may ask for.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Limits {
+    /// Sustained GraphQL requests per second per client address.
+    #[arg(long, env = "RATE_LIMIT_PER_SECOND", default_value = "50")]
+    pub rate_limit_per_second: NonZeroU32,
+    /// Requests a client may make in a burst above the sustained rate.
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value = "100")]
+    pub rate_limit_burst: NonZeroU32,
+    /// The deepest selection nesting accepted.
+    #[arg(long, env = "MAX_QUERY_DEPTH", default_value_t = 15)]
+    pub max_query_depth: usize,
+    /// The largest query complexity accepted (list fields count `limit` times their children).
+    #[arg(long, env = "MAX_QUERY_COMPLEXITY", default_value_t = 5000)]
+    pub max_query_complexity: usize,
+    /// The largest request body accepted, in bytes.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
+}
+
+/// Shortest JWT secret accepted: HS256 wants a key at least as long as its output.
+const MIN_SECRET_BYTES: usize = 32;
+
+impl Config {
+    /// The JWT secret, checked.
+    pub fn jwt_secret(&self) -> Result<&Secret, StartupError> {
+        let secret = self.jwt_secret.as_ref().ok_or_else(|| StartupError::config("JWT_SECRET", "must be set"))?;
+        if secret.expose().len() < MIN_SECRET_BYTES {
+            return Err(StartupError::config("JWT_SECRET", format!("must be at least {MIN_SECRET_BYTES} bytes")));
+        }
+        Ok(secret)
+    }
+
+    pub fn backend_timeout(&self) -> Duration {
+        Duration::from_millis(self.backend_timeout_ms)
+    }
+}

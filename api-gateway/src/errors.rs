@@ -1,0 +1,58 @@
+//! The one mapping from backend gRPC statuses to GraphQL errors, with stable `extensions.code`
+//! values clients can branch on. Internal detail never reaches the client.
+
+use async_graphql::{Error, ErrorExtensions as _};
+use tonic::{Code, Status};
+
+/// `extensions.code` values.
+pub mod code {
+    pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
+    pub const NOT_FOUND: &str = "NOT_FOUND";
+    pub const ALREADY_EXISTS: &str = "ALREADY_EXISTS";
+    pub const FAILED_PRECONDITION: &str = "FAILED_PRECONDITION";
+    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+    pub const FORBIDDEN: &str = "FORBIDDEN";
+    pub const UNAVAILABLE: &str = "UNAVAILABLE";
+    pub const INTERNAL: &str = "INTERNAL_SERVER_ERROR";
+}
+
+/// Maps a backend's answer. `INVALID_ARGUMENT` messages start with the field name
+/// (`items[1].quantity: must be positive`), which becomes `extensions.field`.
+pub fn from_status(service: &str, status: Status) -> Error {
+    match status.code() {
+        Code::InvalidArgument => {
+            let message = status.message();
+            let field = message.split_once(": ").map(|(field, _)| field.to_owned());
+            let error = Error::new(message).extend_with(|_, ext| ext.set("code", code::BAD_USER_INPUT));
+            match field {
+                Some(field) => error.extend_with(|_, ext| ext.set("field", field.as_str())),
+                None => error,
+            }
+        }
+        Code::NotFound => with_code(status.message(), code::NOT_FOUND),
+        Code::AlreadyExists => with_code(status.message(), code::ALREADY_EXISTS),
+        Code::FailedPrecondition => with_code(status.message(), code::FAILED_PRECONDITION),
+        Code::Unauthenticated => with_code(status.message(), code::UNAUTHENTICATED),
+        Code::PermissionDenied => with_code(status.message(), code::FORBIDDEN),
+        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
+            tracing::warn!(service, %status, "backend unavailable");
+            with_code(&format!("{service} is unavailable, try again later"), code::UNAVAILABLE)
+        }
+        _ => {
+            tracing::error!(service, %status, "backend error");
+            with_code("internal error", code::INTERNAL)
+        }
+    }
+}
+
+pub fn with_code(message: &str, code: &'static str) -> Error {
+    Error::new(message).extend_with(|_, ext| ext.set("code", code))
+}
+
+pub fn unauthenticated(message: &str) -> Error {
+    with_code(message, code::UNAUTHENTICATED)
+}
+
+pub fn forbidden(message: &str) -> Error {
+    with_code(message, code::FORBIDDEN)
+}

@@ -1,0 +1,151 @@
+//! The HTTP surface: `/graphql` (POST queries, GET GraphiQL), `/health`, `/metrics`, with a
+//! per-client rate limit and a body-size limit in front of GraphQL.
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::{
+    Json, Router,
+    extract::{ConnectInfo, DefaultBodyLimit, Request, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    middleware::{self, Next},
+    response::{Html, IntoResponse, Response},
+    routing::get,
+};
+use governor::{Quota, RateLimiter, clock::Clock as _, state::keyed::DefaultKeyedStateStore};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tower_http::limit::RequestBodyLimitLayer;
+
+use crate::{
+    auth::Auth,
+    backends::{self, Backends},
+    config::Limits,
+    schema::{self, GatewaySchema},
+};
+
+/// A token bucket per client address.
+type ClientLimiter = RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, governor::clock::DefaultClock>;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub schema: GatewaySchema,
+    pub backends: Backends,
+    pub auth: Auth,
+}
+
+/// The router, with its limits applied.
+pub fn router(state: AppState, limits: &Limits) -> Router {
+    let limiter: Arc<ClientLimiter> = Arc::new(RateLimiter::keyed(
+        Quota::per_second(limits.rate_limit_per_second).allow_burst(limits.rate_limit_burst),
+    ));
+    spawn_limiter_cleanup(Arc::clone(&limiter));
+    let graphql = Router::new()
+        .route("/graphql", get(graphiql).post(graphql))
+        .route_layer(middleware::from_fn_with_state(limiter, rate_limit))
+        // The GraphQL extractor streams the body itself, so the limit must wrap the body
+        // (413 past it); axum's own default limit is lifted to match.
+        .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes));
+    Router::new()
+        .merge(graphql)
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .layer(middleware::from_fn(count_requests))
+        .with_state(state)
+}
+
+async fn graphql(State(state): State<AppState>, headers: HeaderMap, request: GraphQLRequest) -> GraphQLResponse {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok());
+    let credentials = state.auth.credentials(authorization);
+    let (users, products) = schema::loaders(&state.backends);
+    let request = request.into_inner().data(credentials).data(users).data(products);
+    state.schema.execute(request).await.into()
+}
+
+async fn graphiql() -> Html<String> {
+    Html(GraphiQLSource::build().endpoint("/graphql").title("API gateway").finish())
+}
+
+/// 200 while the gateway runs; the body says whether every backend is SERVING.
+async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let backends = backends::health(&state.backends, Duration::from_secs(1)).await;
+    let all_serving = backends.iter().all(|(_, status)| status == "SERVING");
+    let services: serde_json::Map<_, _> =
+        backends.into_iter().map(|(name, status)| (name.to_owned(), serde_json::Value::String(status))).collect();
+    Json(serde_json::json!({
+        "status": if all_serving { "ok" } else { "degraded" },
+        "gateway": "SERVING",
+        "services": services,
+    }))
+}
+
+async fn metrics() -> String {
+    prometheus().render()
+}
+
+/// The process-wide Prometheus recorder, installed on first use.
+pub fn prometheus() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        // Fails only if another recorder is installed already; then ours just stays empty.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+async fn count_requests(request: Request, next: Next) -> Response {
+    let path: &'static str = match request.uri().path() {
+        "/graphql" => "/graphql",
+        "/health" => "/health",
+        "/metrics" => "/metrics",
+        _ => "other",
+    };
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("gateway_http_requests_total", "path" => path, "status" => status).increment(1);
+    metrics::histogram!("gateway_http_request_duration_seconds", "path" => path).record(started.elapsed());
+    response
+}
+
+/// Answers 429 with `Retry-After` once a client address has used up its bucket.
+async fn rate_limit(
+    State(limiter): State<Arc<ClientLimiter>>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match limiter.check_key(&client.ip()) {
+        Ok(()) => next.run(request).await,
+        Err(not_until) => {
+            let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let body = serde_json::json!({
+                "errors": [{ "message": "rate limit exceeded, slow down", "extensions": { "code": "RATE_LIMITED" } }]
+            });
+            let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+            response
+        }
+    }
+}
+
+/// Forgets idle clients now and then, so the limiter's memory stays bounded.
+fn spawn_limiter_cleanup(limiter: Arc<ClientLimiter>) {
+    tokio::spawn(async move {
+        let mut every_minute = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every_minute.tick().await;
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    });
+}

@@ -1,0 +1,90 @@
+//! api-gateway: one GraphQL schema over the user, product and order services.
+//!
+//! [`build`] prepares the backend clients (connected lazily, so the gateway starts while a
+//! backend is down), the schema with its limits and the HTTP router, and binds the port; the
+//! returned [`Gateway`] serves until a shutdown future resolves.
+
+mod auth;
+mod backends;
+mod config;
+mod errors;
+mod http;
+pub mod schema;
+
+use std::{future::Future, net::SocketAddr, time::Duration};
+
+use service_runtime::{grpc::StartupError, process::Serve};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{Config, Limits};
+
+/// A bound gateway, ready to serve.
+#[derive(Debug)]
+pub struct Gateway {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    router: axum::Router,
+    drain_timeout: Duration,
+}
+
+/// Checks the configuration, prepares everything and binds.
+pub async fn build(config: Config) -> Result<Gateway, StartupError> {
+    let secret = config.jwt_secret()?;
+    let auth = auth::Auth::new(secret.expose().as_bytes(), Duration::from_secs(config.jwt_ttl_secs));
+    let backends = backends::Backends::connect_lazy(&config)?;
+    let schema = schema::build(backends.clone(), auth.clone(), &config.limits);
+    http::prometheus();
+    let router = http::router(http::AppState { schema, backends, auth }, &config.limits);
+    let addr = config.listen_addr;
+    let listener = TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })?;
+    let local_addr = listener.local_addr().map_err(|source| StartupError::Bind { addr, source })?;
+    Ok(Gateway { listener, local_addr, router, drain_timeout: config.runtime.shutdown_timeout() })
+}
+
+impl Gateway {
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` resolves, then lets requests in flight finish, for at most the
+    /// drain timeout.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        tracing::info!(addr = %self.local_addr, "HTTP server listening");
+        let signalled = CancellationToken::new();
+        let on_signal = signalled.clone();
+        let app = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+            shutdown.await;
+            on_signal.cancel();
+        });
+        let server = std::future::IntoFuture::into_future(server);
+        tokio::pin!(server);
+        tokio::select! {
+            result = &mut server => return result,
+            () = signalled.cancelled() => {}
+        }
+        match tokio::time::timeout(self.drain_timeout, server).await {
+            Ok(result) => {
+                tracing::info!("HTTP server stopped");
+                result
+            }
+            Err(_) => {
+                tracing::warn!(timeout = ?self.drain_timeout, "drain timeout reached, closing open connections");
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Serve for Gateway {
+    type Error = std::io::Error;
+
+    fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = Result<(), Self::Error>> {
+        self.run(shutdown)
+    }
+}

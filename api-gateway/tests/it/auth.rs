@@ -1,0 +1,144 @@
+//! Who may do what, and the error codes clients branch on.
+
+use serde_json::json;
+
+use crate::helpers::spawn_system;
+
+const CREATE_PRODUCT: &str = r#"mutation { createProduct(name: "X", price: 1.0, stock: 1, category: "C") { id } }"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_and_roles_are_enforced() {
+    let system = spawn_system().await;
+    let admin = system.admin_token().await;
+    let (alice, alice_token) = system.sign_up("alice@example.com").await;
+    let (bob, bob_token) = system.sign_up("bob@example.com").await;
+    let pen = system.product(&admin, "Pen", 2.0, 10).await;
+    let order_for = |user: &str| json!({ "user": user, "p": pen });
+    let create_order =
+        "mutation($user: ID!, $p: ID!) { createOrder(userId: $user, items: [{ productId: $p, quantity: 1 }]) { id } }";
+    let alice_order = system.ok(create_order, order_for(&alice), Some(&alice_token)).await["createOrder"]["id"].clone();
+
+    // No token, or a bad one: UNAUTHENTICATED for everything but createUser, login and catalog reads.
+    for token in [None, Some("not-a-token")] {
+        for (query, variables) in [
+            (CREATE_PRODUCT, json!({})),
+            ("{ me { id } }", json!({})),
+            (create_order, order_for(&alice)),
+            ("mutation($id: ID!) { deleteUser(id: $id) { success } }", json!({ "id": alice })),
+            ("{ orders { id } }", json!({})),
+        ] {
+            let (code, error) = system.error_code(query, variables, token).await;
+            assert_eq!(code, "UNAUTHENTICATED", "{query} with {token:?}: {error}");
+        }
+    }
+    assert!(system.graphql("{ products { id } }", json!({}), Some("not-a-token")).await.get("errors").is_none());
+
+    // A customer: FORBIDDEN for admin work and for other people's things.
+    for (query, variables) in [
+        (CREATE_PRODUCT, json!({})),
+        ("mutation($id: ID!) { deleteProduct(id: $id) { success } }", json!({ "id": pen })),
+        ("{ users { id } }", json!({})),
+        ("query($id: ID!) { user(id: $id) { id } }", json!({ "id": alice })),
+        ("query($id: ID!) { order(id: $id) { id } }", json!({ "id": alice_order })),
+        ("query($id: ID!) { userOrders(userId: $id) { id } }", json!({ "id": alice })),
+        (create_order, order_for(&alice)),
+        ("mutation($id: ID!) { updateUser(id: $id, name: \"Eve\") { id } }", json!({ "id": alice })),
+        (
+            r#"mutation($id: ID!) { updateOrderStatus(id: $id, status: "CANCELLED") { id } }"#,
+            json!({ "id": alice_order }),
+        ),
+    ] {
+        let (code, error) = system.error_code(query, variables, Some(&bob_token)).await;
+        assert_eq!(code, "FORBIDDEN", "bob: {query}: {error}");
+    }
+    // Alice may not ship her own order either; only cancel it.
+    let ship = r#"mutation($id: ID!) { updateOrderStatus(id: $id, status: "SHIPPED") { id } }"#;
+    assert_eq!(system.error_code(ship, json!({ "id": alice_order }), Some(&alice_token)).await.0, "FORBIDDEN");
+
+    // `orders` shows a customer their own orders and an admin everyone's.
+    system.ok(create_order, order_for(&bob), Some(&bob_token)).await;
+    let bobs = system.ok("{ orders { userId } }", json!({}), Some(&bob_token)).await;
+    assert_eq!(bobs["orders"], json!([{ "userId": bob }]));
+    let all = system.ok("{ ordersPage { total } }", json!({}), Some(&admin)).await;
+    assert_eq!(all["ordersPage"]["total"], 2);
+
+    let wrong = system.error_code(
+        r#"mutation { login(email: "alice@example.com", password: "nope-nope") { token } }"#,
+        json!({}),
+        None,
+    );
+    assert_eq!(wrong.await.0, "UNAUTHENTICATED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_errors_become_stable_codes() {
+    let system = spawn_system().await;
+    let admin = system.admin_token().await;
+    system.sign_up("taken@example.com").await;
+
+    let (code, error) = system
+        .error_code(
+            r#"mutation { createUser(name: "A", email: "nope", password: "password123") { id } }"#,
+            json!({}),
+            None,
+        )
+        .await;
+    assert_eq!((code.as_str(), error["extensions"]["field"].as_str()), ("BAD_USER_INPUT", Some("email")), "{error}");
+    let (code, _) = system
+        .error_code(
+            r#"mutation { createUser(name: "A", email: "taken@example.com", password: "password123") { id } }"#,
+            json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(code, "ALREADY_EXISTS");
+    let missing = uuid_like();
+    let (code, _) = system
+        .error_code(
+            "mutation($id: ID!) { updateProduct(id: $id, stock: 1) { id } }",
+            json!({ "id": missing }),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(code, "NOT_FOUND");
+    let (code, error) = system
+        .error_code(
+            r#"mutation { createProduct(name: "X", price: 1.005, stock: 1, category: "C") { id } }"#,
+            json!({}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!((code.as_str(), error["extensions"]["field"].as_str()), ("BAD_USER_INPUT", Some("price")));
+
+    let (user, token) = system.sign_up("buyer@example.com").await;
+    let pen = system.product(&admin, "Pen", 2.0, 10).await;
+    let (code, error) = system
+        .error_code(
+            "mutation($user: ID!, $p: ID!) { createOrder(userId: $user, items: [{ productId: $p, quantity: 1, price: 0.01 }]) { id } }",
+            json!({ "user": user, "p": pen }),
+            Some(&token),
+        )
+        .await;
+    assert_eq!((code.as_str(), error["extensions"]["field"].as_str()), ("BAD_USER_INPUT", Some("items[0].price")));
+    let order = system
+        .ok(
+            "mutation($user: ID!, $p: ID!) { createOrder(userId: $user, items: [{ productId: $p, quantity: 1 }]) { id } }",
+            json!({ "user": user, "p": pen }),
+            Some(&token),
+        )
+        .await;
+    let (code, error) = system
+        .error_code(
+            r#"mutation($id: ID!) { updateOrderStatus(id: $id, status: "DELIVERED") { id } }"#,
+            json!({ "id": order["createOrder"]["id"] }),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(code, "FAILED_PRECONDITION", "{error}");
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(!message.contains("SELECT") && !message.contains("sqlx"), "{message}");
+}
+
+fn uuid_like() -> String {
+    "01900000-0000-7000-8000-000000000000".to_owned()
+}

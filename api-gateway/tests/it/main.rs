@@ -1,0 +1,9 @@
+//! End-to-end tests: the four real binaries (user-, product-, order-service and the gateway)
+//! on free ports with their own SQLite files, driven over HTTP with GraphQL.
+
+mod auth;
+mod flows;
+mod helpers;
+mod limits;
+mod resilience;
+mod schema;
