@@ -7,14 +7,13 @@ use std::{
     time::Duration,
 };
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::{
     Json, Router,
     extract::{ConnectInfo, DefaultBodyLimit, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     middleware::{self, Next},
-    response::{Html, IntoResponse, Response},
+    response::{IntoResponse, Response},
     routing::get,
 };
 use governor::{Quota, RateLimiter, clock::Clock as _, state::keyed::DefaultKeyedStateStore};
@@ -25,6 +24,7 @@ use crate::{
     auth::Auth,
     backends::{self, Backends},
     config::Limits,
+    graphiql,
     schema::{self, GatewaySchema},
 };
 
@@ -46,7 +46,7 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
     ));
     spawn_limiter_cleanup(Arc::clone(&limiter));
     let graphql = Router::new()
-        .route("/graphql", get(graphiql).post(graphql))
+        .route("/graphql", get(graphiql::page).post(graphql))
         .route_layer(middleware::from_fn_with_state(limiter, rate_limit))
         // The GraphQL extractor streams the body itself, so the limit must wrap the body
         // (413 past it); axum's own default limit is lifted to match.
@@ -54,6 +54,7 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         .layer(DefaultBodyLimit::max(limits.max_body_bytes));
     Router::new()
         .merge(graphql)
+        .route("/graphiql/{file}", get(graphiql::asset))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .layer(middleware::from_fn(count_requests))
@@ -66,10 +67,6 @@ async fn graphql(State(state): State<AppState>, headers: HeaderMap, request: Gra
     let (users, products) = schema::loaders(&state.backends);
     let request = request.into_inner().data(credentials).data(users).data(products);
     state.schema.execute(request).await.into()
-}
-
-async fn graphiql() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").title("API gateway").finish())
 }
 
 /// 200 while the gateway runs; the body says whether every backend is SERVING.

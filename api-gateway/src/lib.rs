@@ -8,6 +8,7 @@ mod auth;
 mod backends;
 mod config;
 mod errors;
+mod graphiql;
 mod http;
 pub mod schema;
 

@@ -1,13 +1,14 @@
-//! `cargo xtask start` / `stop`: the whole system on this machine, no Docker.
+//! `cargo xtask start | stop | status | logs`: the whole system on this machine, no Docker.
 //!
-//! `start` builds the services, starts each in the background with its log in
-//! `<log-dir>/<service>.log` (`/tmp` by default, as the original did), waits until each
-//! reports SERVING over the gRPC health protocol, and records what it started in
-//! `.dev/processes`. `stop` reads that file and stops exactly those processes, by pid.
+//! `start` builds the binaries, starts each in the background with its log in
+//! `<log-dir>/<name>.log` (`/tmp` by default, as the original did), waits until each is healthy
+//! (gRPC health for the services, `/health` for the gateway; no fixed sleeps), and records
+//! what it started in `.dev/processes`. `stop` stops exactly those processes, by pid.
 
 use std::{
     fs,
-    net::TcpListener,
+    io::{Read as _, Write as _},
+    net::{TcpListener, TcpStream},
     path::{Path, PathBuf},
     process::{Command, ExitCode, Stdio},
     time::{Duration, Instant},
@@ -19,10 +20,10 @@ use crate::{run_checked, workspace_root};
 
 #[derive(Debug, clap::Args)]
 pub struct StartArgs {
-    /// Where each service writes `<service>.log`.
+    /// Where each process writes `<name>.log`.
     #[arg(long, default_value = "/tmp")]
     log_dir: PathBuf,
-    /// Where the SQLite databases live (relative paths are from the workspace root).
+    /// Where the SQLite databases (and the local JWT secret) live, relative to the workspace root.
     #[arg(long, default_value = "data")]
     data_dir: PathBuf,
     /// Build with optimisations (slower to build, faster to run).
@@ -30,158 +31,339 @@ pub struct StartArgs {
     release: bool,
 }
 
-/// A service the local run starts, and the port it gets.
-struct Service {
-    name: &'static str,
-    port: u16,
-    grpc_name: &'static str,
+#[derive(Debug, clap::Args)]
+pub struct LogsArgs {
+    /// Only this process (e.g. `order-service`); all of them when left out.
+    name: Option<String>,
+    /// How many lines from the end of each log.
+    #[arg(long, short = 'n', default_value_t = 40)]
+    lines: usize,
 }
 
-const SERVICES: [Service; 3] = [
-    Service { name: "user-service", port: 50051, grpc_name: "user.UserService" },
-    Service { name: "product-service", port: 50052, grpc_name: "product.ProductService" },
-    Service { name: "order-service", port: 50053, grpc_name: "order.OrderService" },
+/// How a process proves it is ready.
+#[derive(Debug, Clone, Copy)]
+enum HealthCheck {
+    /// The gRPC health protocol, for this service name.
+    Grpc(&'static str),
+    /// `GET /health` answering 200 with every backend SERVING.
+    Http,
+}
+
+/// A process the local run starts.
+#[derive(Debug)]
+struct Process {
+    name: &'static str,
+    port: u16,
+    check: HealthCheck,
+}
+
+/// In start order: every service before the gateway that fronts them.
+const PROCESSES: [Process; 4] = [
+    Process { name: "user-service", port: 50051, check: HealthCheck::Grpc("user.UserService") },
+    Process { name: "product-service", port: 50052, check: HealthCheck::Grpc("product.ProductService") },
+    Process { name: "order-service", port: 50053, check: HealthCheck::Grpc("order.OrderService") },
+    Process { name: "api-gateway", port: 3000, check: HealthCheck::Http },
 ];
 
 /// The admin account the local run creates, so there is someone to log in as.
 const LOCAL_ADMIN: (&str, &str) = ("admin@example.com", "admin-password");
 
-fn processes_file(root: &Path) -> PathBuf {
-    root.join(".dev").join("processes")
+/// One line of `.dev/processes`: what was started, so `stop` can stop exactly that.
+#[derive(Debug)]
+struct Started {
+    name: String,
+    pid: u32,
+    port: u16,
+    log: PathBuf,
+    binary: PathBuf,
+}
+
+impl Started {
+    fn to_line(&self) -> String {
+        format!("{}\t{}\t{}\t{}\t{}", self.name, self.pid, self.port, self.log.display(), self.binary.display())
+    }
+
+    fn from_line(line: &str) -> Option<Self> {
+        let mut fields = line.split('\t');
+        Some(Self {
+            name: fields.next()?.to_owned(),
+            pid: fields.next()?.parse().ok()?,
+            port: fields.next()?.parse().ok()?,
+            log: fields.next()?.into(),
+            binary: fields.next()?.into(),
+        })
+    }
+
+    /// True while the pid still runs the binary we started (pids get reused). A rebuild
+    /// replaces the file, and Linux then shows the old one as "<path> (deleted)".
+    fn is_running(&self) -> bool {
+        fs::read_link(format!("/proc/{}/exe", self.pid)).is_ok_and(|exe| {
+            let exe = exe.to_string_lossy();
+            Path::new(exe.strip_suffix(" (deleted)").unwrap_or(&exe)) == self.binary
+        })
+    }
+}
+
+fn record_path() -> PathBuf {
+    workspace_root().join(".dev").join("processes")
+}
+
+fn read_record() -> Vec<Started> {
+    fs::read_to_string(record_path()).unwrap_or_default().lines().filter_map(Started::from_line).collect()
+}
+
+fn write_record(started: &[Started]) -> anyhow::Result<()> {
+    let path = record_path();
+    fs::create_dir_all(path.parent().context("record path")?)?;
+    Ok(fs::write(path, started.iter().map(|process| process.to_line() + "\n").collect::<String>())?)
 }
 
 pub fn start(args: &StartArgs) -> anyhow::Result<ExitCode> {
     let root = workspace_root();
-    let record = processes_file(&root);
-    if record.exists() {
-        bail!("{} exists: the system seems to be running; `cargo xtask stop` first", record.display());
+    let running: Vec<_> = read_record().into_iter().filter(Started::is_running).collect();
+    if !running.is_empty() {
+        let pids: Vec<_> = running.iter().map(|process| format!("{} (pid {})", process.name, process.pid)).collect();
+        bail!("the system is already running: {}; `cargo xtask stop` first", pids.join(", "));
     }
-    for service in &SERVICES {
-        if TcpListener::bind(("127.0.0.1", service.port)).is_err() {
-            bail!("port {} ({}) is in use; free it or stop what holds it", service.port, service.name);
+    for process in &PROCESSES {
+        if TcpListener::bind(("127.0.0.1", process.port)).is_err() {
+            bail!(
+                "port {} (for {}) is already in use by another program; free it and try again",
+                process.port,
+                process.name
+            );
         }
     }
 
+    crate::setup::graphiql_assets(&root)?;
     let mut build = Command::new("cargo");
     build.current_dir(&root).args(["build", "--quiet"]);
     if args.release {
         build.arg("--release");
     }
-    for service in &SERVICES {
-        build.args(["--bin", service.name]);
+    for process in &PROCESSES {
+        build.args(["--bin", process.name]);
     }
     run_checked(&mut build)?;
 
     let target = root.join("target").join(if args.release { "release" } else { "debug" });
     let data_dir = root.join(&args.data_dir);
+    fs::create_dir_all(&data_dir)?;
     fs::create_dir_all(&args.log_dir)?;
-    fs::create_dir_all(record.parent().context("record path")?)?;
+    let jwt_secret = local_jwt_secret(&data_dir)?;
 
     let mut started = Vec::new();
-    for service in &SERVICES {
-        match spawn(service, &target, &data_dir, &args.log_dir) {
-            Ok(pid) => started.push(format!("{} {pid} {}", service.name, target.join(service.name).display())),
+    for process in &PROCESSES {
+        let spawned = spawn(process, &target, &data_dir, &args.log_dir, &jwt_secret);
+        match spawned {
+            Ok(process) => {
+                started.push(process);
+                write_record(&started)?;
+            }
             Err(error) => {
-                fs::write(&record, started.join("\n"))?;
-                let _ = stop();
+                stop_all(&started);
+                let _ = fs::remove_file(record_path());
                 return Err(error);
             }
         }
     }
-    fs::write(&record, started.join("\n") + "\n")?;
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    for service in &SERVICES {
-        if let Err(error) = runtime.block_on(wait_until_serving(service)) {
-            let log = args.log_dir.join(format!("{}.log", service.name));
-            eprintln!("{} did not become healthy: {error:#}\n--- {} ---", service.name, log.display());
-            eprintln!("{}", fs::read_to_string(&log).unwrap_or_default());
-            let _ = stop();
+    for (process, record) in PROCESSES.iter().zip(&started) {
+        if let Err(error) = runtime.block_on(wait_until_healthy(process)) {
+            eprintln!("{} did not become healthy: {error:#}\n--- {} ---", process.name, record.log.display());
+            eprintln!("{}", tail(&record.log, 30));
+            stop_all(&started);
+            let _ = fs::remove_file(record_path());
             return Ok(ExitCode::FAILURE);
         }
     }
 
-    println!("The system is running (data in {}):", data_dir.display());
-    for (service, line) in SERVICES.iter().zip(&started) {
-        let pid = line.split(' ').nth(1).unwrap_or("?");
-        let log = args.log_dir.join(format!("{}.log", service.name));
-        println!("  {:<16} grpc://127.0.0.1:{}  pid {pid:<8} log {}", service.name, service.port, log.display());
+    println!("The system is running (data in {}):\n", data_dir.display());
+    println!("  GraphQL   http://127.0.0.1:3000/graphql   (open it in a browser for GraphiQL)");
+    println!("  Health    http://127.0.0.1:3000/health");
+    println!("  Metrics   http://127.0.0.1:3000/metrics\n");
+    for record in &started {
+        let scheme = if record.name == "api-gateway" { "http" } else { "grpc" };
+        println!(
+            "  {:<16} {scheme}://127.0.0.1:{:<6} pid {:<8} log {}",
+            record.name,
+            record.port,
+            record.pid,
+            record.log.display()
+        );
     }
-    println!("Admin account: {} / {}", LOCAL_ADMIN.0, LOCAL_ADMIN.1);
-    println!("Stop it with: cargo xtask stop   (or scripts/dev-stop.sh)");
+    println!("\nAdmin account: {} / {}", LOCAL_ADMIN.0, LOCAL_ADMIN.1);
+    println!("Status: cargo xtask status    Logs: cargo xtask logs    Stop: cargo xtask stop");
     Ok(ExitCode::SUCCESS)
 }
 
-fn spawn(service: &Service, target: &Path, data_dir: &Path, log_dir: &Path) -> anyhow::Result<u32> {
+/// A random JWT secret kept in the data directory, so tokens survive a restart of the local run.
+fn local_jwt_secret(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join("jwt-secret");
+    if let Ok(secret) = fs::read_to_string(&path)
+        && secret.trim().len() >= 32
+    {
+        return Ok(secret.trim().to_owned());
+    }
+    let mut bytes = [0_u8; 32];
+    fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    let secret: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    fs::write(&path, &secret)?;
+    Ok(secret)
+}
+
+fn spawn(
+    process: &Process,
+    target: &Path,
+    data_dir: &Path,
+    log_dir: &Path,
+    jwt_secret: &str,
+) -> anyhow::Result<Started> {
     use std::os::unix::process::CommandExt as _;
 
-    let log_path = log_dir.join(format!("{}.log", service.name));
-    let log = fs::File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
-    let child = Command::new(target.join(service.name))
-        .env("LISTEN_ADDR", format!("127.0.0.1:{}", service.port))
+    let log = log_dir.join(format!("{}.log", process.name));
+    let log_file = fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+    let binary = target.join(process.name);
+    let child = Command::new(&binary)
+        .env("LISTEN_ADDR", format!("127.0.0.1:{}", process.port))
         .env("DATA_DIR", data_dir)
         .env("LOG_FORMAT", "pretty")
         .env("ADMIN_EMAIL", LOCAL_ADMIN.0)
         .env("ADMIN_PASSWORD", LOCAL_ADMIN.1)
+        .env("JWT_SECRET", jwt_secret)
         .env("USER_SERVICE_URL", "http://127.0.0.1:50051")
         .env("PRODUCT_SERVICE_URL", "http://127.0.0.1:50052")
         .env("ORDER_SERVICE_URL", "http://127.0.0.1:50053")
         .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
+        .stdout(log_file.try_clone()?)
+        .stderr(log_file)
         // Its own process group: a Ctrl-C in this terminal later does not reach it.
         .process_group(0)
         .spawn()
-        .with_context(|| format!("starting {}", service.name))?;
-    Ok(child.id())
+        .with_context(|| format!("starting {}", process.name))?;
+    Ok(Started { name: process.name.to_owned(), pid: child.id(), port: process.port, log, binary })
 }
 
-async fn wait_until_serving(service: &Service) -> anyhow::Result<()> {
-    let url = format!("http://127.0.0.1:{}", service.port);
+async fn wait_until_healthy(process: &Process) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        match test_support::grpc::health_status(&url, service.grpc_name).await {
-            Ok(status) if status == test_support::grpc::SERVING => return Ok(()),
-            Ok(status) if Instant::now() > deadline => bail!("still {status:?} after 60 s"),
+        let result = check(process).await;
+        match result {
+            Ok(()) => return Ok(()),
             Err(error) if Instant::now() > deadline => return Err(error),
-            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
         }
     }
+}
+
+async fn check(process: &Process) -> anyhow::Result<()> {
+    match process.check {
+        HealthCheck::Grpc(service) => {
+            let status =
+                test_support::grpc::health_status(&format!("http://127.0.0.1:{}", process.port), service).await?;
+            anyhow::ensure!(status == test_support::grpc::SERVING, "{status:?}");
+        }
+        HealthCheck::Http => {
+            let body = http_get(process.port, "/health")?;
+            anyhow::ensure!(body.starts_with("HTTP/1.1 200") && body.contains(r#""status":"ok""#), "{body}");
+        }
+    }
+    Ok(())
+}
+
+/// A minimal HTTP/1.1 GET on loopback, enough for a health check.
+fn http_get(port: u16, path: &str) -> anyhow::Result<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    Ok(response)
 }
 
 pub fn stop() -> anyhow::Result<ExitCode> {
-    let record = processes_file(&workspace_root());
-    let Ok(contents) = fs::read_to_string(&record) else {
-        println!("Nothing to stop: {} does not exist.", record.display());
+    let started = read_record();
+    if started.is_empty() {
+        println!("Nothing to stop: {} lists no processes.", record_path().display());
         return Ok(ExitCode::SUCCESS);
-    };
-    for line in contents.lines().filter(|line| !line.trim().is_empty()) {
-        let mut fields = line.splitn(3, ' ');
-        let (Some(name), Some(pid), Some(binary)) = (fields.next(), fields.next(), fields.next()) else {
-            continue;
-        };
-        // The pid is only ours while it still runs the binary we started; pids get reused.
-        // A rebuild replaces the file, and Linux then shows the old one as "<path> (deleted)".
-        let running = fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| {
-            let exe = exe.to_string_lossy();
-            exe.strip_suffix(" (deleted)").unwrap_or(&exe) == binary
-        });
-        if !running {
-            println!("  {name:<16} pid {pid:<8} already stopped");
+    }
+    stop_all(&started);
+    fs::remove_file(record_path())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Stops the gateway first, then the services; each by pid, SIGTERM then SIGKILL after 15 s.
+fn stop_all(started: &[Started]) {
+    for process in started.iter().rev() {
+        let pid = process.pid.to_string();
+        if !process.is_running() {
+            println!("  {:<16} pid {pid:<8} already stopped", process.name);
             continue;
         }
-        let _ = Command::new("kill").args(["-TERM", pid]).status();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
         let deadline = Instant::now() + Duration::from_secs(15);
-        while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+        while process.is_running() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
-        if Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = Command::new("kill").args(["-KILL", pid]).status();
-            println!("  {name:<16} pid {pid:<8} killed after 15 s");
+        if process.is_running() {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            println!("  {:<16} pid {pid:<8} killed after 15 s", process.name);
         } else {
-            println!("  {name:<16} pid {pid:<8} stopped");
+            println!("  {:<16} pid {pid:<8} stopped", process.name);
         }
     }
-    fs::remove_file(&record)?;
+}
+
+pub fn status() -> anyhow::Result<ExitCode> {
+    let started = read_record();
+    if started.is_empty() {
+        println!("Not running (start it with `cargo xtask start`).");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let mut all_healthy = true;
+    for record in &started {
+        let health = match PROCESSES.iter().find(|process| process.name == record.name) {
+            _ if !record.is_running() => "not running".to_owned(),
+            Some(process) => match runtime.block_on(check(process)) {
+                Ok(()) => "healthy".to_owned(),
+                Err(error) => format!("unhealthy: {}", error.to_string().lines().next().unwrap_or_default()),
+            },
+            None => "unknown".to_owned(),
+        };
+        all_healthy &= health == "healthy";
+        println!(
+            "  {:<16} pid {:<8} port {:<6} {health:<12} log {}",
+            record.name,
+            record.pid,
+            record.port,
+            record.log.display()
+        );
+    }
+    Ok(if all_healthy { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+pub fn logs(args: &LogsArgs) -> anyhow::Result<ExitCode> {
+    let started = read_record();
+    if started.is_empty() {
+        bail!("not running: no logs recorded (start it with `cargo xtask start`)");
+    }
+    let selected: Vec<_> =
+        started.iter().filter(|record| args.name.as_deref().is_none_or(|name| record.name == name)).collect();
+    if selected.is_empty() {
+        let names: Vec<_> = started.iter().map(|record| record.name.as_str()).collect();
+        bail!("no process named {:?}; choose one of {}", args.name.as_deref().unwrap_or_default(), names.join(", "));
+    }
+    for record in selected {
+        println!("==> {} ({}) <==", record.name, record.log.display());
+        println!("{}", tail(&record.log, args.lines));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<_> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }

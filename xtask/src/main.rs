@@ -3,8 +3,8 @@
 //! - `test`: everything CI checks. Installs what a fresh machine lacks (cargo-nextest,
 //!   PostgreSQL, rustfmt/clippy), starts a throwaway PostgreSQL for the run, checks formatting
 //!   and lints, and runs every test with nextest.
-//! - `start` / `stop`: run the whole system locally in the background, and stop exactly the
-//!   processes `start` started (by process id).
+//! - `start` / `stop` / `status` / `logs`: run the whole system locally in the background,
+//!   see how it is doing, and stop exactly the processes `start` started (by process id).
 
 mod local;
 mod setup;
@@ -27,6 +27,10 @@ enum Command {
     Start(local::StartArgs),
     /// Stop what `start` started, by process id, and free its ports.
     Stop,
+    /// Show what `start` started: pid, port, health, log.
+    Status,
+    /// Print the end of each process's log.
+    Logs(local::LogsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -35,6 +39,8 @@ fn main() -> std::process::ExitCode {
         Command::Test(args) => test::run(&args),
         Command::Start(args) => local::start(&args),
         Command::Stop => local::stop(),
+        Command::Status => local::status(),
+        Command::Logs(args) => local::logs(&args),
     };
     match result {
         Ok(code) => code,

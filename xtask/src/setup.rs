@@ -25,16 +25,68 @@ pub fn nextest() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The PostgreSQL server binaries, from Debian's packages.
-pub fn postgres() -> anyhow::Result<()> {
-    let installed = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|versions| versions.flatten().any(|version| version.path().join("bin/postgres").exists()))
-        .unwrap_or(false);
-    if installed || std::env::var_os("PG_BIN_DIR").is_some() {
+/// Debian packages the tests use: the PostgreSQL server (storage tests run on it too),
+/// Chromium (the GraphiQL browser test) and curl (the README examples).
+pub fn test_packages() -> anyhow::Result<()> {
+    let postgres = std::env::var_os("PG_BIN_DIR").is_some()
+        || std::fs::read_dir("/usr/lib/postgresql")
+            .map(|versions| versions.flatten().any(|version| version.path().join("bin/postgres").exists()))
+            .unwrap_or(false);
+    let missing: Vec<&str> =
+        [("postgresql", postgres), ("chromium", has_command("chromium")), ("curl", has_command("curl"))]
+            .into_iter()
+            .filter_map(|(package, present)| (!present).then_some(package))
+            .collect();
+    if missing.is_empty() {
         return Ok(());
     }
-    eprintln!("PostgreSQL is not installed; installing it from Debian's packages (tests run on it too)");
-    apt_install(&["postgresql"])
+    eprintln!("installing {} from Debian's packages, for the tests", missing.join(", "));
+    apt_install(&missing)
+}
+
+/// The npm packages whose published builds make up the offline GraphiQL page, and which file
+/// of each the gateway embeds. Pinned: GraphiQL 3 is the last line with a browser bundle that
+/// runs on React 18 without a build step.
+const GRAPHIQL_FILES: [(&str, &str, &str); 4] = [
+    ("react@18.3.1", "package/umd/react.production.min.js", "react.production.min.js"),
+    ("react-dom@18.3.1", "package/umd/react-dom.production.min.js", "react-dom.production.min.js"),
+    ("graphiql@3.8.3", "package/graphiql.min.js", "graphiql.min.js"),
+    ("graphiql@3.8.3", "package/graphiql.min.css", "graphiql.min.css"),
+];
+
+/// Fetches the GraphiQL files from the npm registry into `api-gateway/assets/graphiql/` (not
+/// committed), so the gateway embeds them and GraphiQL works with no internet access.
+pub fn graphiql_assets(root: &std::path::Path) -> anyhow::Result<()> {
+    let dest = root.join("api-gateway").join("assets").join("graphiql");
+    if GRAPHIQL_FILES.iter().all(|(_, _, name)| dest.join(name).is_file()) {
+        return Ok(());
+    }
+    if !has_command("npm") {
+        apt_install(&["npm"])?;
+    }
+    let download = tempfile::tempdir()?;
+    let mut specs: Vec<&str> = GRAPHIQL_FILES.iter().map(|(spec, _, _)| *spec).collect();
+    specs.dedup();
+    let mut pack = Command::new("npm");
+    pack.args(["pack", "--silent", "--pack-destination"]).arg(download.path()).args(&specs);
+    run_checked(pack.stdout(Stdio::null()))?;
+    std::fs::create_dir_all(&dest)?;
+    for (spec, member, name) in GRAPHIQL_FILES {
+        let (package, version) = spec.rsplit_once('@').context("package@version")?;
+        let tarball = download.path().join(format!("{package}-{version}.tgz"));
+        let unpacked = download.path().join(package);
+        std::fs::create_dir_all(&unpacked)?;
+        run_checked(
+            Command::new("tar").arg("xzf").arg(&tarball).arg("-C").arg(&unpacked).args([member, "package/LICENSE"]),
+        )?;
+        std::fs::copy(unpacked.join(member), dest.join(name))?;
+        std::fs::copy(unpacked.join("package/LICENSE"), dest.join(format!("{package}.LICENSE")))?;
+    }
+    Ok(())
+}
+
+fn has_command(name: &str) -> bool {
+    succeeds(Command::new("sh").args(["-c", &format!("command -v {name}")]))
 }
 
 fn apt_install(packages: &[&str]) -> anyhow::Result<()> {

@@ -19,7 +19,8 @@ pub struct TestArgs {
 pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
     let root = workspace_root();
     setup::nextest()?;
-    setup::postgres()?;
+    setup::test_packages()?;
+    setup::graphiql_assets(&root)?;
     if !args.no_lint {
         setup::rust_components()?;
         run_checked(Command::new("cargo").current_dir(&root).args(["fmt", "--all", "--check"]))?;

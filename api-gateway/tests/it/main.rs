@@ -2,6 +2,7 @@
 //! on free ports with their own SQLite files, driven over HTTP with GraphQL.
 
 mod auth;
+mod browser;
 mod flows;
 mod helpers;
 mod limits;
