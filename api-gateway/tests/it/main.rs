@@ -6,5 +6,6 @@ mod browser;
 mod flows;
 mod helpers;
 mod limits;
+mod readme;
 mod resilience;
 mod schema;
