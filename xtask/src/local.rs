@@ -65,8 +65,16 @@ const PROCESSES: [Process; 4] = [
     Process { name: "api-gateway", port: 3000, check: HealthCheck::Http },
 ];
 
-/// The admin account the local run creates, so there is someone to log in as.
-const LOCAL_ADMIN: (&str, &str) = ("admin@example.com", "admin-password");
+/// The admin account the local run creates unless `ADMIN_EMAIL` / `ADMIN_PASSWORD` say otherwise.
+const DEFAULT_ADMIN: (&str, &str) = ("admin@example.com", "admin-password");
+
+/// The admin account for this run: from the environment when set, else the defaults.
+fn local_admin() -> (String, String) {
+    let setting = |name: &str, default: &str| {
+        std::env::var(name).ok().filter(|value| !value.is_empty()).unwrap_or(default.to_owned())
+    };
+    (setting("ADMIN_EMAIL", DEFAULT_ADMIN.0), setting("ADMIN_PASSWORD", DEFAULT_ADMIN.1))
+}
 
 /// One line of `.dev/processes`: what was started, so `stop` can stop exactly that.
 #[derive(Debug)]
@@ -193,7 +201,8 @@ pub fn start(args: &StartArgs) -> anyhow::Result<ExitCode> {
             record.log.display()
         );
     }
-    println!("\nAdmin account: {} / {}", LOCAL_ADMIN.0, LOCAL_ADMIN.1);
+    let (admin_email, admin_password) = local_admin();
+    println!("\nAdmin account: {admin_email} / {admin_password}   (set ADMIN_EMAIL / ADMIN_PASSWORD to choose)");
     println!("Status: cargo xtask status    Logs: cargo xtask logs    Stop: cargo xtask stop");
     Ok(ExitCode::SUCCESS)
 }
@@ -229,8 +238,8 @@ fn spawn(
         .env("LISTEN_ADDR", format!("127.0.0.1:{}", process.port))
         .env("DATA_DIR", data_dir)
         .env("LOG_FORMAT", "pretty")
-        .env("ADMIN_EMAIL", LOCAL_ADMIN.0)
-        .env("ADMIN_PASSWORD", LOCAL_ADMIN.1)
+        .env("ADMIN_EMAIL", &admin.0)
+        .env("ADMIN_PASSWORD", &admin.1)
         .env("JWT_SECRET", jwt_secret)
         .env("USER_SERVICE_URL", "http://127.0.0.1:50051")
         .env("PRODUCT_SERVICE_URL", "http://127.0.0.1:50052")
