@@ -231,6 +231,8 @@ fn spawn(
 ) -> anyhow::Result<Started> {
     use std::os::unix::process::CommandExt as _;
 
+    let admin = local_admin();
+
     let log = log_dir.join(format!("{}.log", process.name));
     let log_file = fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
     let binary = target.join(process.name);
