@@ -3,6 +3,7 @@
 
 mod auth;
 mod browser;
+mod config;
 mod flows;
 mod helpers;
 mod limits;

@@ -1,0 +1,22 @@
+//! The real `api-gateway` binary refuses a missing or malformed setting with one line naming it.
+
+const BINARY: &str = env!("CARGO_BIN_EXE_api-gateway");
+const SECRET: &str = "a-secret-that-is-long-enough-for-hs256";
+
+#[test]
+fn malformed_settings_stop_the_gateway_with_a_line_naming_them() {
+    for (envs, name) in [
+        (vec![], "JWT_SECRET"),
+        (vec![("JWT_SECRET", "short")], "JWT_SECRET"),
+        (vec![("JWT_SECRET", SECRET), ("USER_SERVICE_URL", "users:50051")], "USER_SERVICE_URL"),
+        (vec![("JWT_SECRET", SECRET), ("ORDER_SERVICE_URL", "ftp://orders")], "ORDER_SERVICE_URL"),
+        (vec![("JWT_SECRET", SECRET), ("RATE_LIMIT_PER_SECOND", "0")], "RATE_LIMIT_PER_SECOND"),
+        (vec![("JWT_SECRET", SECRET), ("MAX_QUERY_DEPTH", "deep")], "MAX_QUERY_DEPTH"),
+    ] {
+        let stderr = test_support::expect_startup_failure(BINARY, &envs);
+        assert!(stderr.lines().next().is_some_and(|line| line.contains(name)), "{envs:?}: {stderr}");
+        for (_, secret) in envs.iter().filter(|(key, _)| *key == "JWT_SECRET") {
+            assert!(!stderr.contains(secret), "the secret was echoed: {stderr}");
+        }
+    }
+}
