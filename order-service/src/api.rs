@@ -130,6 +130,7 @@ fn to_proto(order: OrderRecord) -> Order {
             .collect(),
         total_amount: validate::cents_to_money(order.total_cents),
         status: order.status,
+        status_reason: order.status_reason.unwrap_or_default(),
         created_at: time::to_rfc3339(order.created_at),
         updated_at: time::to_rfc3339(order.updated_at),
     }

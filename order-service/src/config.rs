@@ -15,6 +15,8 @@ pub struct Config {
     pub database: DatabaseArgs,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+    #[command(flatten)]
+    pub kafka: events::KafkaArgs,
     /// user-service, to check that an order's user exists.
     #[arg(long, env = "USER_SERVICE_URL", default_value = "http://127.0.0.1:50051")]
     pub user_service_url: String,
@@ -31,6 +33,13 @@ impl Config {
         user_service_url: String,
         product_service_url: String,
     ) -> Self {
-        Self { listen_addr, database, runtime: RuntimeArgs::default(), user_service_url, product_service_url }
+        Self {
+            listen_addr,
+            database,
+            runtime: RuntimeArgs::default(),
+            kafka: events::KafkaArgs::disabled(),
+            user_service_url,
+            product_service_url,
+        }
     }
 }

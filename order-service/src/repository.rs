@@ -2,8 +2,12 @@
 
 use std::collections::HashMap;
 
+use events::{
+    outbox::{self, OutboxSignal},
+    payloads::{OrderCreated, OrderLine, OrderStatusChanged},
+};
 use service_runtime::{ServiceResult, database, paging::PageRequest, time};
-use sqlx::AnyPool;
+use sqlx::{AnyConnection, AnyPool};
 
 use crate::{pricing::PricedOrder, status::OrderStatus};
 
@@ -13,6 +17,7 @@ pub struct OrderRecord {
     pub id: String,
     pub user_id: String,
     pub status: String,
+    pub status_reason: Option<String>,
     pub total_cents: i64,
     pub created_at: i64,
     pub updated_at: i64,
@@ -29,10 +34,11 @@ pub struct ItemRecord {
 }
 
 #[derive(Debug, sqlx::FromRow)]
-struct OrderRow {
+pub struct OrderRow {
     id: String,
     user_id: String,
     status: String,
+    status_reason: Option<String>,
     total_cents: i64,
     created_at: i64,
     updated_at: i64,
@@ -40,26 +46,27 @@ struct OrderRow {
 
 /// What a status change came to.
 #[derive(Debug)]
-pub enum Transition {
+pub enum Transition<T = OrderRecord> {
     /// The order moved; here it is as stored now.
-    Applied(OrderRecord),
+    Applied(T),
     /// The machine does not allow it from the order's current status.
     Refused { current: String },
     /// No order has that id.
     NotFound,
 }
 
-const ORDER_COLUMNS: &str = "id, user_id, status, total_cents, created_at, updated_at";
+const ORDER_COLUMNS: &str = "id, user_id, status, status_reason, total_cents, created_at, updated_at";
 
 /// Reads and writes orders.
 #[derive(Debug, Clone)]
 pub struct OrderRepository {
     pool: AnyPool,
+    outbox: OutboxSignal,
 }
 
 impl OrderRepository {
-    pub fn new(pool: AnyPool) -> Self {
-        Self { pool }
+    pub fn new(pool: AnyPool, outbox: OutboxSignal) -> Self {
+        Self { pool, outbox }
     }
 
     /// Stores `order` as PENDING, with its items, in one transaction.
@@ -94,7 +101,23 @@ impl OrderRepository {
                 .bind(item.unit_price_cents);
         }
         insert_items.execute(&mut *tx).await?;
+        let created = OrderCreated {
+            order_id: id.clone(),
+            user_id: order.user_id.clone(),
+            items: order
+                .items
+                .iter()
+                .map(|item| OrderLine {
+                    product_id: item.product_id.clone(),
+                    quantity: item.quantity,
+                    unit_price_cents: item.unit_price_cents,
+                })
+                .collect(),
+            total_cents: order.total_cents,
+        };
+        outbox::enqueue(&mut tx, created).await?;
         tx.commit().await?;
+        self.outbox.wake();
 
         let items = order
             .items
@@ -110,6 +133,7 @@ impl OrderRepository {
             id,
             user_id: order.user_id,
             status: OrderStatus::Pending.as_str().to_owned(),
+            status_reason: None,
             total_cents: order.total_cents,
             created_at: now,
             updated_at: now,
@@ -145,27 +169,21 @@ impl OrderRepository {
         Ok((self.with_items(rows).await?, total))
     }
 
-    /// Moves order `id` to `next` if its current status allows it. The check and the write
-    /// are one conditional UPDATE, so of two concurrent conflicting changes only one applies.
+    /// Moves order `id` to `next` if its current status allows it, with its
+    /// `order.status.changed` event, in one transaction.
     pub async fn transition(&self, id: &str, next: OrderStatus) -> ServiceResult<Transition> {
-        let allowed = next.predecessors();
-        if !allowed.is_empty() {
-            let query = format!(
-                "UPDATE orders SET status = $2, updated_at = $3 WHERE id = $1 AND status IN ({}) RETURNING {ORDER_COLUMNS}",
-                database::placeholders(4, allowed.len())
-            );
-            let mut update = sqlx::query_as(&query).bind(id).bind(next.as_str()).bind(time::now_millis());
-            for status in allowed {
-                update = update.bind(status.as_str());
+        let mut transaction = self.pool.begin().await?;
+        let outcome = transition_in(&mut transaction, id, next, None).await?;
+        transaction.commit().await?;
+        Ok(match outcome {
+            Transition::Applied(row) => {
+                self.outbox.wake();
+                let order = self.with_items(vec![row]).await?.pop();
+                order.map_or(Transition::NotFound, Transition::Applied)
             }
-            let row: Option<OrderRow> = update.fetch_optional(&self.pool).await?;
-            if let Some(order) = self.with_items(row.into_iter().collect()).await?.pop() {
-                return Ok(Transition::Applied(order));
-            }
-        }
-        let current: Option<String> =
-            sqlx::query_scalar("SELECT status FROM orders WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
-        Ok(current.map_or(Transition::NotFound, |current| Transition::Refused { current }))
+            Transition::Refused { current } => Transition::Refused { current },
+            Transition::NotFound => Transition::NotFound,
+        })
     }
 
     /// Loads the items of `rows` in one query (no N+1) and joins them on.
@@ -185,10 +203,53 @@ impl OrderRepository {
                 id: row.id,
                 user_id: row.user_id,
                 status: row.status,
+                status_reason: row.status_reason,
                 total_cents: row.total_cents,
                 created_at: row.created_at,
                 updated_at: row.updated_at,
             })
             .collect())
     }
+}
+
+/// Moves order `id` to `next` within the caller's transaction and writes its
+/// `order.status.changed` event there too. Each allowed predecessor is tried with one
+/// conditional UPDATE, so the check and the write are atomic and the event knows the status
+/// the order came from.
+pub async fn transition_in(
+    transaction: &mut AnyConnection,
+    id: &str,
+    next: OrderStatus,
+    reason: Option<&str>,
+) -> sqlx::Result<Transition<OrderRow>> {
+    let query = format!(
+        "UPDATE orders SET status = $2, status_reason = $3, updated_at = $4 WHERE id = $1 AND status = $5 \
+         RETURNING {ORDER_COLUMNS}"
+    );
+    for from in next.predecessors() {
+        let row: Option<OrderRow> = sqlx::query_as(&query)
+            .bind(id)
+            .bind(next.as_str())
+            .bind(reason)
+            .bind(time::now_millis())
+            .bind(from.as_str())
+            .fetch_optional(&mut *transaction)
+            .await?;
+        if let Some(row) = row {
+            let changed = OrderStatusChanged {
+                order_id: row.id.clone(),
+                user_id: row.user_id.clone(),
+                from: from.as_str().to_owned(),
+                to: next.as_str().to_owned(),
+                reason: reason.map(str::to_owned),
+            };
+            outbox::enqueue(transaction, changed).await?;
+            return Ok(Transition::Applied(row));
+        }
+    }
+    let current: Option<String> = sqlx::query_scalar("SELECT status FROM orders WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *transaction)
+        .await?;
+    Ok(current.map_or(Transition::NotFound, |current| Transition::Refused { current }))
 }

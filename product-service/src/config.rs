@@ -15,11 +15,13 @@ pub struct Config {
     pub database: DatabaseArgs,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+    #[command(flatten)]
+    pub kafka: events::KafkaArgs,
 }
 
 impl Config {
     /// A configuration on `database`, listening on `listen_addr`.
     pub fn new(listen_addr: SocketAddr, database: DatabaseArgs) -> Self {
-        Self { listen_addr, database, runtime: RuntimeArgs::default() }
+        Self { listen_addr, database, runtime: RuntimeArgs::default(), kafka: events::KafkaArgs::disabled() }
     }
 }

@@ -1,5 +1,9 @@
 //! The products table. Portable SQL over an `AnyPool` (SQLite or PostgreSQL).
 
+use events::{
+    outbox::{self, OutboxSignal},
+    payloads::{ProductCreated, ProductDeleted, ProductSnapshot, ProductStockUpdated, ProductUpdated},
+};
 use service_runtime::{ServiceResult, database, paging::PageRequest, time};
 use sqlx::AnyPool;
 
@@ -42,17 +46,31 @@ const COLUMNS: &str = "id, name, description, price_cents, stock, category, crea
 #[derive(Debug, Clone)]
 pub struct ProductRepository {
     pool: AnyPool,
+    outbox: OutboxSignal,
+}
+
+impl ProductRecord {
+    fn snapshot(&self) -> ProductSnapshot {
+        ProductSnapshot {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            price_cents: self.price_cents,
+            stock: self.stock,
+            category: self.category.clone(),
+        }
+    }
 }
 
 impl ProductRepository {
-    pub fn new(pool: AnyPool) -> Self {
-        Self { pool }
+    pub fn new(pool: AnyPool, outbox: OutboxSignal) -> Self {
+        Self { pool, outbox }
     }
 
     pub async fn insert(&self, product: NewProduct) -> ServiceResult<ProductRecord> {
         let query =
             format!("INSERT INTO products ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {COLUMNS}");
-        Ok(sqlx::query_as(&query)
+        let mut transaction = self.pool.begin().await?;
+        let product: ProductRecord = sqlx::query_as(&query)
             .bind(uuid::Uuid::now_v7().to_string())
             .bind(product.name)
             .bind(product.description)
@@ -60,8 +78,13 @@ impl ProductRepository {
             .bind(product.stock)
             .bind(product.category)
             .bind(time::now_millis())
-            .fetch_one(&self.pool)
-            .await?)
+            .fetch_one(&mut *transaction)
+            .await?;
+        let created = ProductCreated { product_id: product.id.clone(), product: product.snapshot() };
+        outbox::enqueue(&mut transaction, created).await?;
+        transaction.commit().await?;
+        self.outbox.wake();
+        Ok(product)
     }
 
     pub async fn find(&self, id: &str) -> ServiceResult<Option<ProductRecord>> {
@@ -82,7 +105,9 @@ impl ProductRepository {
              price_cents = COALESCE($4, price_cents), stock = COALESCE($5, stock), \
              category = COALESCE($6, category), updated_at = $7 WHERE id = $1 RETURNING {COLUMNS}"
         );
-        Ok(sqlx::query_as(&query)
+        let stock_set = changes.stock.is_some();
+        let mut transaction = self.pool.begin().await?;
+        let product: Option<ProductRecord> = sqlx::query_as(&query)
             .bind(id)
             .bind(changes.name)
             .bind(changes.description)
@@ -90,14 +115,38 @@ impl ProductRepository {
             .bind(changes.stock)
             .bind(changes.category)
             .bind(time::now_millis())
-            .fetch_optional(&self.pool)
-            .await?)
+            .fetch_optional(&mut *transaction)
+            .await?;
+        if let Some(product) = &product {
+            let updated = ProductUpdated { product_id: product.id.clone(), product: product.snapshot() };
+            outbox::enqueue(&mut transaction, updated).await?;
+            if stock_set {
+                let stock = ProductStockUpdated {
+                    product_id: product.id.clone(),
+                    stock: product.stock,
+                    delta: None,
+                    reason: "set".into(),
+                    order_id: None,
+                };
+                outbox::enqueue(&mut transaction, stock).await?;
+            }
+        }
+        transaction.commit().await?;
+        self.outbox.wake();
+        Ok(product)
     }
 
     /// Deletes a product; false when there was none.
     pub async fn delete(&self, id: &str) -> ServiceResult<bool> {
-        let result = sqlx::query("DELETE FROM products WHERE id = $1").bind(id).execute(&self.pool).await?;
-        Ok(result.rows_affected() > 0)
+        let mut transaction = self.pool.begin().await?;
+        let result = sqlx::query("DELETE FROM products WHERE id = $1").bind(id).execute(&mut *transaction).await?;
+        let deleted = result.rows_affected() > 0;
+        if deleted {
+            outbox::enqueue(&mut transaction, ProductDeleted { product_id: id.to_owned() }).await?;
+        }
+        transaction.commit().await?;
+        self.outbox.wake();
+        Ok(deleted)
     }
 
     /// One page in creation order, optionally within `category`, and the matching total.

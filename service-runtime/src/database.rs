@@ -17,8 +17,10 @@ use crate::{config::DatabaseUrl, grpc::StartupError};
 /// How long a writer waits for SQLite's lock before giving up.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
 
-/// Opens (creating it if it is a missing SQLite file) and migrates the database at `url`.
-pub async fn connect(url: &DatabaseUrl, migrator: &Migrator) -> Result<AnyPool, StartupError> {
+/// Opens (creating it if it is a missing SQLite file) and migrates the database at `url`, with
+/// each migrator in turn (a service's own, then the shared outbox tables). Each must ignore the
+/// others' versions: see [`migrator`].
+pub async fn connect(url: &DatabaseUrl, migrators: &[Migrator]) -> Result<AnyPool, StartupError> {
     sqlx::any::install_default_drivers();
     let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
     let options = match url {
@@ -45,16 +47,32 @@ pub async fn connect(url: &DatabaseUrl, migrator: &Migrator) -> Result<AnyPool, 
         .connect(&url.connection_string())
         .await
         .map_err(|source| StartupError::Database { url: url.to_string(), source })?;
-    migrator.run(&pool).await.map_err(|source| StartupError::Migration { url: url.to_string(), source })?;
+    for migrator in migrators {
+        migrator.run(&pool).await.map_err(|source| StartupError::Migration { url: url.to_string(), source })?;
+    }
     tracing::info!(database = %url, "database ready");
     Ok(pool)
 }
 
+/// Prepares a migrator (from `sqlx::migrate!()`) to share a database with other migrators:
+/// versions it does not know are someone else's, not an error.
+pub fn migrator(mut migrator: Migrator) -> Migrator {
+    migrator.set_ignore_missing(true);
+    migrator
+}
+
 /// Runs `{select} ($1, ..., $n) {suffix}` with `ids` bound to the list: the one query behind
 /// every batch lookup (`WHERE id IN`, items of several orders), so none of them is N+1.
-pub async fn fetch_all_in<T>(pool: &AnyPool, select: &str, ids: &[String], suffix: &str) -> Result<Vec<T>, sqlx::Error>
+/// `executor` is a pool, or a transaction's connection.
+pub async fn fetch_all_in<'c, T, E>(
+    executor: E,
+    select: &str,
+    ids: &[String],
+    suffix: &str,
+) -> Result<Vec<T>, sqlx::Error>
 where
     T: for<'row> FromRow<'row, AnyRow> + Send + Unpin,
+    E: Executor<'c, Database = sqlx::Any>,
 {
     if ids.is_empty() {
         return Ok(Vec::new());
@@ -64,7 +82,7 @@ where
     for id in ids {
         fetch = fetch.bind(id);
     }
-    fetch.fetch_all(pool).await
+    fetch.fetch_all(executor).await
 }
 
 /// `$first, $first+1, ...` for `count` values, for an `IN (...)` list. Positional `$n`

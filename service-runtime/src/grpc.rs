@@ -2,7 +2,7 @@
 //! it gracefully: on shutdown, health turns NOT_SERVING, new connections are refused, and
 //! in-flight calls get a drain timeout to finish.
 
-use std::{future::Future, net::SocketAddr, time::Duration};
+use std::{future::Future, net::SocketAddr, pin::Pin, time::Duration};
 
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tokio_stream::wrappers::TcpListenerStream;
@@ -37,9 +37,15 @@ impl StartupError {
     }
 }
 
+/// Work that runs beside a server (an outbox relay, event consumers): started with it, told
+/// to stop through the token once the server has drained.
+pub type BackgroundTask = Box<dyn FnOnce(CancellationToken) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+/// How long background tasks get to finish after they are told to stop.
+const BACKGROUND_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A bound gRPC server, ready to run. Binding happens in [`GrpcServer::bind`], so the address
 /// (port 0 in tests) is known before serving starts.
-#[derive(Debug)]
 pub struct GrpcServer {
     listener: TcpListener,
     local_addr: SocketAddr,
@@ -47,6 +53,17 @@ pub struct GrpcServer {
     health: HealthReporter,
     service_names: Vec<&'static str>,
     drain_timeout: Duration,
+    background: Vec<BackgroundTask>,
+}
+
+impl std::fmt::Debug for GrpcServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrpcServer")
+            .field("local_addr", &self.local_addr)
+            .field("services", &self.service_names)
+            .field("background_tasks", &self.background.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl GrpcServer {
@@ -70,7 +87,21 @@ impl GrpcServer {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()?;
         let routes = routes.add_service(health_service).add_service(reflection);
-        Ok(Self { listener, local_addr, routes, health, service_names: service_names.to_vec(), drain_timeout })
+        Ok(Self {
+            listener,
+            local_addr,
+            routes,
+            health,
+            service_names: service_names.to_vec(),
+            drain_timeout,
+            background: Vec::new(),
+        })
+    }
+
+    /// Adds work to run beside the server.
+    pub fn with_background(mut self, task: BackgroundTask) -> Self {
+        self.background.push(task);
+        self
     }
 
     /// The address actually bound (the real port when 0 was asked for).
@@ -80,25 +111,51 @@ impl GrpcServer {
 
     /// Serves until `shutdown` resolves, then drains for at most the drain timeout.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), tonic::transport::Error> {
+        let stop_background = CancellationToken::new();
+        let background: Vec<_> =
+            self.background.into_iter().map(|task| tokio::spawn(task(stop_background.child_token()))).collect();
+        let result = Self::serve(
+            self.listener,
+            self.local_addr,
+            self.routes,
+            self.health,
+            self.service_names,
+            self.drain_timeout,
+            shutdown,
+        )
+        .await;
+        stop_background.cancel();
+        if tokio::time::timeout(BACKGROUND_STOP_TIMEOUT, futures_join(background)).await.is_err() {
+            tracing::warn!("background tasks did not stop in time");
+        }
+        result
+    }
+
+    async fn serve(
+        listener: TcpListener,
+        local_addr: SocketAddr,
+        routes: Routes,
+        health: HealthReporter,
+        service_names: Vec<&'static str>,
+        drain_timeout: Duration,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), tonic::transport::Error> {
         let stop_accepting = CancellationToken::new();
         let in_flight = InFlight::default();
         let server = tonic::transport::Server::builder()
             .tcp_nodelay(true)
             .layer(in_flight.clone())
-            .add_routes(self.routes)
-            .serve_with_incoming_shutdown(
-                TcpListenerStream::new(self.listener),
-                stop_accepting.clone().cancelled_owned(),
-            );
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop_accepting.clone().cancelled_owned());
         tokio::pin!(server);
-        tracing::info!(addr = %self.local_addr, services = ?self.service_names, "gRPC server listening");
+        tracing::info!(addr = %local_addr, services = ?service_names, "gRPC server listening");
 
         tokio::select! {
             result = &mut server => return result,
             () = shutdown => {}
         }
-        for name in &self.service_names {
-            self.health.set_service_status(*name, ServingStatus::NotServing).await;
+        for name in &service_names {
+            health.set_service_status(*name, ServingStatus::NotServing).await;
         }
         stop_accepting.cancel();
         // hyper's own graceful shutdown waits for every client to close its connection, and
@@ -109,7 +166,7 @@ impl GrpcServer {
             // Give the connections a moment to flush the last responses.
             tokio::time::sleep(FLUSH_GRACE).await;
         };
-        let result = tokio::time::timeout(self.drain_timeout, async {
+        let result = tokio::time::timeout(drain_timeout, async {
             tokio::select! {
                 result = &mut server => result,
                 () = drained => Ok(()),
@@ -123,7 +180,7 @@ impl GrpcServer {
             }
             Err(_) => {
                 tracing::warn!(
-                    timeout = ?self.drain_timeout,
+                    timeout = ?drain_timeout,
                     calls = in_flight.count(),
                     "drain timeout reached, abandoning in-flight calls"
                 );
@@ -190,3 +247,9 @@ pub fn client_channel(
 
 /// How long connecting to a peer may take before the call fails as unavailable.
 const CLIENT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+async fn futures_join(handles: Vec<JoinHandle<()>>) {
+    for handle in handles {
+        let _ = handle.await;
+    }
+}

@@ -20,6 +20,8 @@ pub struct Config {
     pub database: DatabaseArgs,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+    #[command(flatten)]
+    pub kafka: events::KafkaArgs,
     /// The admin account's email; the account is created (or promoted) at start.
     #[arg(long, env = "ADMIN_EMAIL")]
     pub admin_email: Option<String>,
@@ -42,6 +44,7 @@ impl Config {
             listen_addr,
             database: DatabaseArgs::sqlite_in(data_dir),
             runtime: RuntimeArgs::default(),
+            kafka: events::KafkaArgs::disabled(),
             admin_email: None,
             admin_password: None,
         }

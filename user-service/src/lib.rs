@@ -1,7 +1,9 @@
 //! user-service: accounts, credentials and roles over gRPC, on its own database.
 //!
 //! [`build`] connects and migrates the database, makes sure the configured admin account
-//! exists, and binds the gRPC server; the caller decides when it stops.
+//! exists, and binds the gRPC server; the caller decides when it stops. Every change also
+//! writes its event (`user.created`, `user.updated`, `user.deleted`) to the outbox in the same
+//! transaction; the relay beside the server publishes them.
 
 mod api;
 mod config;
@@ -17,13 +19,13 @@ pub use config::Config;
 pub const SERVICE_NAME: &str =
     <proto::user::user_service_server::UserServiceServer<api::UserApi> as tonic::server::NamedService>::NAME;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
-
 /// Connects, migrates, ensures the admin account and binds; the returned server is ready to run.
 pub async fn build(config: Config) -> Result<GrpcServer, StartupError> {
     let admin = config.admin_account()?;
-    let pool = database::connect(&config.database.url_for("users.db")?, &MIGRATOR).await?;
-    let users = repository::UserRepository::new(pool);
+    let migrators = [database::migrator(sqlx::migrate!()), events::migrator()];
+    let pool = database::connect(&config.database.url_for("users.db")?, &migrators).await?;
+    let outbox = events::outbox::OutboxSignal::default();
+    let users = repository::UserRepository::new(pool.clone(), outbox.clone());
     let hasher = password::PasswordHasher::new();
     if let Some(admin) = admin {
         api::ensure_admin(&users, &hasher, admin).await.map_err(|error| {
@@ -32,5 +34,8 @@ pub async fn build(config: Config) -> Result<GrpcServer, StartupError> {
     }
     let api = api::UserApi::new(users, hasher);
     let routes = tonic::service::Routes::new(proto::user::user_service_server::UserServiceServer::new(api));
-    GrpcServer::bind(config.listen_addr, routes, &[SERVICE_NAME], config.runtime.shutdown_timeout()).await
+    let events = events::EventPipeline::new(config.kafka, pool, outbox);
+    Ok(GrpcServer::bind(config.listen_addr, routes, &[SERVICE_NAME], config.runtime.shutdown_timeout())
+        .await?
+        .with_background(events.into_background()))
 }

@@ -1,5 +1,9 @@
 //! The users table. Portable SQL over an `AnyPool` (SQLite or PostgreSQL).
 
+use events::{
+    outbox::{self, OutboxSignal},
+    payloads::{UserCreated, UserDeleted, UserSnapshot, UserUpdated},
+};
 use service_runtime::{ServiceError, ServiceResult, database, error::is_unique_violation, paging::PageRequest, time};
 use sqlx::AnyPool;
 
@@ -37,11 +41,23 @@ const COLUMNS: &str = "id, name, email, password_hash, role, created_at, updated
 #[derive(Debug, Clone)]
 pub struct UserRepository {
     pool: AnyPool,
+    outbox: OutboxSignal,
+}
+
+impl UserRecord {
+    fn snapshot(&self) -> UserSnapshot {
+        UserSnapshot {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            email: self.email.clone(),
+            role: self.role.clone(),
+        }
+    }
 }
 
 impl UserRepository {
-    pub fn new(pool: AnyPool) -> Self {
-        Self { pool }
+    pub fn new(pool: AnyPool, outbox: OutboxSignal) -> Self {
+        Self { pool, outbox }
     }
 
     /// Inserts a user; a taken email is `ALREADY_EXISTS`. The unique index decides, so
@@ -49,16 +65,21 @@ impl UserRepository {
     pub async fn insert(&self, name: &str, email: &str, password_hash: &str, role: Role) -> ServiceResult<UserRecord> {
         let now = time::now_millis();
         let query = format!("INSERT INTO users ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {COLUMNS}");
-        sqlx::query_as(&query)
+        let mut transaction = self.pool.begin().await?;
+        let user: UserRecord = sqlx::query_as(&query)
             .bind(uuid::Uuid::now_v7().to_string())
             .bind(name)
             .bind(email)
             .bind(password_hash)
             .bind(role.as_str())
             .bind(now)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *transaction)
             .await
-            .map_err(email_taken(email))
+            .map_err(email_taken(email))?;
+        outbox::enqueue(&mut transaction, UserCreated { user_id: user.id.clone(), user: user.snapshot() }).await?;
+        transaction.commit().await?;
+        self.outbox.wake();
+        Ok(user)
     }
 
     pub async fn find(&self, id: &str) -> ServiceResult<Option<UserRecord>> {
@@ -83,32 +104,60 @@ impl UserRepository {
             "UPDATE users SET name = COALESCE($2, name), email = COALESCE($3, email), updated_at = $4 \
              WHERE id = $1 RETURNING {COLUMNS}"
         );
-        sqlx::query_as(&query)
+        let mut transaction = self.pool.begin().await?;
+        let user: Option<UserRecord> = sqlx::query_as(&query)
             .bind(id)
             .bind(name)
             .bind(email)
             .bind(time::now_millis())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *transaction)
             .await
-            .map_err(email_taken(email.unwrap_or_default()))
+            .map_err(email_taken(email.unwrap_or_default()))?;
+        self.finish_update(transaction, user).await
     }
 
     /// Sets the password hash and role of an existing account (used to ensure the admin).
     pub async fn set_credentials(&self, id: &str, password_hash: &str, role: Role) -> ServiceResult<()> {
-        sqlx::query("UPDATE users SET password_hash = $2, role = $3, updated_at = $4 WHERE id = $1")
+        let query = format!(
+            "UPDATE users SET password_hash = $2, role = $3, updated_at = $4 WHERE id = $1 RETURNING {COLUMNS}"
+        );
+        let mut transaction = self.pool.begin().await?;
+        let user: Option<UserRecord> = sqlx::query_as(&query)
             .bind(id)
             .bind(password_hash)
             .bind(role.as_str())
             .bind(time::now_millis())
-            .execute(&self.pool)
+            .fetch_optional(&mut *transaction)
             .await?;
+        self.finish_update(transaction, user).await?;
         Ok(())
+    }
+
+    /// Records `user.updated` for a changed user and commits.
+    async fn finish_update(
+        &self,
+        mut transaction: sqlx::Transaction<'_, sqlx::Any>,
+        user: Option<UserRecord>,
+    ) -> ServiceResult<Option<UserRecord>> {
+        if let Some(user) = &user {
+            outbox::enqueue(&mut transaction, UserUpdated { user_id: user.id.clone(), user: user.snapshot() }).await?;
+        }
+        transaction.commit().await?;
+        self.outbox.wake();
+        Ok(user)
     }
 
     /// Deletes a user; false when there was none.
     pub async fn delete(&self, id: &str) -> ServiceResult<bool> {
-        let result = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&self.pool).await?;
-        Ok(result.rows_affected() > 0)
+        let mut transaction = self.pool.begin().await?;
+        let result = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *transaction).await?;
+        let deleted = result.rows_affected() > 0;
+        if deleted {
+            outbox::enqueue(&mut transaction, UserDeleted { user_id: id.to_owned() }).await?;
+        }
+        transaction.commit().await?;
+        self.outbox.wake();
+        Ok(deleted)
     }
 
     /// One page of users in creation order, and the total count.

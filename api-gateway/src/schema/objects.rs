@@ -68,6 +68,8 @@ pub struct Order {
     pub total_amount: f64,
     /// PENDING, CONFIRMED, SHIPPED, DELIVERED or CANCELLED.
     pub status: String,
+    /// Why the order has its status (e.g. why it was cancelled), when there is a reason.
+    pub status_reason: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -89,6 +91,7 @@ impl From<proto::order::Order> for Order {
             items: order.items.into_iter().map(OrderItem::from).collect(),
             total_amount: order.total_amount,
             status: order.status,
+            status_reason: Some(order.status_reason).filter(|reason| !reason.is_empty()),
             created_at: order.created_at,
             updated_at: order.updated_at,
         }

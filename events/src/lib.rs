@@ -1,0 +1,31 @@
+//! Domain events between the services.
+//!
+//! - [`payloads`]: one typed payload per topic, each knowing its topic, type name, schema
+//!   version and aggregate id (the Kafka key, so one entity's events stay in order).
+//! - [`envelope`]: what goes on the wire: event id, type, time, version, payload (JSON), plus
+//!   headers (event type, trace context).
+//! - [`outbox`]: events are written to an outbox table in the same transaction as the state
+//!   change; a relay publishes them with an idempotent producer and marks them sent once the
+//!   broker has confirmed.
+//! - [`consumer`]: consumer groups with manual commits after the effect is stored; effects are
+//!   made idempotent by a processed-event record in the same transaction; poison messages go
+//!   to `<topic>.dlq` with the reason in headers.
+//! - [`kafka`]: broker settings (`KAFKA_BROKERS`) and topic creation at start.
+
+pub mod consumer;
+pub mod envelope;
+pub mod kafka;
+pub mod outbox;
+pub mod payloads;
+mod pipeline;
+pub mod topics;
+
+pub use envelope::Envelope;
+pub use kafka::KafkaArgs;
+pub use payloads::Event;
+pub use pipeline::EventPipeline;
+
+/// The outbox and processed-event tables, for every service's database.
+pub fn migrator() -> sqlx::migrate::Migrator {
+    service_runtime::database::migrator(sqlx::migrate!())
+}

@@ -1,0 +1,183 @@
+//! The transactional outbox: [`enqueue`] writes an event in the caller's transaction; the
+//! [`Relay`] publishes unsent events in order and marks each sent only after the broker
+//! confirmed it. A broker outage therefore loses nothing: events wait in the table.
+
+use std::{sync::Arc, time::Duration};
+
+use rdkafka::{
+    message::{Header, OwnedHeaders},
+    producer::{FutureProducer, FutureRecord},
+};
+use sqlx::{AnyConnection, AnyPool};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    Envelope, Event,
+    envelope::{EVENT_TYPE_HEADER, TRACEPARENT_HEADER, new_traceparent},
+};
+
+/// The most events published per round.
+const BATCH: i64 = 256;
+/// How often the relay looks for events even when nobody woke it.
+const POLL_INTERVAL: Duration = Duration::from_millis(500);
+/// Sent events are kept this long (for inspection), then deleted.
+const KEEP_SENT: Duration = Duration::from_secs(3600);
+
+/// Writes `event` to the outbox within the caller's transaction (`connection` is the
+/// transaction's). Call [`OutboxSignal::wake`] after committing for prompt publishing.
+pub async fn enqueue<E: Event>(connection: &mut AnyConnection, event: E) -> sqlx::Result<()> {
+    let key = event.key().to_owned();
+    let envelope = Envelope::new(event);
+    let payload = serde_json::to_string(&envelope).map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
+    sqlx::query(
+        "INSERT INTO outbox (id, topic, event_key, payload, traceparent, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&envelope.id)
+    .bind(E::TOPIC)
+    .bind(key)
+    .bind(payload)
+    .bind(new_traceparent())
+    .bind(chrono::Utc::now().timestamp_millis())
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Wakes the relay after a transaction that wrote events has committed.
+#[derive(Debug, Clone, Default)]
+pub struct OutboxSignal(Arc<Notify>);
+
+impl OutboxSignal {
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct PendingEvent {
+    id: String,
+    topic: String,
+    event_key: String,
+    payload: String,
+    traceparent: String,
+}
+
+/// Publishes the outbox.
+pub struct Relay {
+    pool: AnyPool,
+    producer: FutureProducer,
+    signal: OutboxSignal,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay").finish_non_exhaustive()
+    }
+}
+
+impl Relay {
+    pub fn new(pool: AnyPool, producer: FutureProducer, signal: OutboxSignal) -> Self {
+        Self { pool, producer, signal }
+    }
+
+    /// Publishes until `cancel` fires.
+    pub async fn run(self, cancel: CancellationToken) {
+        let mut failures: u32 = 0;
+        let mut last_prune = std::time::Instant::now();
+        loop {
+            let outcome = self.publish_batch().await;
+            let wait = match outcome {
+                Ok(0) => {
+                    failures = 0;
+                    POLL_INTERVAL
+                }
+                // More may be waiting: go again at once.
+                Ok(_) => {
+                    failures = 0;
+                    Duration::ZERO
+                }
+                Err(error) => {
+                    failures += 1;
+                    tracing::warn!(
+                        error = format!("{error:#}"),
+                        failures,
+                        "outbox relay could not publish; will retry"
+                    );
+                    Duration::from_millis(200 * 2_u64.pow(failures.min(5)))
+                }
+            };
+            if last_prune.elapsed() > Duration::from_secs(60) {
+                last_prune = std::time::Instant::now();
+                let cutoff = chrono::Utc::now().timestamp_millis() - KEEP_SENT.as_millis() as i64;
+                let pruned = sqlx::query("DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < $1")
+                    .bind(cutoff)
+                    .execute(&self.pool)
+                    .await;
+                if let Err(error) = pruned {
+                    tracing::warn!(%error, "pruning the outbox failed");
+                }
+            }
+            if wait.is_zero() {
+                continue;
+            }
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = self.signal.0.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Publishes up to one batch; returns how many were sent. Stops at the first failure so
+    /// that later events of the same entity never overtake an earlier one.
+    async fn publish_batch(&self) -> anyhow::Result<usize> {
+        let pending: Vec<PendingEvent> = sqlx::query_as(
+            "SELECT id, topic, event_key, payload, traceparent FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1",
+        )
+        .bind(BATCH)
+        .fetch_all(&self.pool)
+        .await?;
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        // Hand them all to the producer at once (it keeps per-partition order), then await.
+        let deliveries = pending.iter().map(|event| {
+            let event_type = event_type_of(&event.payload);
+            let headers = OwnedHeaders::new()
+                .insert(Header { key: EVENT_TYPE_HEADER, value: Some(event_type.as_bytes()) })
+                .insert(Header { key: TRACEPARENT_HEADER, value: Some(event.traceparent.as_bytes()) });
+            let record = FutureRecord::to(&event.topic).key(&event.event_key).payload(&event.payload).headers(headers);
+            self.producer.send(record, Duration::from_secs(15))
+        });
+        let results = futures::future::join_all(deliveries).await;
+        let delivered: Vec<&str> = pending
+            .iter()
+            .zip(&results)
+            .take_while(|(_, result)| result.is_ok())
+            .map(|(event, _)| event.id.as_str())
+            .collect();
+        if !delivered.is_empty() {
+            let query = format!(
+                "UPDATE outbox SET sent_at = $1 WHERE id IN ({})",
+                service_runtime::database::placeholders(2, delivered.len())
+            );
+            let mut mark = sqlx::query(&query).bind(chrono::Utc::now().timestamp_millis());
+            for id in &delivered {
+                mark = mark.bind(*id);
+            }
+            mark.execute(&self.pool).await?;
+        }
+        if let Some((error, _)) = results.into_iter().find_map(Result::err) {
+            anyhow::bail!("{} of {} events published; then: {error}", delivered.len(), pending.len());
+        }
+        Ok(delivered.len())
+    }
+}
+
+fn event_type_of(payload: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(payload)
+        .ok()
+        .and_then(|value| value.get("type")?.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
