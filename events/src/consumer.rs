@@ -94,6 +94,8 @@ impl<E: Event + 'static, H: Handler<E>> TopicConsumer<E, H> {
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
+            // The default (500 ms) would add half a second to every saga hop.
+            .set("fetch.wait.max.ms", "50")
             .create()?;
         consumer.subscribe(&[E::TOPIC])?;
         let dead_letters = self.kafka.producer()?;

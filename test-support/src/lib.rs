@@ -7,12 +7,16 @@
 //!   runs a test body once on each.
 //! - [`ServiceProcess`]: a service's real binary, started with env settings and stopped by pid.
 //! - [`grpc`]: the health and reflection checks every service must pass.
+//! - [`BrokerStorage`] / [`BrokerProcess`]: the embedded Kafka-protocol broker, restartable on
+//!   the same port and data.
 
+mod broker;
 pub mod grpc;
 mod postgres;
 mod process;
 mod storage;
 
+pub use broker::{BrokerProcess, BrokerStorage, TANSU_BIN_ENV, tansu_binary};
 pub use postgres::{POSTGRES_URL_ENV, PostgresServer, TestDatabase, postgres_database};
 pub use process::{ServiceProcess, assert_serves_until_sigterm, expect_startup_failure};
 pub use storage::{Backend, TestStorage};

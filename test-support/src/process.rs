@@ -90,6 +90,16 @@ impl ServiceProcess {
     }
 }
 
+impl ServiceProcess {
+    /// Kills the process with SIGKILL (a crash: no shutdown code runs) and waits for it.
+    pub fn kill(mut self) -> anyhow::Result<()> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-KILL", &pid]).status()?;
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
 impl Drop for ServiceProcess {
     fn drop(&mut self) {
         // Only when a test failed before `terminate`: never leave the process behind.

@@ -3,7 +3,7 @@
 use std::{path::PathBuf, time::Duration};
 
 use serde_json::{Value, json};
-use test_support::ServiceProcess;
+use test_support::{BrokerProcess, BrokerStorage, ServiceProcess};
 
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 pub const ADMIN_PASSWORD: &str = "admin-password";
@@ -16,6 +16,8 @@ pub struct Backend {
     pub process: Option<ServiceProcess>,
     pub data: tempfile::TempDir,
     pub url: String,
+    /// Settings it was started with besides DATA_DIR, reused on restart.
+    envs: Vec<(&'static str, String)>,
 }
 
 /// The whole system for one test. Every process is stopped when it drops.
@@ -27,6 +29,8 @@ pub struct TestSystem {
     pub products: Backend,
     pub _orders: Backend,
     pub http: reqwest::Client,
+    /// The broker, when the system was started with one; `None` inside while it is stopped.
+    pub broker: Option<(BrokerStorage, Option<BrokerProcess>)>,
 }
 
 /// The binaries of the other workspace packages sit next to this test's own directory.
@@ -38,13 +42,13 @@ fn binary(name: &str) -> String {
     path.display().to_string()
 }
 
-fn start_backend(name: &'static str, extra: &[(&str, String)]) -> Backend {
+fn start_backend(name: &'static str, extra: &[(&'static str, String)]) -> Backend {
     let data = tempfile::tempdir().expect("tempdir");
     let mut envs = vec![("DATA_DIR", data.path().display().to_string())];
     envs.extend(extra.iter().cloned());
     let process = ServiceProcess::start(&binary(name), &envs).expect("start backend");
     let url = process.url();
-    Backend { name, process: Some(process), data, url }
+    Backend { name, process: Some(process), data, url, envs: extra.to_vec() }
 }
 
 impl Backend {
@@ -55,10 +59,18 @@ impl Backend {
         }
     }
 
-    /// Starts it again on the same port and data.
+    /// Kills the process with SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(process) = self.process.take() {
+            process.kill().expect("kill");
+        }
+    }
+
+    /// Starts it again on the same port, data and settings.
     pub fn restart(&mut self) {
         let addr = self.url.trim_start_matches("http://").to_owned();
-        let envs = [("DATA_DIR", self.data.path().display().to_string()), ("LISTEN_ADDR", addr)];
+        let mut envs = vec![("DATA_DIR", self.data.path().display().to_string()), ("LISTEN_ADDR", addr)];
+        envs.extend(self.envs.iter().cloned());
         self.process = Some(ServiceProcess::start(&binary(self.name), &envs).expect("restart backend"));
     }
 }
@@ -68,12 +80,28 @@ pub async fn spawn_system() -> TestSystem {
     spawn_system_with(&[]).await
 }
 
-/// Starts the system with extra gateway settings (limits, timeouts).
+/// Starts the system with extra gateway settings (limits, timeouts), without a broker.
 pub async fn spawn_system_with(gateway_envs: &[(&str, &str)]) -> TestSystem {
-    let admin = [("ADMIN_EMAIL", ADMIN_EMAIL.to_owned()), ("ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned())];
+    start_system(gateway_envs, None).await
+}
+
+/// Starts a broker and the system on it: events flow and the saga runs.
+pub async fn spawn_system_with_broker(gateway_envs: &[(&str, &str)]) -> TestSystem {
+    let storage = BrokerStorage::new().expect("broker storage");
+    let broker = storage.start().expect("start the broker");
+    start_system(gateway_envs, Some((storage, Some(broker)))).await
+}
+
+async fn start_system(
+    gateway_envs: &[(&str, &str)],
+    broker: Option<(BrokerStorage, Option<BrokerProcess>)>,
+) -> TestSystem {
+    // Without a broker, events stay in each service's outbox.
+    let kafka = ("KAFKA_BROKERS", broker.as_ref().map(|(storage, _)| storage.bootstrap()).unwrap_or_default());
+    let admin = [("ADMIN_EMAIL", ADMIN_EMAIL.to_owned()), ("ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()), kafka.clone()];
     let users = start_backend("user-service", &admin);
-    let products = start_backend("product-service", &[]);
-    let peers = [("USER_SERVICE_URL", users.url.clone()), ("PRODUCT_SERVICE_URL", products.url.clone())];
+    let products = start_backend("product-service", &[kafka.clone()]);
+    let peers = [("USER_SERVICE_URL", users.url.clone()), ("PRODUCT_SERVICE_URL", products.url.clone()), kafka];
     let orders = start_backend("order-service", &peers);
     let mut envs = vec![
         ("USER_SERVICE_URL", users.url.clone()),
@@ -84,10 +112,27 @@ pub async fn spawn_system_with(gateway_envs: &[(&str, &str)]) -> TestSystem {
     ];
     envs.extend(gateway_envs.iter().map(|(key, value)| (*key, (*value).to_owned())));
     let gateway = ServiceProcess::start(env!("CARGO_BIN_EXE_api-gateway"), &envs).expect("start gateway");
-    TestSystem { gateway, _users: users, products, _orders: orders, http: reqwest::Client::new() }
+    TestSystem { gateway, _users: users, products, _orders: orders, http: reqwest::Client::new(), broker }
 }
 
 impl TestSystem {
+    /// Stops the broker (a broker outage); its data stays.
+    pub fn stop_broker(&mut self) {
+        let (_, process) = self.broker.as_mut().expect("a system with a broker");
+        process.take().expect("running").stop().expect("stop the broker");
+    }
+
+    /// Starts the broker again on the same port and data.
+    pub fn start_broker(&mut self) {
+        let (storage, process) = self.broker.as_mut().expect("a system with a broker");
+        *process = Some(storage.start().expect("restart the broker"));
+    }
+
+    /// `KAFKA_BROKERS` for this system's broker.
+    pub fn bootstrap(&self) -> String {
+        self.broker.as_ref().expect("a system with a broker").0.bootstrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.gateway.url())
     }

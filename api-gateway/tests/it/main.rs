@@ -9,4 +9,6 @@ mod helpers;
 mod limits;
 mod readme;
 mod resilience;
+mod saga;
 mod schema;
+mod topics;

@@ -1,0 +1,262 @@
+//! The order saga against the real broker: order.created → reservation in product-service →
+//! CONFIRMED or CANCELLED, with outages, crashes, oversell and poison messages.
+
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
+use serde_json::json;
+
+use crate::{
+    helpers::{TestSystem, spawn_system_with_broker},
+    topics::{produce_raw, read_until},
+};
+
+const CREATE_ORDER: &str = "mutation($user: ID!, $p: ID!, $q: Int!) { createOrder(userId: $user, items: [{ productId: $p, quantity: $q }]) { id status } }";
+const UNLIMITED: [(&str, &str); 2] = [("RATE_LIMIT_PER_SECOND", "100000"), ("RATE_LIMIT_BURST", "100000")];
+
+/// Every order's status and reason, as the admin sees them.
+async fn statuses(system: &TestSystem, admin: &str) -> HashMap<String, (String, Option<String>)> {
+    let mut all = HashMap::new();
+    for page in 1.. {
+        let data = system
+            .ok(
+                "query($page: Int!) { ordersPage(page: $page, limit: 100) { items { id status statusReason } total } }",
+                json!({ "page": page }),
+                Some(admin),
+            )
+            .await;
+        let items = data["ordersPage"]["items"].as_array().cloned().unwrap_or_default();
+        for order in &items {
+            let id = order["id"].as_str().unwrap_or_default().to_owned();
+            let reason = order["statusReason"].as_str().map(str::to_owned);
+            all.insert(id, (order["status"].as_str().unwrap_or_default().to_owned(), reason));
+        }
+        if items.len() < 100 {
+            break;
+        }
+    }
+    all
+}
+
+/// Waits until none of `ids` is PENDING; returns their statuses.
+async fn wait_until_decided(
+    system: &TestSystem,
+    admin: &str,
+    ids: &[String],
+    timeout: Duration,
+) -> HashMap<String, String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let all = statuses(system, admin).await;
+        let decided: HashMap<_, _> = ids
+            .iter()
+            .filter_map(|id| {
+                all.get(id).filter(|(status, _)| status != "PENDING").map(|(status, _)| (id.clone(), status.clone()))
+            })
+            .collect();
+        if decided.len() == ids.len() {
+            return decided;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} orders still pending after {timeout:?}",
+            ids.len() - decided.len(),
+            ids.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn stock(system: &TestSystem, product: &str) -> i64 {
+    let data = system.ok("query($id: ID!) { product(id: $id) { stock } }", json!({ "id": product }), None).await;
+    data["product"]["stock"].as_i64().expect("stock")
+}
+
+fn count<'a>(statuses: impl IntoIterator<Item = &'a String>, wanted: &str) -> usize {
+    statuses.into_iter().filter(|status| *status == wanted).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_is_confirmed_through_the_saga_and_cancelling_releases_its_stock() {
+    let system = spawn_system_with_broker(&[]).await;
+    let admin = system.admin_token().await;
+    let (user, token) = system.sign_up("buyer@example.com").await;
+    let lamp = system.product(&admin, "Lamp", 10.0, 5).await;
+
+    let placed = Instant::now();
+    let order = system.ok(CREATE_ORDER, json!({ "user": user, "p": lamp, "q": 2 }), Some(&token)).await;
+    let id = order["createOrder"]["id"].as_str().expect("id").to_owned();
+    assert_eq!(order["createOrder"]["status"], "PENDING");
+    let decided = wait_until_decided(&system, &admin, std::slice::from_ref(&id), Duration::from_secs(10)).await;
+    eprintln!("order confirmed {:?} after it was placed", placed.elapsed());
+    assert_eq!(decided[&id], "CONFIRMED");
+    assert_eq!(stock(&system, &lamp).await, 3, "the reservation took 2 from stock");
+
+    let wanted = id.clone();
+    let changes = read_until(&system.bootstrap(), "order.status.changed", Duration::from_secs(10), move |records| {
+        records.iter().any(|record| record.key == wanted && record.payload["payload"]["to"] == "CONFIRMED")
+    })
+    .await;
+    let confirmed = changes.iter().find(|record| record.key == id).expect("order.status.changed for the order");
+    assert_eq!(confirmed.payload["type"], "OrderStatusChanged");
+    assert_eq!(confirmed.payload["version"], 1);
+    assert!(confirmed.headers.iter().any(|(key, value)| key == "traceparent" && value.starts_with("00-")));
+
+    // The customer cancels the confirmed order: its stock comes back (compensation).
+    let cancel = r#"mutation($id: ID!) { updateOrderStatus(id: $id, status: "CANCELLED") { status } }"#;
+    system.ok(cancel, json!({ "id": id }), Some(&token)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stock(&system, &lamp).await != 5 {
+        assert!(Instant::now() < deadline, "the cancelled order's stock was not released");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_orders_for_fifty_items_confirm_exactly_fifty() {
+    let system = spawn_system_with_broker(&UNLIMITED).await;
+    let admin = system.admin_token().await;
+    let (user, token) = system.sign_up("crowd@example.com").await;
+    let ticket = system.product(&admin, "Concert ticket", 80.0, 50).await;
+
+    let attempts =
+        (0..200).map(|_| system.graphql(CREATE_ORDER, json!({ "user": user, "p": ticket, "q": 1 }), Some(&token)));
+    let responses = futures::future::join_all(attempts).await;
+    let mut accepted = Vec::new();
+    let mut refused_up_front = 0;
+    for response in &responses {
+        match response["data"]["createOrder"]["id"].as_str() {
+            Some(id) => accepted.push(id.to_owned()),
+            // Once stock is visibly gone, CreateOrder fails fast instead of storing an order.
+            None => {
+                assert_eq!(response["errors"][0]["extensions"]["code"], "FAILED_PRECONDITION", "{response}");
+                refused_up_front += 1;
+            }
+        }
+    }
+    let decided = wait_until_decided(&system, &admin, &accepted, Duration::from_secs(60)).await;
+    let confirmed = count(decided.values(), "CONFIRMED");
+    let cancelled = count(decided.values(), "CANCELLED");
+    eprintln!(
+        "accepted {}, refused up front {refused_up_front}; confirmed {confirmed}, cancelled {cancelled}",
+        accepted.len()
+    );
+    assert_eq!(confirmed, 50, "exactly the stock is sold");
+    assert_eq!(cancelled + refused_up_front, 150, "every other order is refused or cancelled");
+    assert_eq!(stock(&system, &ticket).await, 0);
+
+    let ticket_id = ticket.clone();
+    let updates = read_until(&system.bootstrap(), "product.stock.updated", Duration::from_secs(10), move |records| {
+        records.iter().filter(|record| record.key == ticket_id).count() >= 50
+    })
+    .await;
+    let levels: Vec<i64> = updates
+        .iter()
+        .filter(|record| record.key == ticket)
+        .filter_map(|record| record.payload["payload"]["stock"].as_i64())
+        .collect();
+    assert_eq!(levels.len(), 50, "one stock update per confirmed order");
+    assert!(levels.iter().all(|level| *level >= 0), "stock never went negative: {levels:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_placed_during_a_broker_outage_complete_when_it_returns() {
+    let mut system = spawn_system_with_broker(&UNLIMITED).await;
+    let admin = system.admin_token().await;
+    let (user, token) = system.sign_up("patient@example.com").await;
+    let book = system.product(&admin, "Book", 15.0, 100).await;
+    // Let the services finish their start-up work with the broker before it goes away.
+    system.ok(CREATE_ORDER, json!({ "user": user, "p": book, "q": 1 }), Some(&token)).await;
+
+    system.stop_broker();
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        let order = system.ok(CREATE_ORDER, json!({ "user": user, "p": book, "q": 2 }), Some(&token)).await;
+        assert_eq!(order["createOrder"]["status"], "PENDING", "accepted while the broker is down");
+        ids.push(order["createOrder"]["id"].as_str().expect("id").to_owned());
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let during = statuses(&system, &admin).await;
+    assert!(ids.iter().all(|id| during[id].0 == "PENDING"), "nothing can be decided without the broker");
+
+    system.start_broker();
+    let decided = wait_until_decided(&system, &admin, &ids, Duration::from_secs(90)).await;
+    assert_eq!(count(decided.values(), "CONFIRMED"), 10);
+
+    // Every event made it to the topics: one order.created and one CONFIRMED change per order.
+    for (topic, wanted) in [("order.created", None), ("order.status.changed", Some("CONFIRMED"))] {
+        let expected = ids.clone();
+        let records = read_until(&system.bootstrap(), topic, Duration::from_secs(20), move |records| {
+            expected.iter().all(|id| records.iter().any(|record| &record.key == id))
+        })
+        .await;
+        for id in &ids {
+            let found = records
+                .iter()
+                .filter(|record| &record.key == id)
+                .filter(|record| wanted.is_none_or(|status| record.payload["payload"]["to"] == status));
+            assert_eq!(found.count(), 1, "{topic} for order {id}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_product_service_crash_mid_burst_reserves_nothing_twice() {
+    let mut system = spawn_system_with_broker(&UNLIMITED).await;
+    let admin = system.admin_token().await;
+    let (user, token) = system.sign_up("burst@example.com").await;
+    let pen = system.product(&admin, "Pen", 1.0, 1000).await;
+
+    let attempts = (0..40).map(|_| system.ok(CREATE_ORDER, json!({ "user": user, "p": pen, "q": 3 }), Some(&token)));
+    let ids: Vec<String> = futures::future::join_all(attempts)
+        .await
+        .iter()
+        .map(|order| order["createOrder"]["id"].as_str().expect("id").to_owned())
+        .collect();
+    // Kill it as soon as it is working through the burst.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while stock(&system, &pen).await == 1000 {
+        assert!(Instant::now() < deadline, "no reservation started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    system.products.kill();
+    system.products.restart();
+
+    let decided = wait_until_decided(&system, &admin, &ids, Duration::from_secs(90)).await;
+    let confirmed = count(decided.values(), "CONFIRMED");
+    assert_eq!(confirmed, 40, "stock was plenty: {decided:?}");
+    assert_eq!(stock(&system, &pen).await, 1000 - 3 * 40, "each order reserved exactly once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_message_goes_to_the_dead_letter_topic_and_the_next_is_processed() {
+    let system = spawn_system_with_broker(&[]).await;
+    let admin = system.admin_token().await;
+    let (user, token) = system.sign_up("after-poison@example.com").await;
+    let cup = system.product(&admin, "Cup", 4.0, 10).await;
+
+    produce_raw(&system.bootstrap(), "order.created", "poison", b"this is not an event");
+    let future_version =
+        json!({ "id": "e-1", "type": "OrderCreated", "time": "2026-01-01T00:00:00Z", "version": 99, "payload": {} });
+    produce_raw(&system.bootstrap(), "order.created", "from-the-future", future_version.to_string().as_bytes());
+
+    let order = system.ok(CREATE_ORDER, json!({ "user": user, "p": cup, "q": 1 }), Some(&token)).await;
+    let id = order["createOrder"]["id"].as_str().expect("id").to_owned();
+    let decided = wait_until_decided(&system, &admin, std::slice::from_ref(&id), Duration::from_secs(20)).await;
+    assert_eq!(decided[&id], "CONFIRMED", "the good message behind the poison was processed");
+
+    let dead =
+        read_until(&system.bootstrap(), "order.created.dlq", Duration::from_secs(20), |records| records.len() >= 2)
+            .await;
+    let reason = |key: &str| {
+        let record =
+            dead.iter().find(|record| record.key == key).unwrap_or_else(|| panic!("{key} not dead-lettered: {dead:?}"));
+        record.headers.iter().find(|(name, _)| name == "dlq-reason").map(|(_, value)| value.clone()).unwrap_or_default()
+    };
+    assert!(reason("poison").contains("not a valid event envelope"), "{}", reason("poison"));
+    assert!(reason("from-the-future").contains("unknown schema version 99"), "{}", reason("from-the-future"));
+    let poison = dead.iter().find(|record| record.key == "poison").expect("poison");
+    assert_eq!(poison.raw, b"this is not an event", "the original message is kept");
+}

@@ -1,0 +1,123 @@
+//! The embedded Kafka-protocol broker (`tansu`) in a child process, for tests: on a free port
+//! with SQLite storage in a directory that outlives restarts, stopped by pid.
+
+use std::{
+    net::{TcpListener, TcpStream},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+
+/// The variable naming the broker binary; `cargo xtask` builds it into `.dev/tools/bin/tansu`.
+pub const TANSU_BIN_ENV: &str = "TANSU_BIN";
+
+/// A running broker. Dropping it kills it; [`BrokerProcess::stop`] stops it cleanly.
+#[derive(Debug)]
+pub struct BrokerProcess {
+    child: Child,
+    port: u16,
+}
+
+/// Where the broker keeps its data across restarts in one test.
+#[derive(Debug)]
+pub struct BrokerStorage {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl BrokerStorage {
+    /// A fresh storage directory and a free port to keep using.
+    pub fn new() -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("test-broker-").tempdir()?;
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        Ok(Self { dir, port })
+    }
+
+    /// `127.0.0.1:<port>`, for `KAFKA_BROKERS`.
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the broker on this storage and port and waits until it accepts connections.
+    pub fn start(&self) -> anyhow::Result<BrokerProcess> {
+        BrokerProcess::start(self.dir.path(), self.port)
+    }
+}
+
+impl BrokerProcess {
+    fn start(dir: &Path, port: u16) -> anyhow::Result<Self> {
+        let binary = tansu_binary()?;
+        let listener = format!("tcp://127.0.0.1:{port}");
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("broker.log"))?;
+        let child = Command::new(&binary)
+            .arg("broker")
+            .args(["--kafka-listener-url", &listener, "--kafka-advertised-listener-url", &listener])
+            .arg("--storage-engine")
+            // tansu reads the path after `sqlite:///` as relative: an absolute one needs a 4th slash.
+            .arg(format!("sqlite:///{}", dir.join("broker.db").display()))
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let mut broker = Self { child, port };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = broker.child.try_wait()? {
+                let log = std::fs::read_to_string(dir.join("broker.log")).unwrap_or_default();
+                bail!("the broker exited with {status}: {log}");
+            }
+            if Instant::now() > deadline {
+                bail!("the broker did not listen on {port} within 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(broker)
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the broker by pid. It shuts down on SIGINT (not SIGTERM).
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-INT", &pid]).status()?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.child.try_wait()?.is_none() {
+            if Instant::now() > deadline {
+                self.child.kill()?;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// `TANSU_BIN`, else `.dev/tools/bin/tansu` in the workspace.
+pub fn tansu_binary() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os(TANSU_BIN_ENV) {
+        return Ok(PathBuf::from(path));
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("workspace root")?;
+    let path = workspace.join(".dev/tools/bin/tansu");
+    if !path.exists() {
+        bail!("{} is missing: `cargo xtask test` builds the broker (or set {TANSU_BIN_ENV})", path.display());
+    }
+    Ok(path)
+}
