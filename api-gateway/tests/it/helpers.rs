@@ -100,7 +100,7 @@ async fn start_system(
     let kafka = ("KAFKA_BROKERS", broker.as_ref().map(|(storage, _)| storage.bootstrap()).unwrap_or_default());
     let admin = [("ADMIN_EMAIL", ADMIN_EMAIL.to_owned()), ("ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()), kafka.clone()];
     let users = start_backend("user-service", &admin);
-    let products = start_backend("product-service", &[kafka.clone()]);
+    let products = start_backend("product-service", std::slice::from_ref(&kafka));
     let peers = [("USER_SERVICE_URL", users.url.clone()), ("PRODUCT_SERVICE_URL", products.url.clone()), kafka];
     let orders = start_backend("order-service", &peers);
     let mut envs = vec![
