@@ -1,4 +1,6 @@
-//! `cargo xtask start | stop | status | logs`: the whole system on this machine, no Docker.
+//! `cargo xtask start | stop | status | logs`: the whole system on this machine, no Docker: the
+//! embedded broker (tansu, SQLite storage in the data directory), the three services and the
+//! gateway.
 //!
 //! `start` builds the binaries, starts each in the background with its log in
 //! `<log-dir>/<name>.log` (`/tmp` by default, as the original did), waits until each is healthy
@@ -43,6 +45,8 @@ pub struct LogsArgs {
 /// How a process proves it is ready.
 #[derive(Debug, Clone, Copy)]
 enum HealthCheck {
+    /// Accepting TCP connections (the broker).
+    Tcp,
     /// The gRPC health protocol, for this service name.
     Grpc(&'static str),
     /// `GET /health` answering 200 with every backend SERVING.
@@ -57,8 +61,9 @@ struct Process {
     check: HealthCheck,
 }
 
-/// In start order: every service before the gateway that fronts them.
-const PROCESSES: [Process; 4] = [
+/// In start order: the broker, every service, then the gateway that fronts them.
+const PROCESSES: [Process; 5] = [
+    Process { name: "broker", port: 9092, check: HealthCheck::Tcp },
     Process { name: "user-service", port: 50051, check: HealthCheck::Grpc("user.UserService") },
     Process { name: "product-service", port: 50052, check: HealthCheck::Grpc("product.ProductService") },
     Process { name: "order-service", port: 50053, check: HealthCheck::Grpc("order.OrderService") },
@@ -149,7 +154,7 @@ pub fn start(args: &StartArgs) -> anyhow::Result<ExitCode> {
     if args.release {
         build.arg("--release");
     }
-    for process in &PROCESSES {
+    for process in PROCESSES.iter().filter(|process| process.name != "broker") {
         build.args(["--bin", process.name]);
     }
     run_checked(&mut build)?;
@@ -159,10 +164,12 @@ pub fn start(args: &StartArgs) -> anyhow::Result<ExitCode> {
     fs::create_dir_all(&data_dir)?;
     fs::create_dir_all(&args.log_dir)?;
     let jwt_secret = local_jwt_secret(&data_dir)?;
+    let broker = crate::setup::broker(&root)?;
 
     let mut started = Vec::new();
     for process in &PROCESSES {
-        let spawned = spawn(process, &target, &data_dir, &args.log_dir, &jwt_secret);
+        let binary = if process.name == "broker" { broker.clone() } else { target.join(process.name) };
+        let spawned = spawn(process, &binary, &data_dir, &args.log_dir, &jwt_secret);
         match spawned {
             Ok(process) => {
                 started.push(process);
@@ -192,7 +199,11 @@ pub fn start(args: &StartArgs) -> anyhow::Result<ExitCode> {
     println!("  Health    http://127.0.0.1:3000/health");
     println!("  Metrics   http://127.0.0.1:3000/metrics\n");
     for record in &started {
-        let scheme = if record.name == "api-gateway" { "http" } else { "grpc" };
+        let scheme = match record.name.as_str() {
+            "api-gateway" => "http",
+            "broker" => "kafka",
+            _ => "grpc",
+        };
         println!(
             "  {:<16} {scheme}://127.0.0.1:{:<6} pid {:<8} log {}",
             record.name,
@@ -202,7 +213,8 @@ pub fn start(args: &StartArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let (admin_email, admin_password) = local_admin();
-    println!("\nAdmin account: {admin_email} / {admin_password}   (set ADMIN_EMAIL / ADMIN_PASSWORD to choose)");
+    println!("\nWatch events:  cargo xtask events order.status.changed   (any topic; Ctrl-C to stop)");
+    println!("Admin account: {admin_email} / {admin_password}   (set ADMIN_EMAIL / ADMIN_PASSWORD to choose)");
     println!("Status: cargo xtask status    Logs: cargo xtask logs    Stop: cargo xtask stop");
     Ok(ExitCode::SUCCESS)
 }
@@ -224,7 +236,7 @@ fn local_jwt_secret(data_dir: &Path) -> anyhow::Result<String> {
 
 fn spawn(
     process: &Process,
-    target: &Path,
+    binary: &Path,
     data_dir: &Path,
     log_dir: &Path,
     jwt_secret: &str,
@@ -235,8 +247,19 @@ fn spawn(
 
     let log = log_dir.join(format!("{}.log", process.name));
     let log_file = fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
-    let binary = target.join(process.name);
-    let child = Command::new(&binary)
+    let mut command = Command::new(binary);
+    if process.name == "broker" {
+        // tansu reads `sqlite:///<relative path>`; an absolute path needs a fourth slash.
+        let storage = data_dir.join("broker");
+        fs::create_dir_all(&storage)?;
+        let listener = format!("tcp://127.0.0.1:{}", process.port);
+        command
+            .args(["broker", "--kafka-listener-url", &listener, "--kafka-advertised-listener-url", &listener])
+            .arg("--storage-engine")
+            .arg(format!("sqlite:///{}", storage.join("broker.db").display()))
+            .env("RUST_LOG", "warn");
+    }
+    let child = command
         .env("LISTEN_ADDR", format!("127.0.0.1:{}", process.port))
         .env("DATA_DIR", data_dir)
         .env("LOG_FORMAT", "pretty")
@@ -246,6 +269,7 @@ fn spawn(
         .env("USER_SERVICE_URL", "http://127.0.0.1:50051")
         .env("PRODUCT_SERVICE_URL", "http://127.0.0.1:50052")
         .env("ORDER_SERVICE_URL", "http://127.0.0.1:50053")
+        .env("KAFKA_BROKERS", "127.0.0.1:9092")
         .stdin(Stdio::null())
         .stdout(log_file.try_clone()?)
         .stderr(log_file)
@@ -253,7 +277,7 @@ fn spawn(
         .process_group(0)
         .spawn()
         .with_context(|| format!("starting {}", process.name))?;
-    Ok(Started { name: process.name.to_owned(), pid: child.id(), port: process.port, log, binary })
+    Ok(Started { name: process.name.to_owned(), pid: child.id(), port: process.port, log, binary: binary.to_owned() })
 }
 
 async fn wait_until_healthy(process: &Process) -> anyhow::Result<()> {
@@ -270,6 +294,9 @@ async fn wait_until_healthy(process: &Process) -> anyhow::Result<()> {
 
 async fn check(process: &Process) -> anyhow::Result<()> {
     match process.check {
+        HealthCheck::Tcp => {
+            TcpStream::connect(("127.0.0.1", process.port))?;
+        }
         HealthCheck::Grpc(service) => {
             let status =
                 test_support::grpc::health_status(&format!("http://127.0.0.1:{}", process.port), service).await?;
@@ -312,7 +339,9 @@ fn stop_all(started: &[Started]) {
             println!("  {:<16} pid {pid:<8} already stopped", process.name);
             continue;
         }
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        // The broker shuts down on SIGINT; the services and the gateway on SIGTERM.
+        let signal = if process.name == "broker" { "-INT" } else { "-TERM" };
+        let _ = Command::new("kill").args([signal, &pid]).status();
         let deadline = Instant::now() + Duration::from_secs(15);
         while process.is_running() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));

@@ -5,7 +5,9 @@
 //!   and lints, and runs every test with nextest.
 //! - `start` / `stop` / `status` / `logs`: run the whole system locally in the background,
 //!   see how it is doing, and stop exactly the processes `start` started (by process id).
+//! - `events <topic>`: watch a topic's events.
 
+mod events;
 mod local;
 mod setup;
 mod test;
@@ -31,6 +33,8 @@ enum Command {
     Status,
     /// Print the end of each process's log.
     Logs(local::LogsArgs),
+    /// Print a topic's events, from the beginning, as they arrive.
+    Events(events::EventsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -41,6 +45,7 @@ fn main() -> std::process::ExitCode {
         Command::Stop => local::stop(),
         Command::Status => local::status(),
         Command::Logs(args) => local::logs(&args),
+        Command::Events(args) => events::run(&args),
     };
     match result {
         Ok(code) => code,

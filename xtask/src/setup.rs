@@ -110,3 +110,26 @@ fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
 fn succeeds(command: &mut Command) -> bool {
     command.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|status| status.success())
 }
+
+/// The embedded broker, pinned: tansu with SQLite storage.
+const TANSU: (&str, &str, &str) = ("tansu", "0.6.0", "dynostore,libsql");
+
+/// Builds the broker from crates.io into `.dev/tools/bin/tansu` once (it takes minutes), and
+/// returns its path. `TANSU_BIN` points at another build instead.
+pub fn broker(root: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    if let Some(path) = std::env::var_os(test_support::TANSU_BIN_ENV) {
+        return Ok(path.into());
+    }
+    let tools = root.join(".dev").join("tools");
+    let binary = tools.join("bin").join(TANSU.0);
+    if !binary.exists() {
+        let (name, version, features) = TANSU;
+        eprintln!("building the broker ({name} {version}) from crates.io; this takes several minutes, once");
+        run_checked(
+            Command::new("cargo")
+                .args(["install", "--locked", "--quiet", name, "--version", version, "--features", features, "--root"])
+                .arg(&tools),
+        )?;
+    }
+    Ok(binary)
+}

@@ -2,7 +2,7 @@
 
 use std::process::{Command, ExitCode};
 
-use test_support::{POSTGRES_URL_ENV, PostgresServer};
+use test_support::{POSTGRES_URL_ENV, PostgresServer, TANSU_BIN_ENV};
 
 use crate::{run_checked, setup, workspace_root};
 
@@ -21,6 +21,8 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
     setup::nextest()?;
     setup::test_packages()?;
     setup::graphiql_assets(&root)?;
+    // The slowest step on a fresh machine (minutes, once): the tests run on the real broker.
+    let broker = setup::broker(&root)?;
     if !args.no_lint {
         setup::rust_components()?;
         run_checked(Command::new("cargo").current_dir(&root).args(["fmt", "--all", "--check"]))?;
@@ -45,7 +47,7 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
     if std::env::var("CI").is_ok_and(|value| value == "true") {
         nextest.args(["--profile", "ci"]);
     }
-    nextest.args(&args.nextest_args).env(POSTGRES_URL_ENV, postgres.admin_url());
+    nextest.args(&args.nextest_args).env(POSTGRES_URL_ENV, postgres.admin_url()).env(TANSU_BIN_ENV, &broker);
     eprintln!("+ {}", crate::describe(&nextest));
     let status = nextest.status()?;
     drop(postgres);
