@@ -31,6 +31,9 @@ pub struct Config {
     pub backend_timeout_ms: u64,
     #[command(flatten)]
     pub limits: Limits,
+    /// The broker that feeds subscriptions (empty: subscriptions are unavailable).
+    #[command(flatten)]
+    pub kafka: events::KafkaArgs,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
 }

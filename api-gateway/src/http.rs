@@ -7,10 +7,11 @@ use std::{
     time::Duration,
 };
 
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::{
     Json, Router,
-    extract::{ConnectInfo, DefaultBodyLimit, Request, State},
+    extract::{ConnectInfo, DefaultBodyLimit, Request, State, ws::WebSocketUpgrade},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -47,6 +48,7 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
     spawn_limiter_cleanup(Arc::clone(&limiter));
     let graphql = Router::new()
         .route("/graphql", get(graphiql::page).post(graphql))
+        .route("/graphql/ws", get(graphql_ws))
         .route_layer(middleware::from_fn_with_state(limiter, rate_limit))
         // The GraphQL extractor streams the body itself, so the limit must wrap the body
         // (413 past it); axum's own default limit is lifted to match.
@@ -59,6 +61,25 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         .route("/metrics", get(metrics))
         .layer(middleware::from_fn(count_requests))
         .with_state(state)
+}
+
+/// Subscriptions over WebSocket (graphql-transport-ws or graphql-ws). The token comes in the
+/// `connection_init` payload as `{"Authorization": "Bearer <token>"}`.
+async fn graphql_ws(State(state): State<AppState>, protocol: GraphQLProtocol, upgrade: WebSocketUpgrade) -> Response {
+    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| {
+        let AppState { schema, backends, auth } = state;
+        GraphQLWebSocket::new(socket, schema, protocol)
+            .on_connection_init(move |payload| async move {
+                let header = ["Authorization", "authorization"].iter().find_map(|key| payload.get(*key)?.as_str());
+                let mut data = async_graphql::Data::default();
+                data.insert(auth.credentials(header));
+                let (users, products) = schema::loaders(&backends);
+                data.insert(users);
+                data.insert(products);
+                Ok(data)
+            })
+            .serve()
+    })
 }
 
 async fn graphql(State(state): State<AppState>, headers: HeaderMap, request: GraphQLRequest) -> GraphQLResponse {

@@ -8,6 +8,7 @@ mod auth;
 mod backends;
 mod config;
 mod errors;
+mod feed;
 mod graphiql;
 mod http;
 pub mod schema;
@@ -27,6 +28,8 @@ pub struct Gateway {
     local_addr: SocketAddr,
     router: axum::Router,
     drain_timeout: Duration,
+    feed: feed::EventFeed,
+    kafka: events::KafkaArgs,
 }
 
 /// Checks the configuration, prepares everything and binds.
@@ -34,13 +37,21 @@ pub async fn build(config: Config) -> Result<Gateway, StartupError> {
     let secret = config.jwt_secret()?;
     let auth = auth::Auth::new(secret.expose().as_bytes(), Duration::from_secs(config.jwt_ttl_secs));
     let backends = backends::Backends::connect_lazy(&config)?;
-    let schema = schema::build(backends.clone(), auth.clone(), &config.limits);
+    let feed = feed::EventFeed::new(config.kafka.enabled());
+    let schema = schema::build(backends.clone(), auth.clone(), feed.clone(), &config.limits);
     http::prometheus();
     let router = http::router(http::AppState { schema, backends, auth }, &config.limits);
     let addr = config.listen_addr;
     let listener = TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })?;
     let local_addr = listener.local_addr().map_err(|source| StartupError::Bind { addr, source })?;
-    Ok(Gateway { listener, local_addr, router, drain_timeout: config.runtime.shutdown_timeout() })
+    Ok(Gateway {
+        listener,
+        local_addr,
+        router,
+        drain_timeout: config.runtime.shutdown_timeout(),
+        feed,
+        kafka: config.kafka,
+    })
 }
 
 impl Gateway {
@@ -53,10 +64,24 @@ impl Gateway {
     /// drain timeout.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         tracing::info!(addr = %self.local_addr, "HTTP server listening");
+        let stop_feed = CancellationToken::new();
+        let feed = tokio::spawn(feed::run(self.feed, self.kafka, stop_feed.clone()));
+        let result = Self::serve(self.listener, self.router, self.drain_timeout, shutdown).await;
+        stop_feed.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(5), feed).await;
+        result
+    }
+
+    async fn serve(
+        listener: TcpListener,
+        router: axum::Router,
+        drain_timeout: Duration,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let signalled = CancellationToken::new();
         let on_signal = signalled.clone();
-        let app = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+        let app = router.into_make_service_with_connect_info::<SocketAddr>();
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
             shutdown.await;
             on_signal.cancel();
         });
@@ -66,13 +91,13 @@ impl Gateway {
             result = &mut server => return result,
             () = signalled.cancelled() => {}
         }
-        match tokio::time::timeout(self.drain_timeout, server).await {
+        match tokio::time::timeout(drain_timeout, server).await {
             Ok(result) => {
                 tracing::info!("HTTP server stopped");
                 result
             }
             Err(_) => {
-                tracing::warn!(timeout = ?self.drain_timeout, "drain timeout reached, closing open connections");
+                tracing::warn!(timeout = ?drain_timeout, "drain timeout reached, closing open connections");
                 Ok(())
             }
         }

@@ -1,28 +1,32 @@
 //! The GraphQL schema: the original's queries and mutations, plus `login`, `me`, paged
-//! variants with totals, and `Order.user` / `OrderItem.product` resolved through DataLoaders.
+//! variants with totals, `Order.user` / `OrderItem.product` resolved through DataLoaders, and
+//! subscriptions to order status and stock changes fed from the broker.
 
 mod loaders;
 mod mutation;
 mod objects;
 mod query;
+mod subscription;
 
-use async_graphql::{EmptySubscription, Schema, dataloader::DataLoader};
+use async_graphql::{Schema, dataloader::DataLoader};
 
 pub use loaders::{ProductLoader, UserLoader};
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
+pub use subscription::SubscriptionRoot;
 
-use crate::{auth::Auth, backends::Backends, config::Limits};
+use crate::{auth::Auth, backends::Backends, config::Limits, feed::EventFeed};
 
 /// The gateway's schema type.
-pub type GatewaySchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type GatewaySchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Builds the schema with its depth and complexity limits. Per-request data (credentials,
 /// loaders) is added by the HTTP handler.
-pub fn build(backends: Backends, auth: Auth, limits: &Limits) -> GatewaySchema {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+pub fn build(backends: Backends, auth: Auth, feed: EventFeed, limits: &Limits) -> GatewaySchema {
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .data(backends)
         .data(auth)
+        .data(feed)
         .limit_depth(limits.max_query_depth)
         .limit_complexity(limits.max_query_complexity)
         .finish()
@@ -30,7 +34,7 @@ pub fn build(backends: Backends, auth: Auth, limits: &Limits) -> GatewaySchema {
 
 /// The schema without backends, for printing its SDL (the snapshot test and `--print-schema`).
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription).finish().sdl()
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot).finish().sdl()
 }
 
 /// Fresh loaders for one request: batching happens within a request, and nothing is cached

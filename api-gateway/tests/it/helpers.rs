@@ -101,7 +101,7 @@ async fn start_system(
     let admin = [("ADMIN_EMAIL", ADMIN_EMAIL.to_owned()), ("ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()), kafka.clone()];
     let users = start_backend("user-service", &admin);
     let products = start_backend("product-service", std::slice::from_ref(&kafka));
-    let peers = [("USER_SERVICE_URL", users.url.clone()), ("PRODUCT_SERVICE_URL", products.url.clone()), kafka];
+    let peers = [("USER_SERVICE_URL", users.url.clone()), ("PRODUCT_SERVICE_URL", products.url.clone()), kafka.clone()];
     let orders = start_backend("order-service", &peers);
     let mut envs = vec![
         ("USER_SERVICE_URL", users.url.clone()),
@@ -109,6 +109,7 @@ async fn start_system(
         ("ORDER_SERVICE_URL", orders.url.clone()),
         ("JWT_SECRET", JWT_SECRET.to_owned()),
         ("BACKEND_TIMEOUT_MS", "2000".to_owned()),
+        kafka,
     ];
     envs.extend(gateway_envs.iter().map(|(key, value)| (*key, (*value).to_owned())));
     let gateway = ServiceProcess::start(env!("CARGO_BIN_EXE_api-gateway"), &envs).expect("start gateway");

@@ -12,3 +12,4 @@ mod resilience;
 mod saga;
 mod schema;
 mod topics;
+mod ws;
