@@ -110,20 +110,13 @@ impl GrpcServer {
     }
 
     /// Serves until `shutdown` resolves, then drains for at most the drain timeout.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), tonic::transport::Error> {
+    pub async fn run(mut self, shutdown: impl Future<Output = ()> + Send) -> Result<(), tonic::transport::Error> {
         let stop_background = CancellationToken::new();
-        let background: Vec<_> =
-            self.background.into_iter().map(|task| tokio::spawn(task(stop_background.child_token()))).collect();
-        let result = Self::serve(
-            self.listener,
-            self.local_addr,
-            self.routes,
-            self.health,
-            self.service_names,
-            self.drain_timeout,
-            shutdown,
-        )
-        .await;
+        let background: Vec<_> = std::mem::take(&mut self.background)
+            .into_iter()
+            .map(|task| tokio::spawn(task(stop_background.child_token())))
+            .collect();
+        let result = self.serve(shutdown).await;
         stop_background.cancel();
         if tokio::time::timeout(BACKGROUND_STOP_TIMEOUT, futures_join(background)).await.is_err() {
             tracing::warn!("background tasks did not stop in time");
@@ -131,31 +124,26 @@ impl GrpcServer {
         result
     }
 
-    async fn serve(
-        listener: TcpListener,
-        local_addr: SocketAddr,
-        routes: Routes,
-        health: HealthReporter,
-        service_names: Vec<&'static str>,
-        drain_timeout: Duration,
-        shutdown: impl Future<Output = ()> + Send,
-    ) -> Result<(), tonic::transport::Error> {
+    async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), tonic::transport::Error> {
         let stop_accepting = CancellationToken::new();
         let in_flight = InFlight::default();
         let server = tonic::transport::Server::builder()
             .tcp_nodelay(true)
             .layer(in_flight.clone())
-            .add_routes(routes)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop_accepting.clone().cancelled_owned());
+            .add_routes(self.routes)
+            .serve_with_incoming_shutdown(
+                TcpListenerStream::new(self.listener),
+                stop_accepting.clone().cancelled_owned(),
+            );
         tokio::pin!(server);
-        tracing::info!(addr = %local_addr, services = ?service_names, "gRPC server listening");
+        tracing::info!(addr = %self.local_addr, services = ?self.service_names, "gRPC server listening");
 
         tokio::select! {
             result = &mut server => return result,
             () = shutdown => {}
         }
-        for name in &service_names {
-            health.set_service_status(*name, ServingStatus::NotServing).await;
+        for name in &self.service_names {
+            self.health.set_service_status(*name, ServingStatus::NotServing).await;
         }
         stop_accepting.cancel();
         // hyper's own graceful shutdown waits for every client to close its connection, and
@@ -166,7 +154,7 @@ impl GrpcServer {
             // Give the connections a moment to flush the last responses.
             tokio::time::sleep(FLUSH_GRACE).await;
         };
-        let result = tokio::time::timeout(drain_timeout, async {
+        let result = tokio::time::timeout(self.drain_timeout, async {
             tokio::select! {
                 result = &mut server => result,
                 () = drained => Ok(()),
@@ -180,7 +168,7 @@ impl GrpcServer {
             }
             Err(_) => {
                 tracing::warn!(
-                    timeout = ?drain_timeout,
+                    timeout = ?self.drain_timeout,
                     calls = in_flight.count(),
                     "drain timeout reached, abandoning in-flight calls"
                 );
