@@ -31,6 +31,8 @@ pub struct TestSystem {
     pub http: reqwest::Client,
     /// The broker, when the system was started with one; `None` inside while it is stopped.
     pub broker: Option<(BrokerStorage, Option<BrokerProcess>)>,
+    /// PostgreSQL databases the services use, when they use PostgreSQL.
+    _databases: Vec<test_support::TestDatabase>,
 }
 
 /// The binaries of the other workspace packages sit next to this test's own directory.
@@ -75,6 +77,19 @@ impl Backend {
     }
 }
 
+/// A service's database on `backend`: a fresh PostgreSQL database (kept alive by the returned
+/// guard), or an empty `DATABASE_URL`, which means SQLite in the service's `DATA_DIR`.
+async fn database_for(backend: test_support::Backend) -> (Option<test_support::TestDatabase>, String) {
+    match backend {
+        test_support::Backend::Sqlite => (None, String::new()),
+        test_support::Backend::Postgres => {
+            let database = test_support::postgres_database().await.expect("a PostgreSQL database");
+            let url = database.url.clone();
+            (Some(database), url)
+        }
+    }
+}
+
 /// Starts the system with default gateway settings.
 pub async fn spawn_system() -> TestSystem {
     spawn_system_with(&[]).await
@@ -87,21 +102,53 @@ pub async fn spawn_system_with(gateway_envs: &[(&str, &str)]) -> TestSystem {
 
 /// Starts a broker and the system on it: events flow and the saga runs.
 pub async fn spawn_system_with_broker(gateway_envs: &[(&str, &str)]) -> TestSystem {
+    spawn_system_with_broker_on(test_support::Backend::Sqlite, gateway_envs).await
+}
+
+/// Like [`spawn_system_with_broker`], with every service on `backend`'s databases.
+pub async fn spawn_system_with_broker_on(backend: test_support::Backend, gateway_envs: &[(&str, &str)]) -> TestSystem {
     let storage = BrokerStorage::new().expect("broker storage");
     let broker = storage.start().expect("start the broker");
-    start_system(gateway_envs, Some((storage, Some(broker)))).await
+    start_system_on(backend, gateway_envs, Some((storage, Some(broker)))).await
 }
 
 async fn start_system(
     gateway_envs: &[(&str, &str)],
     broker: Option<(BrokerStorage, Option<BrokerProcess>)>,
 ) -> TestSystem {
+    start_system_on(test_support::Backend::Sqlite, gateway_envs, broker).await
+}
+
+async fn start_system_on(
+    backend: test_support::Backend,
+    gateway_envs: &[(&str, &str)],
+    broker: Option<(BrokerStorage, Option<BrokerProcess>)>,
+) -> TestSystem {
     // Without a broker, events stay in each service's outbox.
     let kafka = ("KAFKA_BROKERS", broker.as_ref().map(|(storage, _)| storage.bootstrap()).unwrap_or_default());
-    let admin = [("ADMIN_EMAIL", ADMIN_EMAIL.to_owned()), ("ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()), kafka.clone()];
+    let mut databases = Vec::new();
+    let mut database_urls = Vec::new();
+    for _ in 0..3 {
+        let (database, url) = database_for(backend).await;
+        databases.extend(database);
+        database_urls.push(("DATABASE_URL", url));
+    }
+    let [users_db, products_db, orders_db]: [(&'static str, String); 3] =
+        database_urls.try_into().expect("three databases");
+    let admin = [
+        ("ADMIN_EMAIL", ADMIN_EMAIL.to_owned()),
+        ("ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()),
+        kafka.clone(),
+        users_db,
+    ];
     let users = start_backend("user-service", &admin);
-    let products = start_backend("product-service", std::slice::from_ref(&kafka));
-    let peers = [("USER_SERVICE_URL", users.url.clone()), ("PRODUCT_SERVICE_URL", products.url.clone()), kafka.clone()];
+    let products = start_backend("product-service", &[kafka.clone(), products_db]);
+    let peers = [
+        ("USER_SERVICE_URL", users.url.clone()),
+        ("PRODUCT_SERVICE_URL", products.url.clone()),
+        kafka.clone(),
+        orders_db,
+    ];
     let orders = start_backend("order-service", &peers);
     let mut envs = vec![
         ("USER_SERVICE_URL", users.url.clone()),
@@ -113,7 +160,15 @@ async fn start_system(
     ];
     envs.extend(gateway_envs.iter().map(|(key, value)| (*key, (*value).to_owned())));
     let gateway = ServiceProcess::start(env!("CARGO_BIN_EXE_api-gateway"), &envs).expect("start gateway");
-    TestSystem { gateway, _users: users, products, _orders: orders, http: reqwest::Client::new(), broker }
+    TestSystem {
+        gateway,
+        _users: users,
+        products,
+        _orders: orders,
+        http: reqwest::Client::new(),
+        broker,
+        _databases: databases,
+    }
 }
 
 impl TestSystem {

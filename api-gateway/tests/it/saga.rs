@@ -8,8 +8,10 @@ use std::{
 
 use serde_json::json;
 
+use test_support::Backend;
+
 use crate::{
-    helpers::{TestSystem, spawn_system_with_broker},
+    helpers::{TestSystem, spawn_system_with_broker, spawn_system_with_broker_on},
     topics::{produce_raw, read_until},
     ws::subscribe,
 };
@@ -166,7 +168,18 @@ async fn an_order_is_confirmed_through_the_saga_and_cancelling_releases_its_stoc
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_concurrent_orders_for_fifty_items_confirm_exactly_fifty() {
-    let system = spawn_system_with_broker(&UNLIMITED).await;
+    oversell(Backend::Sqlite).await;
+}
+
+/// The same on PostgreSQL: the outbox, the relay, the consumers and the conditional
+/// decrements under concurrency, on the other database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_orders_for_fifty_items_confirm_exactly_fifty_on_postgres() {
+    oversell(Backend::Postgres).await;
+}
+
+async fn oversell(backend: Backend) {
+    let system = spawn_system_with_broker_on(backend, &UNLIMITED).await;
     let admin = system.admin_token().await;
     let (user, token) = system.sign_up("crowd@example.com").await;
     let ticket = system.product(&admin, "Concert ticket", 80.0, 50).await;
@@ -291,6 +304,10 @@ async fn a_poison_message_goes_to_the_dead_letter_topic_and_the_next_is_processe
     let future_version =
         json!({ "id": "e-1", "type": "OrderCreated", "time": "2026-01-01T00:00:00Z", "version": 99, "payload": {} });
     produce_raw(&system.bootstrap(), "order.created", "from-the-future", future_version.to_string().as_bytes());
+    // Well-formed, but about an order that does not exist: the handler refuses it for good.
+    let stray = json!({ "id": "e-2", "type": "ReservationResult", "time": "2026-01-01T00:00:00Z", "version": 1,
+                        "payload": { "orderId": "no-such-order", "reserved": true, "reason": null } });
+    produce_raw(&system.bootstrap(), "product.reservation.result", "no-such-order", stray.to_string().as_bytes());
 
     let order = system.ok(CREATE_ORDER, json!({ "user": user, "p": cup, "q": 1 }), Some(&token)).await;
     let id = order["createOrder"]["id"].as_str().expect("id").to_owned();
@@ -309,4 +326,13 @@ async fn a_poison_message_goes_to_the_dead_letter_topic_and_the_next_is_processe
     assert!(reason("from-the-future").contains("unknown schema version 99"), "{}", reason("from-the-future"));
     let poison = dead.iter().find(|record| record.key == "poison").expect("poison");
     assert_eq!(poison.raw, b"this is not an event", "the original message is kept");
+
+    let refused =
+        read_until(&system.bootstrap(), "product.reservation.result.dlq", Duration::from_secs(20), |records| {
+            records.iter().any(|record| record.key == "no-such-order")
+        })
+        .await;
+    let stray = refused.iter().find(|record| record.key == "no-such-order").expect("dead-lettered");
+    let reason = stray.headers.iter().find(|(name, _)| name == "dlq-reason").map(|(_, value)| value.as_str());
+    assert_eq!(reason, Some("order no-such-order does not exist"));
 }
