@@ -1,10 +1,12 @@
 //! The api-gateway binary: parse configuration, start, serve until SIGTERM or Ctrl-C.
 
 use clap::Parser as _;
+use service_runtime::process::{Probe, run_service};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config = api_gateway::Config::parse();
     let runtime = config.runtime.clone();
-    service_runtime::process::run_service("api-gateway", &runtime, api_gateway::build(config)).await
+    let probe = Probe::Http { listen_addr: config.listen_addr, path: "/health" };
+    run_service("api-gateway", &runtime, probe, api_gateway::build(config)).await
 }

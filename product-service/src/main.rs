@@ -1,10 +1,12 @@
 //! The product-service binary: parse configuration, start, run until SIGTERM or Ctrl-C.
 
 use clap::Parser as _;
+use service_runtime::process::{Probe, run_service};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config = product_service::Config::parse();
     let runtime = config.runtime.clone();
-    service_runtime::process::run_service("product-service", &runtime, product_service::build(config)).await
+    let probe = Probe::Grpc { listen_addr: config.listen_addr, service: product_service::SERVICE_NAME };
+    run_service("product-service", &runtime, probe, product_service::build(config)).await
 }

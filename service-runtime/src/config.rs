@@ -49,6 +49,10 @@ pub struct RuntimeArgs {
     /// How long in-flight requests may take to finish after SIGTERM before the process exits.
     #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,
+    /// Instead of serving: check the instance that runs with this configuration and exit 0 if it
+    /// is healthy, 1 if not (for container health checks).
+    #[arg(long)]
+    pub health_check: bool,
 }
 
 impl RuntimeArgs {
@@ -60,7 +64,7 @@ impl RuntimeArgs {
 
 impl Default for RuntimeArgs {
     fn default() -> Self {
-        Self { log_format: LogFormat::Pretty, shutdown_timeout_secs: 10 }
+        Self { log_format: LogFormat::Pretty, shutdown_timeout_secs: 10, health_check: false }
     }
 }
 

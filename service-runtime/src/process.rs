@@ -1,6 +1,14 @@
 //! The body of every service binary: log, build, serve until SIGTERM or Ctrl-C, report.
 
-use std::{fmt::Display, future::Future, process::ExitCode};
+use std::{
+    fmt::Display,
+    future::Future,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    process::ExitCode,
+    time::Duration,
+};
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::{GrpcServer, config::RuntimeArgs, grpc::StartupError};
 
@@ -25,15 +33,90 @@ impl Serve for GrpcServer {
     }
 }
 
-/// Initialises logging, awaits `build`, and serves until a shutdown signal.
+/// How `--health-check` probes a running instance.
+#[derive(Debug, Clone, Copy)]
+pub enum Probe {
+    /// The gRPC health protocol, for this service name, on the instance's `LISTEN_ADDR`.
+    Grpc { listen_addr: SocketAddr, service: &'static str },
+    /// `GET <path>` answering 200, on the instance's `LISTEN_ADDR`.
+    Http { listen_addr: SocketAddr, path: &'static str },
+}
+
+/// How long a health check may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+impl Probe {
+    /// Checks the instance; the error says what is wrong, in one line.
+    pub async fn check(self) -> Result<(), String> {
+        let result = match self {
+            Self::Grpc { listen_addr, service } => {
+                tokio::time::timeout(PROBE_TIMEOUT, grpc_serving(reachable(listen_addr), service)).await
+            }
+            Self::Http { listen_addr, path } => {
+                tokio::time::timeout(PROBE_TIMEOUT, http_ok(reachable(listen_addr), path)).await
+            }
+        };
+        result.unwrap_or_else(|_| Err(format!("no answer within {PROBE_TIMEOUT:?}")))
+    }
+}
+
+/// A wildcard listen address (0.0.0.0, ::) is reached through loopback.
+fn reachable(listen_addr: SocketAddr) -> SocketAddr {
+    match listen_addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::new(Ipv4Addr::LOCALHOST.into(), listen_addr.port()),
+        IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::new(Ipv6Addr::LOCALHOST.into(), listen_addr.port()),
+        _ => listen_addr,
+    }
+}
+
+async fn grpc_serving(addr: SocketAddr, service: &str) -> Result<(), String> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(|error| error.to_string())?
+        .connect()
+        .await
+        .map_err(|error| format!("cannot connect to {addr}: {error}"))?;
+    let request = tonic_health::pb::HealthCheckRequest { service: service.to_owned() };
+    let response = tonic_health::pb::health_client::HealthClient::new(channel)
+        .check(request)
+        .await
+        .map_err(|status| format!("health check failed: {}", status.message()))?;
+    match response.into_inner().status() {
+        tonic_health::pb::health_check_response::ServingStatus::Serving => Ok(()),
+        status => Err(format!("{service} is {}", status.as_str_name())),
+    }
+}
+
+async fn http_ok(addr: SocketAddr, path: &str) -> Result<(), String> {
+    let mut stream =
+        tokio::net::TcpStream::connect(addr).await.map_err(|error| format!("cannot connect to {addr}: {error}"))?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.map_err(|error| error.to_string())?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.map_err(|error| error.to_string())?;
+    let status_line = String::from_utf8_lossy(&response).lines().next().unwrap_or_default().to_owned();
+    if status_line.starts_with("HTTP/1.1 200") { Ok(()) } else { Err(format!("GET {path} answered {status_line:?}")) }
+}
+
+/// Initialises logging, awaits `build`, and serves until a shutdown signal. With
+/// `--health-check`, probes the running instance instead and exits.
 ///
 /// A startup failure is printed as one line naming the setting or resource at fault, and the
 /// process exits with status 1; logs may be JSON, so the line goes to stderr directly.
 pub async fn run_service<S: Serve>(
     name: &str,
     runtime: &RuntimeArgs,
+    probe: Probe,
     build: impl Future<Output = Result<S, StartupError>>,
 ) -> ExitCode {
+    if runtime.health_check {
+        return match probe.check().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(problem) => {
+                eprintln!("{name}: unhealthy: {problem}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Err(error) = crate::telemetry::init(runtime.log_format) {
         eprintln!("{name}: {error}");
         return ExitCode::FAILURE;
