@@ -154,3 +154,13 @@ pub async fn assert_serves_until_sigterm(
     assert!(data.path().join(db_file).exists(), "{db_file} should be in DATA_DIR");
     logs
 }
+
+/// Runs `binary --health-check` against an instance listening on `listen_addr`.
+pub fn run_health_check(binary: &str, listen_addr: &str) -> std::process::Output {
+    Command::new(binary)
+        .env_clear()
+        .arg("--health-check")
+        .env("LISTEN_ADDR", listen_addr)
+        .output()
+        .expect("run the health check")
+}

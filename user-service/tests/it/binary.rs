@@ -108,19 +108,12 @@ async fn the_health_check_mode_reports_on_the_running_instance() {
     let data = tempfile::tempdir().expect("tempdir");
     let process = ServiceProcess::start(BINARY, &[("DATA_DIR", data.path().display().to_string())]).expect("start");
     let addr = process.url().trim_start_matches("http://").to_owned();
-    let check = |listen_addr: &str| {
-        std::process::Command::new(BINARY)
-            .env_clear()
-            .args(["--health-check"])
-            .env("LISTEN_ADDR", listen_addr)
-            .output()
-            .expect("run the health check")
-    };
-    let healthy = tokio::task::spawn_blocking(move || check(&addr)).await.expect("join");
+    let check = |listen_addr: String| test_support::run_health_check(BINARY, &listen_addr);
+    let healthy = tokio::task::spawn_blocking(move || check(addr)).await.expect("join");
     assert!(healthy.status.success(), "{}", String::from_utf8_lossy(&healthy.stderr));
 
     let nobody = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").to_string();
-    let unhealthy = tokio::task::spawn_blocking(move || check(&nobody)).await.expect("join");
+    let unhealthy = tokio::task::spawn_blocking(move || check(nobody)).await.expect("join");
     let stderr = String::from_utf8_lossy(&unhealthy.stderr);
     assert!(!unhealthy.status.success());
     assert!(stderr.starts_with("user-service: unhealthy: cannot connect"), "{stderr}");
