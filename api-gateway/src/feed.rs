@@ -7,14 +7,11 @@ use std::{sync::Arc, time::Duration};
 use events::{
     KafkaArgs,
     envelope::decode,
-    kafka::ensure_topics_with_retry,
+    kafka::{assign_all_partitions, ensure_topics_with_retry},
     payloads::{OrderStatusChanged, ProductStockUpdated},
     topics,
 };
-use rdkafka::{
-    Message as _, Offset, TopicPartitionList,
-    consumer::{Consumer as _, StreamConsumer},
-};
+use rdkafka::{Message as _, Offset, consumer::StreamConsumer};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
@@ -61,21 +58,11 @@ async fn read(feed: &EventFeed, kafka: &KafkaArgs, cancel: &CancellationToken) -
         .set("fetch.wait.max.ms", "50")
         .create()?;
     let consumer = Arc::new(consumer);
-    let assignment = {
+    {
         let consumer = Arc::clone(&consumer);
-        tokio::task::spawn_blocking(move || -> anyhow::Result<TopicPartitionList> {
-            let mut assignment = TopicPartitionList::new();
-            for topic in [topics::ORDER_STATUS_CHANGED, topics::PRODUCT_STOCK_UPDATED] {
-                let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-                for partition in metadata.topics().iter().flat_map(|topic| topic.partitions()) {
-                    assignment.add_partition_offset(topic, partition.id(), Offset::End)?;
-                }
-            }
-            Ok(assignment)
-        })
-        .await??
-    };
-    consumer.assign(&assignment)?;
+        let topics = [topics::ORDER_STATUS_CHANGED, topics::PRODUCT_STOCK_UPDATED];
+        tokio::task::spawn_blocking(move || assign_all_partitions(&*consumer, &topics, Offset::End)).await??;
+    }
     tracing::info!("subscription feed reading order.status.changed and product.stock.updated");
     loop {
         let message = tokio::select! {

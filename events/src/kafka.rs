@@ -98,3 +98,22 @@ pub async fn ensure_topics_with_retry(kafka: &KafkaArgs, cancel: &tokio_util::sy
         delay = (delay * 2).min(Duration::from_secs(5));
     }
 }
+
+/// Assigns every partition of `topics` to `consumer`, starting at `offset`, and returns how many
+/// partitions that was. No consumer group join: reading starts at once, and no group's offsets
+/// move. Blocking (it asks the broker for metadata), so async callers run it off the runtime.
+pub fn assign_all_partitions<C: rdkafka::consumer::Consumer>(
+    consumer: &C,
+    topics: &[&str],
+    offset: rdkafka::Offset,
+) -> rdkafka::error::KafkaResult<usize> {
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    for topic in topics {
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        for partition in metadata.topics().iter().flat_map(|topic| topic.partitions()) {
+            assignment.add_partition_offset(topic, partition.id(), offset)?;
+        }
+    }
+    consumer.assign(&assignment)?;
+    Ok(assignment.count())
+}

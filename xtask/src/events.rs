@@ -2,10 +2,7 @@
 
 use std::{process::ExitCode, time::Duration};
 
-use rdkafka::{
-    ClientConfig, Message as _, Offset, TopicPartitionList,
-    consumer::{BaseConsumer, Consumer as _},
-};
+use rdkafka::{ClientConfig, Message as _, Offset, consumer::BaseConsumer};
 
 #[derive(Debug, clap::Args)]
 pub struct EventsArgs {
@@ -26,13 +23,8 @@ pub fn run(args: &EventsArgs) -> anyhow::Result<ExitCode> {
         .set("group.id", "xtask-events-viewer")
         .set("enable.auto.commit", "false")
         .create()?;
-    let metadata = consumer.fetch_metadata(Some(&args.topic), Duration::from_secs(10))?;
-    let mut assignment = TopicPartitionList::new();
-    for partition in metadata.topics().iter().flat_map(|topic| topic.partitions()) {
-        assignment.add_partition_offset(&args.topic, partition.id(), Offset::Beginning)?;
-    }
-    anyhow::ensure!(assignment.count() > 0, "topic {} not found on {}", args.topic, args.brokers);
-    consumer.assign(&assignment)?;
+    let partitions = events::kafka::assign_all_partitions(&consumer, &[&args.topic], Offset::Beginning)?;
+    anyhow::ensure!(partitions > 0, "topic {} not found on {}", args.topic, args.brokers);
     let mut idle = Duration::ZERO;
     loop {
         match consumer.poll(Duration::from_millis(500)) {

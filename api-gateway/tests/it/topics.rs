@@ -3,8 +3,8 @@
 use std::time::{Duration, Instant};
 
 use rdkafka::{
-    ClientConfig, Message as _, Offset, TopicPartitionList,
-    consumer::{BaseConsumer, Consumer as _},
+    ClientConfig, Message as _, Offset,
+    consumer::BaseConsumer,
     message::Headers as _,
     producer::{BaseRecord, DefaultProducerContext, Producer as _, ThreadedProducer},
 };
@@ -34,12 +34,7 @@ pub async fn read_until(
             .set("enable.auto.commit", "false")
             .create()
             .expect("consumer");
-        let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10)).expect("metadata");
-        let mut assignment = TopicPartitionList::new();
-        for partition in metadata.topics().iter().flat_map(|topic| topic.partitions()) {
-            assignment.add_partition_offset(&topic, partition.id(), Offset::Beginning).expect("partition");
-        }
-        consumer.assign(&assignment).expect("assign");
+        events::kafka::assign_all_partitions(&consumer, &[&topic], Offset::Beginning).expect("assign");
         let deadline = Instant::now() + timeout;
         let mut records = Vec::new();
         while Instant::now() < deadline && !done(&records) {
