@@ -9,6 +9,7 @@ use std::{
 };
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+pub use tonic_health::pb::health_check_response::ServingStatus;
 
 use crate::{GrpcServer, config::RuntimeArgs, grpc::StartupError};
 
@@ -70,20 +71,26 @@ fn reachable(listen_addr: SocketAddr) -> SocketAddr {
 }
 
 async fn grpc_serving(addr: SocketAddr, service: &str) -> Result<(), String> {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+    match grpc_health_status(&format!("http://{addr}"), service).await? {
+        ServingStatus::Serving => Ok(()),
+        status => Err(format!("{service} is {}", status.as_str_name())),
+    }
+}
+
+/// The status the gRPC server at `url` reports for `service` over the standard health
+/// protocol (`""` for the server as a whole). The one health client everything here uses.
+pub async fn grpc_health_status(url: &str, service: &str) -> Result<ServingStatus, String> {
+    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
         .map_err(|error| error.to_string())?
         .connect()
         .await
-        .map_err(|error| format!("cannot connect to {addr}: {error}"))?;
+        .map_err(|error| format!("cannot connect to {url}: {error}"))?;
     let request = tonic_health::pb::HealthCheckRequest { service: service.to_owned() };
     let response = tonic_health::pb::health_client::HealthClient::new(channel)
         .check(request)
         .await
         .map_err(|status| format!("health check failed: {}", status.message()))?;
-    match response.into_inner().status() {
-        tonic_health::pb::health_check_response::ServingStatus::Serving => Ok(()),
-        status => Err(format!("{service} is {}", status.as_str_name())),
-    }
+    Ok(response.into_inner().status())
 }
 
 async fn http_ok(addr: SocketAddr, path: &str) -> Result<(), String> {

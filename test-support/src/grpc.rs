@@ -1,7 +1,7 @@
 //! gRPC checks: the standard health protocol, reflection, and error statuses.
 
 use anyhow::Context as _;
-use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+use service_runtime::process::ServingStatus;
 use tonic_reflection::pb::v1::{
     ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
     server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
@@ -13,9 +13,7 @@ async fn channel(url: &str) -> anyhow::Result<tonic::transport::Channel> {
 
 /// The health status `url` reports for `service` (`""` for the server as a whole).
 pub async fn health_status(url: &str, service: &str) -> anyhow::Result<ServingStatus> {
-    let mut client = HealthClient::new(channel(url).await?);
-    let response = client.check(HealthCheckRequest { service: service.to_owned() }).await?;
-    Ok(response.into_inner().status())
+    service_runtime::process::grpc_health_status(url, service).await.map_err(anyhow::Error::msg)
 }
 
 /// The service names `url` lists through gRPC reflection.
