@@ -94,6 +94,10 @@ impl<E: Event + 'static, H: Handler<E>> TopicConsumer<E, H> {
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
+            // A rebalance waits for every member up to this long; after a crash the dead member
+            // may be waited for that long (the default is 5 minutes). Handling one message takes
+            // at most a few seconds, retries included.
+            .set("max.poll.interval.ms", "30000")
             // The default (500 ms) would add half a second to every saga hop.
             .set("fetch.wait.max.ms", "50")
             .create()?;
