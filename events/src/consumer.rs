@@ -81,22 +81,27 @@ enum Outcome {
 }
 
 impl<E: Event + 'static, H: Handler<E>> TopicConsumer<E, H> {
-    pub fn new(kafka: KafkaArgs, group: impl Into<String>, pool: AnyPool, handler: H, outbox: OutboxSignal) -> Self {
-        Self { kafka, group: group.into(), pool, handler, outbox, _event: PhantomData }
+    /// A consumer of `E`'s topic in the group `<service>.<topic>`: one group per service and
+    /// topic, so that each group holds one kind of member and a crash or restart rebalances only
+    /// the groups of the process concerned, each on its own.
+    pub fn new(kafka: KafkaArgs, service: &str, pool: AnyPool, handler: H, outbox: OutboxSignal) -> Self {
+        let group = format!("{service}.{}", E::TOPIC);
+        Self { kafka, group, pool, handler, outbox, _event: PhantomData }
     }
 
     /// Consumes until `cancel` fires.
     pub async fn run(self, cancel: CancellationToken) -> anyhow::Result<()> {
-        let consumer: StreamConsumer = self
-            .kafka
-            .client_config()
+        let mut config = self.kafka.client_config();
+        if let Some(instance) = &self.kafka.group_instance {
+            config.set("group.instance.id", instance);
+        }
+        let consumer: StreamConsumer = config
             .set("group.id", &self.group)
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
-            // A rebalance waits for every member up to this long; after a crash the dead member
-            // may be waited for that long (the default is 5 minutes). Handling one message takes
-            // at most a few seconds, retries included.
+            // Handling one message takes at most a few seconds, retries included; a member
+            // stuck for longer than this is taken out of the group (the default is 5 minutes).
             .set("max.poll.interval.ms", "30000")
             // The default (500 ms) would add half a second to every saga hop.
             .set("fetch.wait.max.ms", "50")

@@ -23,12 +23,36 @@ pub struct KafkaArgs {
     /// Replication factor for topics this service creates.
     #[arg(long, env = "KAFKA_REPLICATION_FACTOR", default_value_t = 1)]
     pub kafka_replication_factor: i32,
+    /// This process's identity in its consumer groups (static membership), set by the service
+    /// from where it listens; see [`KafkaArgs::for_instance`].
+    #[arg(skip)]
+    pub group_instance: Option<String>,
 }
 
 impl KafkaArgs {
     /// Events off: for tests of one service alone.
     pub fn disabled() -> Self {
-        Self { kafka_brokers: String::new(), kafka_topic_partitions: 3, kafka_replication_factor: 1 }
+        Self {
+            kafka_brokers: String::new(),
+            kafka_topic_partitions: 3,
+            kafka_replication_factor: 1,
+            group_instance: None,
+        }
+    }
+
+    /// The same settings, with consumers that are static members of their groups, known by
+    /// this host's name and the port the service listens on. A process that restarts on the
+    /// same host and port (after a crash, say) takes over its old membership at once; without
+    /// it the broker keeps the dead member, and the partitions it held, until the group
+    /// rebalances around it (tansu 0.6 does not always get there).
+    pub fn for_instance(mut self, listen_addr: std::net::SocketAddr) -> Self {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|name| name.trim().to_owned())
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| "localhost".to_owned());
+        self.group_instance = Some(format!("{host}-{}", listen_addr.port()));
+        self
     }
 
     /// At `brokers`, with one partition per topic (tests that count messages in order).

@@ -38,10 +38,10 @@ impl EventPipeline {
         Self { kafka, pool, signal, consumers: Vec::new() }
     }
 
-    /// Also consumes `E`'s topic in consumer group `group` with `handler`.
-    pub fn consume<E: Event + 'static, H: Handler<E>>(mut self, group: &str, handler: H) -> Self {
+    /// Also consumes `E`'s topic with `handler`, in the consumer group `<service>.<topic>`.
+    pub fn consume<E: Event + 'static, H: Handler<E>>(mut self, service: &str, handler: H) -> Self {
         let consumer =
-            TopicConsumer::<E, H>::new(self.kafka.clone(), group, self.pool.clone(), handler, self.signal.clone());
+            TopicConsumer::<E, H>::new(self.kafka.clone(), service, self.pool.clone(), handler, self.signal.clone());
         self.consumers.push((E::TOPIC, Box::new(move |cancel| Box::pin(consumer.run(cancel)))));
         self
     }

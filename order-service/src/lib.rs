@@ -34,9 +34,9 @@ pub async fn build(config: Config) -> Result<GrpcServer, StartupError> {
     let outbox = events::outbox::OutboxSignal::default();
     let api = api::OrderApi::new(repository::OrderRepository::new(pool.clone(), outbox.clone()), peers);
     let routes = tonic::service::Routes::new(proto::order::order_service_server::OrderServiceServer::new(api));
-    let events =
-        events::EventPipeline::new(config.kafka, pool, outbox).consume("order-service", saga::ApplyReservation);
-    Ok(GrpcServer::bind(config.listen_addr, routes, &[SERVICE_NAME], config.runtime.shutdown_timeout())
-        .await?
-        .with_background(events.into_background()))
+    let server =
+        GrpcServer::bind(config.listen_addr, routes, &[SERVICE_NAME], config.runtime.shutdown_timeout()).await?;
+    let kafka = config.kafka.for_instance(server.local_addr());
+    let events = events::EventPipeline::new(kafka, pool, outbox).consume("order-service", saga::ApplyReservation);
+    Ok(server.with_background(events.into_background()))
 }

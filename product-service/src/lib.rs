@@ -28,13 +28,14 @@ pub async fn build(config: Config) -> Result<GrpcServer, StartupError> {
     let outbox = events::outbox::OutboxSignal::default();
     let api = api::ProductApi::new(repository::ProductRepository::new(pool.clone(), outbox.clone()));
     let routes = tonic::service::Routes::new(proto::product::product_service_server::ProductServiceServer::new(api));
-    let events = events::EventPipeline::new(config.kafka, pool, outbox)
-        .consume(CONSUMER_GROUP, saga::ReserveStock)
-        .consume(CONSUMER_GROUP, saga::ReleaseStock);
-    Ok(GrpcServer::bind(config.listen_addr, routes, &[SERVICE_NAME], config.runtime.shutdown_timeout())
-        .await?
-        .with_background(events.into_background()))
+    let server =
+        GrpcServer::bind(config.listen_addr, routes, &[SERVICE_NAME], config.runtime.shutdown_timeout()).await?;
+    let kafka = config.kafka.for_instance(server.local_addr());
+    let events = events::EventPipeline::new(kafka, pool, outbox)
+        .consume(GROUP_PREFIX, saga::ReserveStock)
+        .consume(GROUP_PREFIX, saga::ReleaseStock);
+    Ok(server.with_background(events.into_background()))
 }
 
-/// product-service's consumer group: replicas share the work.
-const CONSUMER_GROUP: &str = "product-service";
+/// The prefix of product-service's consumer groups (`product-service.<topic>`); replicas share the work.
+const GROUP_PREFIX: &str = "product-service";
