@@ -18,5 +18,7 @@ mod storage;
 
 pub use broker::{BrokerProcess, BrokerStorage, TANSU_BIN_ENV, tansu_binary};
 pub use postgres::{POSTGRES_URL_ENV, PostgresServer, TestDatabase, postgres_database};
-pub use process::{ServiceProcess, assert_serves_until_sigterm, expect_startup_failure, run_health_check};
+pub use process::{
+    ServiceProcess, assert_serves_until_sigterm, expect_startup_failure, run_health_check, workspace_binary,
+};
 pub use storage::{Backend, TestStorage};

@@ -38,8 +38,14 @@ impl ServiceProcess {
             .with_context(|| format!("starting {binary}"))?;
         let stdout = child.stdout.take().context("no stdout")?;
         let (sender, lines) = mpsc::channel();
+        // TEST_SERVICE_LOGS=1 copies every line to stderr, for a test that needs explaining.
+        let mirror =
+            std::env::var_os("TEST_SERVICE_LOGS").is_some().then(|| binary.rsplit('/').next().map(str::to_owned));
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(name) = mirror.as_ref() {
+                    eprintln!("[{}] {line}", name.as_deref().unwrap_or_default());
+                }
                 if sender.send(line).is_err() {
                     break;
                 }
@@ -153,6 +159,16 @@ pub async fn assert_serves_until_sigterm(
     assert!(status.success(), "exit status {status}");
     assert!(data.path().join(db_file).exists(), "{db_file} should be in DATA_DIR");
     logs
+}
+
+/// The path of a workspace binary: every package's binaries sit in the target directory, one
+/// level above the test executable's `deps/` folder (`cargo xtask test` builds them all).
+pub fn workspace_binary(name: &str) -> String {
+    let exe = std::env::current_exe().expect("test executable");
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target directory");
+    let path = dir.join(name);
+    assert!(path.exists(), "{} is missing: build the workspace first (`cargo xtask test` does)", path.display());
+    path.display().to_string()
 }
 
 /// Runs `binary --health-check` against an instance listening on `listen_addr`.

@@ -1,9 +1,9 @@
 //! `spawn_system`: the four real binaries, and a small GraphQL client.
 
-use std::{path::PathBuf, time::Duration};
+use std::time::Duration;
 
 use serde_json::{Value, json};
-use test_support::{BrokerProcess, BrokerStorage, ServiceProcess};
+use test_support::{BrokerProcess, BrokerStorage, ServiceProcess, workspace_binary};
 
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 pub const ADMIN_PASSWORD: &str = "admin-password";
@@ -35,20 +35,11 @@ pub struct TestSystem {
     _databases: Vec<test_support::TestDatabase>,
 }
 
-/// The binaries of the other workspace packages sit next to this test's own directory.
-fn binary(name: &str) -> String {
-    let exe = std::env::current_exe().expect("test executable");
-    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target directory");
-    let path: PathBuf = dir.join(name);
-    assert!(path.exists(), "{} is missing: build the workspace first (`cargo xtask test` does)", path.display());
-    path.display().to_string()
-}
-
 fn start_backend(name: &'static str, extra: &[(&'static str, String)]) -> Backend {
     let data = tempfile::tempdir().expect("tempdir");
     let mut envs = vec![("DATA_DIR", data.path().display().to_string())];
     envs.extend(extra.iter().cloned());
-    let process = ServiceProcess::start(&binary(name), &envs).expect("start backend");
+    let process = ServiceProcess::start(&workspace_binary(name), &envs).expect("start backend");
     let url = process.url();
     Backend { name, process: Some(process), data, url, envs: extra.to_vec() }
 }
@@ -73,7 +64,7 @@ impl Backend {
         let addr = self.url.trim_start_matches("http://").to_owned();
         let mut envs = vec![("DATA_DIR", self.data.path().display().to_string()), ("LISTEN_ADDR", addr)];
         envs.extend(self.envs.iter().cloned());
-        self.process = Some(ServiceProcess::start(&binary(self.name), &envs).expect("restart backend"));
+        self.process = Some(ServiceProcess::start(&workspace_binary(self.name), &envs).expect("restart backend"));
     }
 }
 

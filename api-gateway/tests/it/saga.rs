@@ -17,7 +17,10 @@ use crate::{
 };
 
 const CREATE_ORDER: &str = "mutation($user: ID!, $p: ID!, $q: Int!) { createOrder(userId: $user, items: [{ productId: $p, quantity: $q }]) { id status } }";
-const UNLIMITED: [(&str, &str); 2] = [("RATE_LIMIT_PER_SECOND", "100000"), ("RATE_LIMIT_BURST", "100000")];
+/// Bursts of hundreds of orders: no rate limit, and backend calls may queue for a while on a
+/// loaded machine (these tests check what is decided, not how fast).
+const UNLIMITED: [(&str, &str); 3] =
+    [("RATE_LIMIT_PER_SECOND", "100000"), ("RATE_LIMIT_BURST", "100000"), ("BACKEND_TIMEOUT_MS", "30000")];
 
 /// Every order's status and reason, as the admin sees them.
 async fn statuses(system: &TestSystem, admin: &str) -> HashMap<String, (String, Option<String>)> {
@@ -230,8 +233,13 @@ async fn orders_placed_during_a_broker_outage_complete_when_it_returns() {
     let admin = system.admin_token().await;
     let (user, token) = system.sign_up("patient@example.com").await;
     let book = system.product(&admin, "Book", 15.0, 100).await;
-    // Let the services finish their start-up work with the broker before it goes away.
-    system.ok(CREATE_ORDER, json!({ "user": user, "p": book, "q": 1 }), Some(&token)).await;
+    // The outage comes in steady operation: the saga has confirmed an order, so every consumer
+    // has joined its group. (tansu 0.6, stopped while groups are still forming, has been seen
+    // to reset every connection after its restart: a broker bug, not what this test is about.)
+    let first = system.ok(CREATE_ORDER, json!({ "user": user, "p": book, "q": 1 }), Some(&token)).await;
+    let first = first["createOrder"]["id"].as_str().expect("id").to_owned();
+    let decided = wait_until_decided(&system, &admin, std::slice::from_ref(&first), Duration::from_secs(30)).await;
+    assert_eq!(decided[&first], "CONFIRMED");
 
     system.stop_broker();
     let mut ids = Vec::new();
