@@ -18,7 +18,7 @@ use std::{
 
 use anyhow::{Context as _, bail};
 
-use crate::{run_checked, workspace_root};
+use crate::workspace_root;
 
 #[derive(Debug, clap::Args)]
 pub struct StartArgs {
@@ -149,17 +149,7 @@ pub fn start(args: &StartArgs) -> anyhow::Result<ExitCode> {
     }
 
     crate::setup::graphiql_assets(&root)?;
-    let mut build = Command::new("cargo");
-    build.current_dir(&root).args(["build", "--quiet"]);
-    if args.release {
-        build.arg("--release");
-    }
-    for process in PROCESSES.iter().filter(|process| process.name != "broker") {
-        build.args(["--bin", process.name]);
-    }
-    run_checked(&mut build)?;
-
-    let target = root.join("target").join(if args.release { "release" } else { "debug" });
+    let target = crate::build::service_binaries(&root, args.release)?;
     let data_dir = root.join(&args.data_dir);
     fs::create_dir_all(&data_dir)?;
     fs::create_dir_all(&args.log_dir)?;

@@ -7,6 +7,7 @@
 //!   see how it is doing, and stop exactly the processes `start` started (by process id).
 //! - `events <topic>`: watch a topic's events.
 
+mod build;
 mod events;
 mod local;
 mod setup;
@@ -56,10 +57,9 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// The workspace root (xtask lives one level below it).
+/// The workspace root.
 fn workspace_root() -> std::path::PathBuf {
-    let manifest_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir.parent().unwrap_or(manifest_dir).to_owned()
+    deploy::workspace_root()
 }
 
 /// Runs `command`, echoing it first; fails unless it succeeds.

@@ -133,3 +133,53 @@ pub fn broker(root: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
     }
     Ok(binary)
 }
+
+/// The Compose validator and linter (validates against the Compose specification's schema),
+/// pinned, from the npm registry.
+const DCLINT: (&str, &str) = ("dclint", "3.1.0");
+/// The Kubernetes schema validator (carries the schemas, so it works offline), pinned, from PyPI.
+const KUBERNETES_VALIDATE: (&str, &str) = ("kubernetes-validate", "1.37.0");
+
+/// The validators the deployment tests run, installed under `.dev/tools/` once, and kubectl
+/// (for `kubectl kustomize`). Returns the paths of dclint and kubernetes-validate.
+pub fn deploy_validators(root: &std::path::Path) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf)> {
+    let tools = root.join(".dev").join("tools");
+    if !has_command("kubectl") {
+        // Debian's kubectl is old, but its built-in kustomize renders k8s/ (which keeps to
+        // the kustomization fields that version knows).
+        apt_install(&["kubernetes-client"])?;
+    }
+
+    let node = tools.join("node");
+    let dclint = node.join("node_modules").join(".bin").join(DCLINT.0);
+    let installed = std::fs::read_to_string(node.join("node_modules").join(DCLINT.0).join("package.json"))
+        .is_ok_and(|manifest| manifest.contains(&format!("\"version\": \"{}\"", DCLINT.1)));
+    if !installed {
+        if !has_command("npm") {
+            apt_install(&["npm"])?;
+        }
+        std::fs::create_dir_all(&node)?;
+        let mut npm = Command::new("npm");
+        npm.args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&node)
+            .arg(format!("{}@{}", DCLINT.0, DCLINT.1));
+        run_checked(npm.stdout(Stdio::null()))?;
+    }
+
+    let venv = tools.join("venv");
+    let validator = venv.join("bin").join(KUBERNETES_VALIDATE.0);
+    let pip = venv.join("bin").join("pip");
+    let wanted = format!("{}=={}", KUBERNETES_VALIDATE.0, KUBERNETES_VALIDATE.1);
+    let installed = Command::new(&pip)
+        .args(["show", KUBERNETES_VALIDATE.0])
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains(&format!("Version: {}", KUBERNETES_VALIDATE.1)));
+    if !installed {
+        if !succeeds(Command::new("python3").args(["-m", "venv", "--help"])) {
+            apt_install(&["python3-venv"])?;
+        }
+        run_checked(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+        run_checked(Command::new(&pip).args(["install", "--quiet", "--disable-pip-version-check", &wanted]))?;
+    }
+    Ok((dclint, validator))
+}

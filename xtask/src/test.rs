@@ -23,6 +23,7 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
     setup::graphiql_assets(&root)?;
     // The slowest step on a fresh machine (minutes, once): the tests run on the real broker.
     let broker = setup::broker(&root)?;
+    let (dclint, kubernetes_validate) = setup::deploy_validators(&root)?;
     if !args.no_lint {
         setup::rust_components()?;
         run_checked(Command::new("cargo").current_dir(&root).args(["fmt", "--all", "--check"]))?;
@@ -37,6 +38,9 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
         ]))?;
     }
 
+    // The binaries, built as `start` and the Dockerfile build them; the tests run them.
+    crate::build::service_binaries(&root, false)?;
+
     // One throwaway PostgreSQL for the whole run; every test makes its own database on it.
     // It is stopped (by pid) when `postgres` drops, whatever the tests did.
     let postgres = PostgresServer::start()?;
@@ -47,7 +51,12 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
     if std::env::var("CI").is_ok_and(|value| value == "true") {
         nextest.args(["--profile", "ci"]);
     }
-    nextest.args(&args.nextest_args).env(POSTGRES_URL_ENV, postgres.admin_url()).env(TANSU_BIN_ENV, &broker);
+    nextest
+        .args(&args.nextest_args)
+        .env(POSTGRES_URL_ENV, postgres.admin_url())
+        .env(TANSU_BIN_ENV, &broker)
+        .env("DCLINT_BIN", &dclint)
+        .env("KUBERNETES_VALIDATE_BIN", &kubernetes_validate);
     eprintln!("+ {}", crate::describe(&nextest));
     let status = nextest.status()?;
     drop(postgres);

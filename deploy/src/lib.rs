@@ -1,0 +1,17 @@
+//! The deployment artefacts read as data: the Dockerfile, `docker-compose.yml` and the
+//! rendered Kubernetes manifests, plus what each binary reads from its environment. The tests
+//! in `tests/it/` use them to hold the artefacts to the binaries; `cargo xtask` uses
+//! [`build::cargo_build_args`] so that it builds the way the Dockerfile does.
+
+pub mod build;
+pub mod compose;
+pub mod contract;
+pub mod dockerfile;
+pub mod kubernetes;
+
+use std::path::{Path, PathBuf};
+
+/// The workspace root (the folder holding the Dockerfile and docker-compose.yml).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("deploy/ sits in the workspace").to_path_buf()
+}

@@ -1,0 +1,201 @@
+//! docker-compose.yml: valid against the Compose specification, consistent with the binaries
+//! and the Dockerfile, and the binaries come up healthy with its environments.
+
+use std::collections::HashMap;
+
+use deploy::{
+    compose::{ComposeFile, env_file, interpolate},
+    contract::{Address, addresses, env_names},
+    dockerfile::Dockerfile,
+    workspace_root,
+};
+use test_support::workspace_binary;
+
+use crate::{
+    launch::{Backing, Check, Declared, launch, peer_addresses},
+    tools,
+};
+
+fn compose() -> ComposeFile {
+    ComposeFile::load(&workspace_root().join("docker-compose.yml")).expect("docker-compose.yml")
+}
+
+/// The variables `docker compose --env-file compose.postgres.env` sees.
+fn postgres_variables() -> HashMap<String, String> {
+    env_file(&workspace_root().join("compose.postgres.env")).expect("compose.postgres.env")
+}
+
+#[test]
+fn the_file_validates_against_the_compose_specification() {
+    // dclint validates against the Compose specification's JSON schema first, then lints with
+    // the rules in .dclintrc.yaml; a schema violation is an error either way.
+    let (ok, printed) = tools::run(&tools::dclint(), &["docker-compose.yml"], &workspace_root());
+    assert!(ok, "docker-compose.yml does not validate:\n{printed}");
+}
+
+#[test]
+fn the_validator_rejects_what_the_specification_forbids() {
+    // The same validator on a broken copy, so that a silently passing validator shows.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = std::fs::read_to_string(workspace_root().join("docker-compose.yml")).expect("read");
+    let broken = text.replacen("condition: service_healthy", "condition: when_it_feels_like_it", 1);
+    std::fs::write(dir.path().join("docker-compose.yml"), broken).expect("write");
+    std::fs::copy(workspace_root().join(".dclintrc.yaml"), dir.path().join(".dclintrc.yaml")).expect("copy");
+    let (ok, printed) = tools::run(&tools::dclint(), &["docker-compose.yml"], dir.path());
+    assert!(!ok && printed.contains("depends_on"), "the broken file passed:\n{printed}");
+}
+
+#[test]
+fn kafka_runs_in_kraft_mode_and_advertises_its_network_name() {
+    let file = compose();
+    let kafka = &file.services["kafka"];
+    assert!(kafka.image.as_deref().is_some_and(|image| image.starts_with("apache/kafka:4.")), "{:?}", kafka.image);
+    let env = kafka.environment(&HashMap::new()).expect("env");
+    assert!(env.keys().all(|name| !name.contains("ZOOKEEPER")), "no ZooKeeper in Kafka 4");
+    assert_eq!(env["KAFKA_PROCESS_ROLES"], "broker,controller");
+    let advertised = addresses(&env["KAFKA_ADVERTISED_LISTENERS"]);
+    for (_, service, _) in file.binaries() {
+        let brokers = service.environment(&HashMap::new()).expect("env")["KAFKA_BROKERS"].clone();
+        for broker in addresses(&brokers) {
+            assert!(advertised.contains(&broker), "KAFKA_BROKERS {broker} is not an advertised listener");
+        }
+    }
+    assert!(kafka.healthcheck.is_some(), "services wait for Kafka to be healthy");
+}
+
+#[test]
+fn every_setting_is_read_and_every_address_names_a_service_it_waits_for() {
+    let file = compose();
+    let image_check = Dockerfile::load(&workspace_root().join("Dockerfile"))
+        .expect("Dockerfile")
+        .stage("runtime")
+        .expect("runtime stage")
+        .health_check()
+        .expect("HEALTHCHECK");
+    let listen_ports: HashMap<&str, u16> = file
+        .binaries()
+        .map(|(name, service, _)| {
+            let env = service.environment(&HashMap::new()).expect("env");
+            (name, addresses(&env["LISTEN_ADDR"])[0].port)
+        })
+        .collect();
+    for variables in [HashMap::new(), postgres_variables()] {
+        for (name, service, binary) in file.binaries() {
+            let env = service.environment(&variables).expect("env");
+            let reads = env_names(workspace_binary(binary).as_ref()).expect("--help");
+            for setting in env.keys() {
+                assert!(reads.contains(setting), "{name} is given {setting}, which {binary} does not read");
+            }
+            let listen = &addresses(&env["LISTEN_ADDR"])[0];
+            assert_eq!(listen.host, "0.0.0.0", "{name} must listen on every interface in its container");
+
+            let mut test = vec!["CMD".to_owned()];
+            test.extend(image_check.iter().cloned());
+            assert_eq!(service.healthcheck.as_ref().map(|check| &check.test), Some(&test), "{name}'s health check");
+
+            for peer in peer_addresses(&env) {
+                let target = file.services.get(&peer.host).unwrap_or_else(|| panic!("{name}: {peer} is no service"));
+                if let Some(port) = listen_ports.get(peer.host.as_str()) {
+                    assert_eq!(peer.port, *port, "{name}: {peer} is not where {} listens", peer.host);
+                }
+                assert!(target.healthcheck.is_some(), "{name} waits for {}, which has no health check", peer.host);
+                let dependency = service.depends_on.get(&peer.host);
+                assert!(
+                    dependency.is_some_and(|d| d.condition == "service_healthy"),
+                    "{name} uses {peer} but does not wait for it to be healthy"
+                );
+            }
+            for (dependency, how) in &service.depends_on {
+                assert!(file.services.contains_key(dependency), "{name} depends on undefined {dependency}");
+                assert_eq!(how.condition, "service_healthy", "{name} on {dependency}");
+                let profiles = &file.services[dependency].profiles;
+                assert_eq!(how.required, profiles.is_empty(), "{name} on {dependency}: required only if always on");
+            }
+            match env.get("DATA_DIR") {
+                Some(dir) => assert!(
+                    service.volumes.iter().any(|volume| volume.split(':').nth(1) == Some(dir)
+                        && file.volumes.contains_key(volume.split(':').next().unwrap_or_default())),
+                    "{name}: DATA_DIR {dir} is not a named volume"
+                ),
+                None => assert!(!env.contains_key("DATABASE_URL"), "{name} has a database but no DATA_DIR"),
+            }
+        }
+    }
+}
+
+#[test]
+fn only_the_gateway_is_published_so_the_grpc_services_scale() {
+    let file = compose();
+    for (name, service, _) in file.binaries() {
+        let listen = addresses(&service.environment(&HashMap::new()).expect("env")["LISTEN_ADDR"])[0].clone();
+        if name == "api-gateway" {
+            assert_eq!(service.ports.len(), 1, "the gateway is published once");
+            let published = interpolate(&service.ports[0], &HashMap::new()).expect("ports");
+            let container_port = published.rsplit(':').next().unwrap_or_default();
+            assert_eq!(container_port, listen.port.to_string(), "the published port is the one it listens on");
+            assert_eq!(published, "3000:3000", "published on 3000 by default");
+        } else {
+            assert!(service.ports.is_empty(), "{name} has a fixed host port, so it cannot scale");
+        }
+        let image = service.image.as_deref().unwrap_or_default();
+        assert!(image.starts_with(&format!("nest-microservices/{name}:")), "{name}'s image is {image}");
+        assert!(!image.ends_with(":latest"), "{name}: pin the tag");
+    }
+}
+
+#[test]
+fn the_postgres_profile_points_every_service_at_its_own_database() {
+    let file = compose();
+    let variables = postgres_variables();
+    assert_eq!(variables.get("COMPOSE_PROFILES").map(String::as_str), Some("postgres"));
+    assert_eq!(file.services["postgres"].profiles, ["postgres"]);
+    let databases = tools::initialised_databases();
+    let mut used = Vec::new();
+    for (name, service, _) in file.binaries().filter(|(name, _, _)| *name != "api-gateway") {
+        let url = &service.environment(&variables).expect("env")["DATABASE_URL"];
+        assert!(url.starts_with("postgres://"), "{name}: {url}");
+        assert_eq!(addresses(url)[0], Address { host: "postgres".into(), port: 5432 }, "{name}");
+        let database = deploy::contract::database_name(url).expect("database").to_owned();
+        assert!(databases.contains(&database), "{name}: {database} is not created by postgres-init.sql");
+        used.push(database);
+    }
+    used.sort();
+    used.dedup();
+    assert_eq!(used.len(), 3, "one database per service");
+}
+
+fn declared(file: &ComposeFile, variables: &HashMap<String, String>) -> Vec<Declared> {
+    file.binaries()
+        .map(|(name, service, binary)| {
+            let env = service.environment(variables).expect("env");
+            let port = addresses(&env["LISTEN_ADDR"])[0].port;
+            let check = Check::Command(service.healthcheck.as_ref().expect("health check").test.clone());
+            Declared { address: Address { host: name.to_owned(), port }, binary: binary.to_owned(), env, check }
+        })
+        .collect()
+}
+
+fn backing(file: &ComposeFile) -> Backing {
+    let kafka = file.services["kafka"].environment(&HashMap::new()).expect("env");
+    let broker = addresses(&kafka["KAFKA_ADVERTISED_LISTENERS"])[0].clone();
+    let postgres = Address { host: "postgres".into(), port: 5432 };
+    Backing { broker, postgres: Some((postgres, tools::initialised_databases())) }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binaries_become_healthy_with_the_compose_environment() {
+    let file = compose();
+    let launched = launch(declared(&file, &HashMap::new()), &backing(&file)).await.expect("launch");
+    assert_eq!(launched.started.len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binaries_become_healthy_on_postgres_with_the_postgres_profile() {
+    let file = compose();
+    let launched = launch(declared(&file, &postgres_variables()), &backing(&file)).await.expect("launch");
+    let on_postgres = launched
+        .started
+        .iter()
+        .filter(|(_, env)| env.get("DATABASE_URL").is_some_and(|url| url.starts_with("postgres://")));
+    assert_eq!(on_postgres.count(), 3);
+}
