@@ -1,0 +1,237 @@
+//! What a run measured: a latency histogram of the successful requests, and the errors by kind.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::RequestError;
+
+/// The longest latency a histogram keeps exactly; anything slower is recorded as this.
+const MAX_LATENCY_MICROS: u64 = 120_000_000;
+
+/// Latencies (in microseconds, 3 significant digits) and error counts. One per worker, merged.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    latencies: Histogram<u64>,
+    errors: BTreeMap<String, ErrorCount>,
+}
+
+/// How often one kind of error happened, with the first message as an example.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorCount {
+    pub count: u64,
+    pub example: String,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Recorder {
+    pub fn new() -> Self {
+        let latencies = Histogram::new_with_bounds(1, MAX_LATENCY_MICROS, 3).expect("valid histogram bounds");
+        Self { latencies, errors: BTreeMap::new() }
+    }
+
+    /// Records one request: its latency when it succeeded, its kind when it failed.
+    pub fn record(&mut self, latency: Duration, outcome: Result<(), RequestError>) {
+        match outcome {
+            Ok(()) => {
+                let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).clamp(1, MAX_LATENCY_MICROS);
+                self.latencies.saturating_record(micros);
+            }
+            Err(error) => {
+                self.errors
+                    .entry(error.kind())
+                    .or_insert_with(|| ErrorCount { count: 0, example: error.to_string() })
+                    .count += 1;
+            }
+        }
+    }
+
+    pub fn merge(&mut self, other: &Self) {
+        self.latencies.add(&other.latencies).expect("histograms with the same bounds");
+        for (kind, count) in &other.errors {
+            self.errors
+                .entry(kind.clone())
+                .or_insert_with(|| ErrorCount { count: 0, example: count.example.clone() })
+                .count += count.count;
+        }
+    }
+
+    pub fn successes(&self) -> u64 {
+        self.latencies.len()
+    }
+
+    pub fn errors(&self) -> u64 {
+        self.errors.values().map(|count| count.count).sum()
+    }
+
+    /// The latency percentiles so far, in milliseconds.
+    pub fn percentiles(&self) -> Percentiles {
+        let at = |quantile: f64| micros_to_ms(self.latencies.value_at_quantile(quantile));
+        Percentiles {
+            p50: at(0.50),
+            p90: at(0.90),
+            p99: at(0.99),
+            p999: at(0.999),
+            max: micros_to_ms(self.latencies.max()),
+            mean: self.latencies.mean() / 1000.0,
+        }
+    }
+
+    /// The report for a run of `scenario` that measured for `elapsed`.
+    pub fn report(&self, scenario: &str, load: &crate::Load, elapsed: Duration) -> Report {
+        let seconds = elapsed.as_secs_f64().max(f64::EPSILON);
+        Report {
+            scenario: scenario.to_owned(),
+            mode: load.mode.name().to_owned(),
+            concurrency: load.mode.concurrency(),
+            rate_per_sec: load.mode.rate(),
+            duration_secs: round(seconds, 3),
+            requests: self.successes() + self.errors(),
+            errors: self.errors(),
+            throughput_per_sec: round(self.successes() as f64 / seconds, 1),
+            latency_ms: self.percentiles(),
+            error_kinds: self.errors.clone(),
+        }
+    }
+}
+
+fn micros_to_ms(micros: u64) -> f64 {
+    round(micros as f64 / 1000.0, 3)
+}
+
+fn round(value: f64, decimals: i32) -> f64 {
+    let scale = 10_f64.powi(decimals);
+    (value * scale).round() / scale
+}
+
+/// Latency percentiles of the successful requests, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+/// The result of one scenario run, as the JSON output and the summary line show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub scenario: String,
+    /// `closed` (a fixed number of clients) or `open` (a fixed arrival rate).
+    pub mode: String,
+    /// Clients (closed loop) or the most requests in flight at once (open loop).
+    pub concurrency: usize,
+    /// The arrival rate asked for, in an open-loop run.
+    pub rate_per_sec: Option<f64>,
+    pub duration_secs: f64,
+    /// Every request sent (successes and errors).
+    pub requests: u64,
+    pub errors: u64,
+    /// Successful requests per second.
+    pub throughput_per_sec: f64,
+    pub latency_ms: Percentiles,
+    pub error_kinds: BTreeMap<String, ErrorCount>,
+}
+
+impl Report {
+    pub fn passed(&self) -> bool {
+        self.errors == 0 && self.requests > 0
+    }
+
+    /// One line for a terminal, then one line per kind of error.
+    pub fn summary(&self) -> String {
+        let load = match self.rate_per_sec {
+            Some(rate) => format!("open {rate}/s"),
+            None => format!("closed c={}", self.concurrency),
+        };
+        let latency = self.latency_ms;
+        let mut summary = format!(
+            "{}: {load}, {:.1} s, {} requests, {:.1}/s, latency ms p50 {:.2} p90 {:.2} p99 {:.2} p99.9 {:.2} max {:.2}, ",
+            self.scenario,
+            self.duration_secs,
+            self.requests,
+            self.throughput_per_sec,
+            latency.p50,
+            latency.p90,
+            latency.p99,
+            latency.p999,
+            latency.max,
+        );
+        if self.passed() {
+            summary.push_str("0 errors: PASSED");
+        } else if self.requests == 0 {
+            summary.push_str("no request completed: FAILED");
+        } else {
+            summary.push_str(&format!("{} errors: FAILED", self.errors));
+            for (kind, count) in &self.error_kinds {
+                summary.push_str(&format!("\n  {} x {kind} (e.g. {})", count.count, count.example));
+            }
+        }
+        summary
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Load, Mode};
+
+    fn load() -> Load {
+        Load { mode: Mode::Closed { concurrency: 4 }, duration: Duration::from_secs(1), warmup: Duration::ZERO }
+    }
+
+    #[test]
+    fn percentiles_come_from_the_recorded_latencies() {
+        let mut recorder = Recorder::new();
+        for millis in 1..=100 {
+            recorder.record(Duration::from_millis(millis), Ok(()));
+        }
+        let percentiles = recorder.percentiles();
+        assert!((percentiles.p50 - 50.0).abs() < 0.1, "{percentiles:?}");
+        assert!((percentiles.p99 - 99.0).abs() < 0.1, "{percentiles:?}");
+        assert!((percentiles.max - 100.0).abs() < 0.1, "{percentiles:?}");
+    }
+
+    #[test]
+    fn errors_fail_the_report_and_are_listed_by_kind() {
+        let mut first = Recorder::new();
+        first.record(Duration::from_millis(1), Ok(()));
+        first.record(Duration::from_millis(1), Err(RequestError::Status(429)));
+        let mut second = Recorder::new();
+        second.record(Duration::from_millis(1), Err(RequestError::Status(429)));
+        first.merge(&second);
+
+        let report = first.report("product", &load(), Duration::from_secs(1));
+        assert_eq!((report.requests, report.errors), (3, 2));
+        assert!(!report.passed());
+        assert!(report.summary().contains("2 errors: FAILED"), "{}", report.summary());
+        assert!(report.summary().contains("2 x http 429"), "{}", report.summary());
+    }
+
+    #[test]
+    fn a_run_without_requests_fails() {
+        let report = Recorder::new().report("product", &load(), Duration::from_secs(1));
+        assert!(!report.passed());
+        assert!(report.summary().ends_with("FAILED"));
+    }
+
+    #[test]
+    fn a_clean_run_passes_and_reports_throughput() {
+        let mut recorder = Recorder::new();
+        for _ in 0..500 {
+            recorder.record(Duration::from_micros(800), Ok(()));
+        }
+        let report = recorder.report("product", &load(), Duration::from_secs(2));
+        assert!(report.passed());
+        assert!((report.throughput_per_sec - 250.0).abs() < f64::EPSILON);
+        assert!(report.summary().ends_with("0 errors: PASSED"));
+    }
+}

@@ -1,0 +1,231 @@
+//! What one request of each scenario does, and the connections and data it needs.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tonic::transport::Channel;
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+
+use crate::{
+    RequestError,
+    driver::Workload,
+    fixture::{CATEGORY, Fixture, FixtureOptions, PASSWORD},
+    graphql::{GraphqlClient, string_at},
+    watcher::{OrderWatcher, is_settled},
+};
+
+/// How long an order may take to settle before its request counts as an error.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Subscription connections shared by the clients that wait for orders.
+const WATCHER_CONNECTIONS: usize = 4;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// `product(id)`: one product, one gRPC call behind it.
+    Product,
+    /// `products(page, limit: 10, category)`: a page of the catalog.
+    Products,
+    /// `user(id)` as that user.
+    User,
+    /// `userOrders` (20 orders of 3 items) with `items { product }` and `user`, batched.
+    UserOrders,
+    /// `createUser`: a new account (an argon2 hash each).
+    CreateUser,
+    /// `createOrder`, then wait on the subscription until it is `CONFIRMED`.
+    CreateOrder,
+    /// 50 % product, 20 % products, 20 % userOrders, 10 % createOrder to CONFIRMED.
+    Mixed,
+    /// Reference: `GET /` on a bare axum handler.
+    Hello,
+    /// Reference: `{ hello }` on a trivial async-graphql schema with no backend.
+    GraphqlHello,
+    /// Reference: the gRPC health check on a server that does nothing else.
+    GrpcHealth,
+}
+
+impl Scenario {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Product => "product",
+            Self::Products => "products",
+            Self::User => "user",
+            Self::UserOrders => "user-orders",
+            Self::CreateUser => "create-user",
+            Self::CreateOrder => "create-order",
+            Self::Mixed => "mixed",
+            Self::Hello => "hello",
+            Self::GraphqlHello => "graphql-hello",
+            Self::GrpcHealth => "grpc-health",
+        }
+    }
+
+    /// True for the scenarios that run against the system (and need its data).
+    pub fn needs_fixture(self) -> bool {
+        !matches!(self, Self::Hello | Self::GraphqlHello | Self::GrpcHealth)
+    }
+
+    fn waits_for_orders(self) -> bool {
+        matches!(self, Self::CreateOrder | Self::Mixed)
+    }
+}
+
+/// A scenario ready to run: its connections and data.
+#[derive(Debug)]
+pub struct Prepared {
+    scenario: Scenario,
+    target: String,
+    client: GraphqlClient,
+    fixture: Option<Fixture>,
+    watchers: Vec<OrderWatcher>,
+    grpc: Option<HealthClient<Channel>>,
+    /// Makes the accounts `create-user` registers unique across runs.
+    run_id: String,
+}
+
+impl Prepared {
+    /// Connects to `target` and creates what `scenario` reads.
+    pub async fn new(scenario: Scenario, target: &str, options: &FixtureOptions) -> anyhow::Result<Self> {
+        let client = GraphqlClient::new(target)?;
+        let fixture = if scenario.needs_fixture() { Some(Fixture::create(&client, options).await?) } else { None };
+        let mut watchers = Vec::new();
+        if let Some(fixture) = fixture.as_ref().filter(|_| scenario.waits_for_orders()) {
+            for _ in 0..WATCHER_CONNECTIONS {
+                watchers.push(OrderWatcher::connect(target, &fixture.customer_token).await?);
+            }
+        }
+        let grpc = if scenario == Scenario::GrpcHealth {
+            let channel =
+                tonic::transport::Endpoint::from_shared(target.to_owned())?.tcp_nodelay(true).connect().await?;
+            Some(HealthClient::new(channel))
+        } else {
+            None
+        };
+        let run_id = uuid::Uuid::now_v7().simple().to_string();
+        Ok(Self { scenario, target: target.trim_end_matches('/').to_owned(), client, fixture, watchers, grpc, run_id })
+    }
+
+    fn fixture(&self) -> Result<&Fixture, RequestError> {
+        self.fixture.as_ref().ok_or_else(|| RequestError::Unexpected("no fixture for this scenario".to_owned()))
+    }
+
+    fn product_id(&self, sequence: u64) -> Result<&str, RequestError> {
+        let products = &self.fixture()?.products;
+        Ok(&products[usize::try_from(sequence).unwrap_or_default() % products.len()])
+    }
+
+    async fn product(&self, sequence: u64) -> Result<(), RequestError> {
+        let query = "query($id: ID!) { product(id: $id) { id name price stock category } }";
+        let data = self.client.request(query, json!({ "id": self.product_id(sequence)? }), None).await?;
+        string_at(&data, "/product/id").map(drop)
+    }
+
+    async fn products(&self, sequence: u64) -> Result<(), RequestError> {
+        let query = "query($page: Int!, $category: String) { products(page: $page, limit: 10, category: $category) { id name price stock } }";
+        let pages = self.fixture()?.products.len().div_ceil(10).max(1) as u64;
+        let data =
+            self.client.request(query, json!({ "page": 1 + sequence % pages, "category": CATEGORY }), None).await?;
+        non_empty(&data, "/products")
+    }
+
+    async fn user(&self) -> Result<(), RequestError> {
+        let fixture = self.fixture()?;
+        let query = "query($id: ID!) { user(id: $id) { id name email role } }";
+        let data =
+            self.client.request(query, json!({ "id": fixture.customer_id }), Some(&fixture.customer_token)).await?;
+        string_at(&data, "/user/id").map(drop)
+    }
+
+    async fn user_orders(&self) -> Result<(), RequestError> {
+        let fixture = self.fixture()?;
+        let query = "query($id: ID!) { userOrders(userId: $id, limit: 20) { id status totalAmount \
+            items { quantity price product { name price } } user { name email } } }";
+        let data =
+            self.client.request(query, json!({ "id": fixture.customer_id }), Some(&fixture.customer_token)).await?;
+        non_empty(&data, "/userOrders")?;
+        string_at(&data, "/userOrders/0/items/0/product/name")?;
+        string_at(&data, "/userOrders/0/user/name").map(drop)
+    }
+
+    async fn create_user(&self, sequence: u64) -> Result<(), RequestError> {
+        let query = "mutation($email: String!, $password: String!) { createUser(name: \"Load User\", email: $email, password: $password) { id } }";
+        let email = format!("loadgen-{}-{sequence}@example.com", self.run_id);
+        let data = self.client.request(query, json!({ "email": email, "password": PASSWORD }), None).await?;
+        string_at(&data, "/createUser/id").map(drop)
+    }
+
+    /// Places an order and waits until the saga confirmed it.
+    async fn create_order(&self, sequence: u64) -> Result<(), RequestError> {
+        let fixture = self.fixture()?;
+        let items = vec![json!({ "productId": self.product_id(sequence)?, "quantity": 1 })];
+        let order_id = fixture.place_order(&self.client, items).await?;
+        let watcher = &self.watchers[usize::try_from(sequence).unwrap_or_default() % self.watchers.len()];
+        let watch = watcher.watch(&order_id)?;
+        // The order may have settled before the subscription started: look once, after it did.
+        let status = fixture.order_status(&self.client, &order_id).await?;
+        let status = if is_settled(&status) {
+            watcher.stop(watch);
+            status
+        } else {
+            watcher.settled(watch, SETTLE_TIMEOUT).await?
+        };
+        match status.as_str() {
+            "CONFIRMED" => Ok(()),
+            other => Err(RequestError::Unexpected(format!("order {other}"))),
+        }
+    }
+
+    async fn hello(&self) -> Result<(), RequestError> {
+        let response = self.client.http().get(format!("{}/", self.target)).send().await?;
+        if response.status() != reqwest::StatusCode::OK {
+            return Err(RequestError::Status(response.status().as_u16()));
+        }
+        response.bytes().await?;
+        Ok(())
+    }
+
+    async fn graphql_hello(&self) -> Result<(), RequestError> {
+        let data = self.client.request("{ hello }", Value::Null, None).await?;
+        string_at(&data, "/hello").map(drop)
+    }
+
+    async fn grpc_health(&self) -> Result<(), RequestError> {
+        let mut client = self.grpc.clone().ok_or_else(|| RequestError::Unexpected("no gRPC channel".to_owned()))?;
+        let response = client
+            .check(HealthCheckRequest { service: String::new() })
+            .await
+            .map_err(|status| RequestError::Grpc(format!("{:?}", status.code())))?;
+        match response.into_inner().status() {
+            ServingStatus::Serving => Ok(()),
+            other => Err(RequestError::Unexpected(format!("health {}", other.as_str_name()))),
+        }
+    }
+}
+
+fn non_empty(data: &Value, pointer: &str) -> Result<(), RequestError> {
+    match data.pointer(pointer).and_then(Value::as_array) {
+        Some(items) if !items.is_empty() => Ok(()),
+        _ => Err(RequestError::Unexpected(format!("{pointer} is empty"))),
+    }
+}
+
+impl Workload for Prepared {
+    async fn call(&self, sequence: u64) -> Result<(), RequestError> {
+        match self.scenario {
+            Scenario::Product => self.product(sequence).await,
+            Scenario::Products => self.products(sequence).await,
+            Scenario::User => self.user().await,
+            Scenario::UserOrders => self.user_orders().await,
+            Scenario::CreateUser => self.create_user(sequence).await,
+            Scenario::CreateOrder => self.create_order(sequence).await,
+            Scenario::Mixed => match sequence % 20 {
+                0..=9 => self.product(sequence).await,
+                10..=13 => self.products(sequence).await,
+                14..=17 => self.user_orders().await,
+                _ => self.create_order(sequence).await,
+            },
+            Scenario::Hello => self.hello().await,
+            Scenario::GraphqlHello => self.graphql_hello().await,
+            Scenario::GrpcHealth => self.grpc_health().await,
+        }
+    }
+}
