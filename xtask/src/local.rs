@@ -55,20 +55,42 @@ enum HealthCheck {
 
 /// A process the local run starts.
 #[derive(Debug)]
-struct Process {
-    name: &'static str,
-    port: u16,
+pub struct Process {
+    pub name: &'static str,
     check: HealthCheck,
 }
 
 /// In start order: the broker, every service, then the gateway that fronts them.
-const PROCESSES: [Process; 5] = [
-    Process { name: "broker", port: 9092, check: HealthCheck::Tcp },
-    Process { name: "user-service", port: 50051, check: HealthCheck::Grpc("user.UserService") },
-    Process { name: "product-service", port: 50052, check: HealthCheck::Grpc("product.ProductService") },
-    Process { name: "order-service", port: 50053, check: HealthCheck::Grpc("order.OrderService") },
-    Process { name: "api-gateway", port: 3000, check: HealthCheck::Http },
+pub const PROCESSES: [Process; 5] = [
+    Process { name: "broker", check: HealthCheck::Tcp },
+    Process { name: "user-service", check: HealthCheck::Grpc("user.UserService") },
+    Process { name: "product-service", check: HealthCheck::Grpc("product.ProductService") },
+    Process { name: "order-service", check: HealthCheck::Grpc("order.OrderService") },
+    Process { name: "api-gateway", check: HealthCheck::Http },
 ];
+
+/// The port of each of [`PROCESSES`], in the same order.
+pub type Ports = [u16; 5];
+
+/// The ports of the local run: the original's.
+const LOCAL_PORTS: Ports = [9092, 50051, 50052, 50053, 3000];
+
+/// What every process of one run is started with.
+#[derive(Debug)]
+pub struct Settings {
+    pub ports: Ports,
+    pub data_dir: PathBuf,
+    pub log_dir: PathBuf,
+    pub jwt_secret: String,
+    /// Extra environment for every process (the benchmark lifts the rate limit this way).
+    pub extra_env: Vec<(&'static str, String)>,
+}
+
+impl Settings {
+    fn port_of(&self, name: &str) -> u16 {
+        PROCESSES.iter().zip(self.ports).find(|(process, _)| process.name == name).map_or(0, |(_, port)| port)
+    }
+}
 
 /// The admin account the local run creates unless `ADMIN_EMAIL` / `ADMIN_PASSWORD` say otherwise.
 const DEFAULT_ADMIN: (&str, &str) = ("admin@example.com", "admin-password");
@@ -83,9 +105,9 @@ fn local_admin() -> (String, String) {
 
 /// One line of `.dev/processes`: what was started, so `stop` can stop exactly that.
 #[derive(Debug)]
-struct Started {
-    name: String,
-    pid: u32,
+pub struct Started {
+    pub name: String,
+    pub pid: u32,
     port: u16,
     log: PathBuf,
     binary: PathBuf,
@@ -109,7 +131,7 @@ impl Started {
 
     /// True while the pid still runs the binary we started (pids get reused). A rebuild
     /// replaces the file, and Linux then shows the old one as "<path> (deleted)".
-    fn is_running(&self) -> bool {
+    pub fn is_running(&self) -> bool {
         fs::read_link(format!("/proc/{}/exe", self.pid)).is_ok_and(|exe| {
             let exe = exe.to_string_lossy();
             Path::new(exe.strip_suffix(" (deleted)").unwrap_or(&exe)) == self.binary
@@ -138,13 +160,9 @@ pub fn start(args: &StartArgs) -> anyhow::Result<ExitCode> {
         let pids: Vec<_> = running.iter().map(|process| format!("{} (pid {})", process.name, process.pid)).collect();
         bail!("the system is already running: {}; `cargo xtask stop` first", pids.join(", "));
     }
-    for process in &PROCESSES {
-        if TcpListener::bind(("127.0.0.1", process.port)).is_err() {
-            bail!(
-                "port {} (for {}) is already in use by another program; free it and try again",
-                process.port,
-                process.name
-            );
+    for (process, port) in PROCESSES.iter().zip(LOCAL_PORTS) {
+        if TcpListener::bind(("127.0.0.1", port)).is_err() {
+            bail!("port {port} (for {}) is already in use by another program; free it and try again", process.name);
         }
     }
 
@@ -153,13 +171,19 @@ pub fn start(args: &StartArgs) -> anyhow::Result<ExitCode> {
     let data_dir = root.join(&args.data_dir);
     fs::create_dir_all(&data_dir)?;
     fs::create_dir_all(&args.log_dir)?;
-    let jwt_secret = local_jwt_secret(&data_dir)?;
+    let settings = Settings {
+        ports: LOCAL_PORTS,
+        jwt_secret: local_jwt_secret(&data_dir)?,
+        data_dir,
+        log_dir: args.log_dir.clone(),
+        extra_env: Vec::new(),
+    };
     let broker = crate::setup::broker(&root)?;
 
     let mut started = Vec::new();
     for process in &PROCESSES {
         let binary = if process.name == "broker" { broker.clone() } else { target.join(process.name) };
-        let spawned = spawn(process, &binary, &data_dir, &args.log_dir, &jwt_secret);
+        let spawned = spawn(process, &binary, &settings);
         match spawned {
             Ok(process) => {
                 started.push(process);
@@ -175,7 +199,7 @@ pub fn start(args: &StartArgs) -> anyhow::Result<ExitCode> {
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     for (process, record) in PROCESSES.iter().zip(&started) {
-        if let Err(error) = runtime.block_on(wait_until_healthy(process)) {
+        if let Err(error) = runtime.block_on(wait_until_healthy(process, record.port, Duration::from_millis(200))) {
             eprintln!("{} did not become healthy: {error:#}\n--- {} ---", process.name, record.log.display());
             eprintln!("{}", tail(&record.log, 30));
             stop_all(&started);
@@ -184,7 +208,7 @@ pub fn start(args: &StartArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
-    println!("The system is running (data in {}):\n", data_dir.display());
+    println!("The system is running (data in {}):\n", settings.data_dir.display());
     println!("  GraphQL   http://127.0.0.1:3000/graphql   (open it in a browser for GraphiQL)");
     println!("  Health    http://127.0.0.1:3000/health");
     println!("  Metrics   http://127.0.0.1:3000/metrics\n");
@@ -210,7 +234,7 @@ pub fn start(args: &StartArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// A random JWT secret kept in the data directory, so tokens survive a restart of the local run.
-fn local_jwt_secret(data_dir: &Path) -> anyhow::Result<String> {
+pub fn local_jwt_secret(data_dir: &Path) -> anyhow::Result<String> {
     let path = data_dir.join("jwt-secret");
     if let Ok(secret) = fs::read_to_string(&path)
         && secret.trim().len() >= 32
@@ -224,25 +248,21 @@ fn local_jwt_secret(data_dir: &Path) -> anyhow::Result<String> {
     Ok(secret)
 }
 
-fn spawn(
-    process: &Process,
-    binary: &Path,
-    data_dir: &Path,
-    log_dir: &Path,
-    jwt_secret: &str,
-) -> anyhow::Result<Started> {
+/// Starts `process` from `binary` in the background, with its log in the log directory.
+pub fn spawn(process: &Process, binary: &Path, settings: &Settings) -> anyhow::Result<Started> {
     use std::os::unix::process::CommandExt as _;
 
     let admin = local_admin();
-
-    let log = log_dir.join(format!("{}.log", process.name));
+    let port = settings.port_of(process.name);
+    let url = |name: &str| format!("http://127.0.0.1:{}", settings.port_of(name));
+    let log = settings.log_dir.join(format!("{}.log", process.name));
     let log_file = fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
     let mut command = Command::new(binary);
     if process.name == "broker" {
         // tansu reads `sqlite:///<relative path>`; an absolute path needs a fourth slash.
-        let storage = data_dir.join("broker");
+        let storage = settings.data_dir.join("broker");
         fs::create_dir_all(&storage)?;
-        let listener = format!("tcp://127.0.0.1:{}", process.port);
+        let listener = format!("tcp://127.0.0.1:{port}");
         command
             .args(["broker", "--kafka-listener-url", &listener, "--kafka-advertised-listener-url", &listener])
             .arg("--storage-engine")
@@ -250,16 +270,17 @@ fn spawn(
             .env("RUST_LOG", "warn");
     }
     let child = command
-        .env("LISTEN_ADDR", format!("127.0.0.1:{}", process.port))
-        .env("DATA_DIR", data_dir)
+        .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .env("DATA_DIR", &settings.data_dir)
         .env("LOG_FORMAT", "pretty")
         .env("ADMIN_EMAIL", &admin.0)
         .env("ADMIN_PASSWORD", &admin.1)
-        .env("JWT_SECRET", jwt_secret)
-        .env("USER_SERVICE_URL", "http://127.0.0.1:50051")
-        .env("PRODUCT_SERVICE_URL", "http://127.0.0.1:50052")
-        .env("ORDER_SERVICE_URL", "http://127.0.0.1:50053")
-        .env("KAFKA_BROKERS", "127.0.0.1:9092")
+        .env("JWT_SECRET", &settings.jwt_secret)
+        .env("USER_SERVICE_URL", url("user-service"))
+        .env("PRODUCT_SERVICE_URL", url("product-service"))
+        .env("ORDER_SERVICE_URL", url("order-service"))
+        .env("KAFKA_BROKERS", format!("127.0.0.1:{}", settings.port_of("broker")))
+        .envs(settings.extra_env.iter().map(|(name, value)| (name, value)))
         .stdin(Stdio::null())
         .stdout(log_file.try_clone()?)
         .stderr(log_file)
@@ -267,33 +288,33 @@ fn spawn(
         .process_group(0)
         .spawn()
         .with_context(|| format!("starting {}", process.name))?;
-    Ok(Started { name: process.name.to_owned(), pid: child.id(), port: process.port, log, binary: binary.to_owned() })
+    Ok(Started { name: process.name.to_owned(), pid: child.id(), port, log, binary: binary.to_owned() })
 }
 
-async fn wait_until_healthy(process: &Process) -> anyhow::Result<()> {
+/// Checks `process` on `port` every `interval` until it is healthy (60 s at most).
+pub async fn wait_until_healthy(process: &Process, port: u16, interval: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let result = check(process).await;
+        let result = check(process, port).await;
         match result {
             Ok(()) => return Ok(()),
             Err(error) if Instant::now() > deadline => return Err(error),
-            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            Err(_) => tokio::time::sleep(interval).await,
         }
     }
 }
 
-async fn check(process: &Process) -> anyhow::Result<()> {
+async fn check(process: &Process, port: u16) -> anyhow::Result<()> {
     match process.check {
         HealthCheck::Tcp => {
-            TcpStream::connect(("127.0.0.1", process.port))?;
+            TcpStream::connect(("127.0.0.1", port))?;
         }
         HealthCheck::Grpc(service) => {
-            let status =
-                test_support::grpc::health_status(&format!("http://127.0.0.1:{}", process.port), service).await?;
+            let status = test_support::grpc::health_status(&format!("http://127.0.0.1:{port}"), service).await?;
             anyhow::ensure!(status == test_support::grpc::SERVING, "{status:?}");
         }
         HealthCheck::Http => {
-            let body = http_get(process.port, "/health")?;
+            let body = http_get(port, "/health")?;
             anyhow::ensure!(body.starts_with("HTTP/1.1 200") && body.contains(r#""status":"ok""#), "{body}");
         }
     }
@@ -322,7 +343,7 @@ pub fn stop() -> anyhow::Result<ExitCode> {
 }
 
 /// Stops the gateway first, then the services; each by pid, SIGTERM then SIGKILL after 15 s.
-fn stop_all(started: &[Started]) {
+pub fn stop_all(started: &[Started]) {
     for process in started.iter().rev() {
         let pid = process.pid.to_string();
         if !process.is_running() {
@@ -356,7 +377,7 @@ pub fn status() -> anyhow::Result<ExitCode> {
     for record in &started {
         let health = match PROCESSES.iter().find(|process| process.name == record.name) {
             _ if !record.is_running() => "not running".to_owned(),
-            Some(process) => match runtime.block_on(check(process)) {
+            Some(process) => match runtime.block_on(check(process, record.port)) {
                 Ok(()) => "healthy".to_owned(),
                 Err(error) => format!("unhealthy: {}", error.to_string().lines().next().unwrap_or_default()),
             },

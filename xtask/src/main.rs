@@ -6,7 +6,10 @@
 //! - `start` / `stop` / `status` / `logs`: run the whole system locally in the background,
 //!   see how it is doing, and stop exactly the processes `start` started (by process id).
 //! - `events <topic>`: watch a topic's events.
+//! - `bench`: build optimised binaries, run every load scenario against the whole system and
+//!   write the figures to `bench/results/`.
 
+mod bench;
 mod build;
 mod events;
 mod local;
@@ -36,6 +39,8 @@ enum Command {
     Logs(local::LogsArgs),
     /// Print a topic's events, from the beginning, as they arrive.
     Events(events::EventsArgs),
+    /// Benchmark the whole system (release build) and write the figures to bench/results/.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -47,6 +52,7 @@ fn main() -> std::process::ExitCode {
         Command::Status => local::status(),
         Command::Logs(args) => local::logs(&args),
         Command::Events(args) => events::run(&args),
+        Command::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,389 @@
+//! `cargo xtask bench`: builds release binaries, starts the whole system on free ports with a
+//! fresh broker and fresh databases, measures cold start, runs every scenario with the load
+//! generator (reference servers first), samples each process's memory and CPU, measures event
+//! latency from the topics, stops everything it started, and writes `latest.json`, `latest.md`
+//! and `latest.svg` under `bench/results/`.
+
+mod report;
+mod saga;
+mod sample;
+mod svg;
+
+use std::{
+    collections::BTreeMap,
+    io::{BufRead as _, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitCode, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+use loadgen::Report;
+
+use self::report::{ColdStart, Machine, MemoryFigures, Results, RunSettings, ScenarioResult};
+use crate::{
+    local::{self, PROCESSES, Settings, Started},
+    run_checked, workspace_root,
+};
+
+/// The binaries a benchmark run needs, built in one optimised `cargo build`.
+const BINARIES: [&str; 6] =
+    ["user-service", "product-service", "order-service", "api-gateway", "loadgen", "reference-server"];
+/// The gateway's per-client limit during the run: all the load comes from one address.
+const RATE_LIMIT: u32 = 10_000_000;
+/// How long the system rests before idle memory is read.
+const SETTLE: Duration = Duration::from_secs(3);
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Seconds each scenario is measured.
+    #[arg(long, default_value_t = 20.0)]
+    duration: f64,
+    /// Seconds each scenario runs before measuring starts.
+    #[arg(long, default_value_t = 5.0)]
+    warmup: f64,
+    /// Clients in the closed-loop scenarios.
+    #[arg(long, default_value_t = 32)]
+    concurrency: u32,
+    /// Orders per second in the open-loop `create-order` scenario.
+    #[arg(long, default_value_t = 500.0)]
+    order_rate: f64,
+    /// Where the results go.
+    #[arg(long, default_value = "bench/results")]
+    out: PathBuf,
+    /// Only these scenarios, comma-separated (all of them when left out).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+}
+
+/// A scenario of the run and how it is driven.
+#[derive(Debug)]
+struct Planned {
+    name: &'static str,
+    reference: bool,
+    open_loop: bool,
+}
+
+const PLAN: [Planned; 10] = [
+    Planned { name: "hello", reference: true, open_loop: false },
+    Planned { name: "graphql-hello", reference: true, open_loop: false },
+    Planned { name: "grpc-health", reference: true, open_loop: false },
+    Planned { name: "product", reference: false, open_loop: false },
+    Planned { name: "products", reference: false, open_loop: false },
+    Planned { name: "user", reference: false, open_loop: false },
+    Planned { name: "user-orders", reference: false, open_loop: false },
+    Planned { name: "create-user", reference: false, open_loop: false },
+    Planned { name: "create-order", reference: false, open_loop: true },
+    Planned { name: "mixed", reference: false, open_loop: false },
+];
+
+/// Processes the run started, stopped by pid when it ends, however it ends.
+#[derive(Debug, Default)]
+struct Running {
+    system: Vec<Started>,
+    reference: Option<Child>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.reference.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        local::stop_all(&self.system);
+    }
+}
+
+pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(args.duration > 0.0 && args.warmup >= 0.0, "--duration must be positive and --warmup not negative");
+    anyhow::ensure!(args.order_rate > 0.0 && args.concurrency > 0, "--order-rate and --concurrency must be positive");
+    let plan: Vec<&Planned> = PLAN
+        .iter()
+        .filter(|planned| args.only.is_empty() || args.only.iter().any(|name| name == planned.name))
+        .collect();
+    let unknown: Vec<_> = args.only.iter().filter(|name| PLAN.iter().all(|planned| planned.name != *name)).collect();
+    anyhow::ensure!(
+        unknown.is_empty(),
+        "--only: unknown scenario(s) {unknown:?}; choose from {:?}",
+        PLAN.map(|p| p.name)
+    );
+
+    let root = workspace_root();
+    let mut build = vec!["build".to_owned(), "--locked".to_owned(), "--release".to_owned()];
+    for binary in BINARIES {
+        build.extend(["--bin".to_owned(), binary.to_owned()]);
+    }
+    run_checked(Command::new("cargo").current_dir(&root).args(&build))?;
+    let target = root.join("target").join("release");
+    let broker_binary = crate::setup::broker(&root)?;
+
+    let work = tempfile::Builder::new().prefix("bench-").tempdir()?;
+    let log_dir = root.join(".dev").join("bench").join("logs");
+    std::fs::create_dir_all(&log_dir)?;
+    let data_dir = work.path().join("data");
+    std::fs::create_dir_all(&data_dir)?;
+    let settings = Settings {
+        ports: free_ports()?,
+        jwt_secret: local::local_jwt_secret(&data_dir)?,
+        data_dir,
+        log_dir: log_dir.clone(),
+        extra_env: vec![
+            ("RATE_LIMIT_PER_SECOND", RATE_LIMIT.to_string()),
+            ("RATE_LIMIT_BURST", RATE_LIMIT.to_string()),
+        ],
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let mut running = Running::default();
+
+    eprintln!("bench: starting the broker, then timing the four services from start to healthy");
+    let broker = local::spawn(&PROCESSES[0], &broker_binary, &settings)?;
+    running.system.push(broker);
+    runtime.block_on(local::wait_until_healthy(&PROCESSES[0], settings.ports[0], Duration::from_millis(50)))?;
+    let cold_start = start_services(&runtime, &target, &settings, &mut running)?;
+    eprintln!("bench: all four healthy in {:.0} ms", cold_start.all_healthy_ms);
+
+    std::thread::sleep(SETTLE);
+    let idle_start = memory_by_name(&running.system);
+    let (reference, http_target, grpc_target) = start_reference_server(&target, &log_dir)?;
+    let reference_pid = reference.id();
+    running.reference = Some(reference);
+    let gateway = format!("http://127.0.0.1:{}", settings.ports[4]);
+
+    let mut scenarios = Vec::new();
+    let mut failures = Vec::new();
+    for planned in plan {
+        let target_url = match planned.name {
+            "hello" | "graphql-hello" => &http_target,
+            "grpc-health" => &grpc_target,
+            _ => &gateway,
+        };
+        let mut watched: Vec<(String, u32)> =
+            running.system.iter().map(|process| (process.name.clone(), process.pid)).collect();
+        if planned.reference {
+            watched = vec![("reference-server".to_owned(), reference_pid)];
+        }
+        match run_scenario(&target, planned, target_url, args, work.path(), watched)? {
+            (Some(report), processes) => {
+                if !report.passed() {
+                    failures.push(format!("{}: {} errors", report.scenario, report.errors));
+                }
+                scenarios.push(ScenarioResult { reference: planned.reference, report, processes });
+            }
+            (None, _) => failures.push(format!("{}: the load generator could not run it", planned.name)),
+        }
+    }
+
+    let event_latency =
+        if scenarios.iter().any(|result| matches!(result.report.scenario.as_str(), "create-order" | "mixed")) {
+            eprintln!("bench: reading order events for the event latency");
+            Some(saga::measure(&format!("127.0.0.1:{}", settings.ports[0]))?)
+        } else {
+            None
+        };
+    std::thread::sleep(SETTLE);
+    let idle_end = memory_by_name(&running.system);
+    let memory = idle_start
+        .iter()
+        .map(|(name, start)| {
+            let end = idle_end.get(name).copied().unwrap_or(*start);
+            let figures = MemoryFigures {
+                idle_start_mib: sample::mib(start.rss),
+                idle_end_mib: sample::mib(end.rss),
+                peak_mib: sample::mib(end.peak_rss.max(start.peak_rss)),
+            };
+            (name.clone(), figures)
+        })
+        .collect();
+    drop(running);
+
+    let mut results = Results {
+        generated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        git_commit: git_commit(&root),
+        machine: machine(),
+        settings: RunSettings {
+            duration_secs: args.duration,
+            warmup_secs: args.warmup,
+            concurrency: args.concurrency,
+            order_rate_per_sec: args.order_rate,
+            gateway_rate_limit_per_sec: RATE_LIMIT,
+        },
+        cold_start,
+        scenarios,
+        event_latency,
+        memory,
+        targets: Vec::new(),
+    };
+    results.targets = results.judge();
+    write_results(&root.join(&args.out), &results)?;
+
+    println!("\nTargets:");
+    for target in &results.targets {
+        println!(
+            "  {} {:<45} {} (target {})",
+            if target.met { "met   " } else { "MISSED" },
+            target.what,
+            target.measured,
+            target.target
+        );
+    }
+    println!("\nResults: {}", root.join(&args.out).join("latest.md").display());
+    if failures.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("bench: scenarios with errors: {}", failures.join("; "));
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// Five free loopback ports, one per process.
+fn free_ports() -> anyhow::Result<local::Ports> {
+    // Held together so the same port is not handed out twice, then released for the processes.
+    let listeners: Vec<_> = (0..5).map(|_| std::net::TcpListener::bind("127.0.0.1:0")).collect::<Result<_, _>>()?;
+    let ports: Vec<u16> =
+        listeners.iter().map(|listener| listener.local_addr().map(|addr| addr.port())).collect::<Result<_, _>>()?;
+    Ok(ports.try_into().expect("five ports"))
+}
+
+/// Starts the four services at once and times each until healthy.
+fn start_services(
+    runtime: &tokio::runtime::Runtime,
+    target: &Path,
+    settings: &Settings,
+    running: &mut Running,
+) -> anyhow::Result<ColdStart> {
+    let started = Instant::now();
+    for process in &PROCESSES[1..] {
+        running.system.push(local::spawn(process, &target.join(process.name), settings)?);
+    }
+    let waits = PROCESSES[1..].iter().zip(&settings.ports[1..]).map(|(process, port)| async move {
+        local::wait_until_healthy(process, *port, Duration::from_millis(10)).await?;
+        anyhow::Ok((process.name.to_owned(), started.elapsed()))
+    });
+    let healthy = runtime.block_on(futures::future::try_join_all(waits))?;
+    let all = healthy.iter().map(|(_, elapsed)| *elapsed).max().unwrap_or_default();
+    Ok(ColdStart {
+        all_healthy_ms: millis(all),
+        per_service_ms: healthy.into_iter().map(|(name, elapsed)| (name, millis(elapsed))).collect(),
+    })
+}
+
+fn millis(duration: Duration) -> f64 {
+    (duration.as_secs_f64() * 10_000.0).round() / 10.0
+}
+
+fn memory_by_name(processes: &[Started]) -> BTreeMap<String, sample::Memory> {
+    processes.iter().filter_map(|process| Some((process.name.clone(), sample::memory(process.pid)?))).collect()
+}
+
+/// Starts the reference server and returns it with its HTTP and gRPC URLs.
+fn start_reference_server(target: &Path, log_dir: &Path) -> anyhow::Result<(Child, String, String)> {
+    let log = std::fs::File::create(log_dir.join("reference-server.log"))?;
+    let mut child = Command::new(target.join("reference-server"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .context("starting reference-server")?;
+    let mut lines = BufReader::new(child.stdout.take().context("reference-server stdout")?).lines();
+    let mut address = |prefix: &str| -> anyhow::Result<String> {
+        let line = lines.next().context("reference-server printed no address")??;
+        let address = line.strip_prefix(prefix).with_context(|| format!("unexpected line {line:?}"))?;
+        Ok(format!("http://{address}"))
+    };
+    let http = address("http=")?;
+    let grpc = address("grpc=")?;
+    Ok((child, http, grpc))
+}
+
+/// Runs the load generator for one scenario while sampling `watched` (and the generator).
+fn run_scenario(
+    target: &Path,
+    planned: &Planned,
+    url: &str,
+    args: &BenchArgs,
+    work: &Path,
+    mut watched: Vec<(String, u32)>,
+) -> anyhow::Result<(Option<Report>, BTreeMap<String, sample::Usage>)> {
+    let output = work.join(format!("{}.json", planned.name));
+    let mut command = Command::new(target.join("loadgen"));
+    command
+        .args(["--scenario", planned.name, "--target", url])
+        .args(["--duration", &args.duration.to_string(), "--warmup", &args.warmup.to_string()])
+        .arg("--output")
+        .arg(&output);
+    if planned.open_loop {
+        command.args(["--rate", &args.order_rate.to_string()]);
+    } else {
+        command.args(["--concurrency", &args.concurrency.to_string()]);
+    }
+    eprintln!("\nbench: {} ({})", planned.name, if planned.open_loop { "open loop" } else { "closed loop" });
+    let mut child = command.spawn().context("starting loadgen")?;
+    watched.push(("loadgen".to_owned(), child.id()));
+    let sampler = sample::Sampler::start(watched);
+    let status = child.wait()?;
+    let usage = sampler.finish();
+    let report = std::fs::read(&output).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    if report.is_none() {
+        eprintln!("bench: loadgen {} ended {status} without a report", planned.name);
+    }
+    Ok((report, usage))
+}
+
+fn git_commit(root: &Path) -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .current_dir(root)
+            .args(args)
+            .output()
+            .ok()
+            .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    };
+    let commit = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".to_owned());
+    let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|status| !status.is_empty());
+    if dirty { format!("{commit}-dirty") } else { commit }
+}
+
+fn machine() -> Machine {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let cpu_model = read("/proc/cpuinfo")
+        .lines()
+        .find_map(|line| line.strip_prefix("model name")?.split_once(':').map(|(_, model)| model.trim().to_owned()))
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let memory_kib: f64 = read("/proc/meminfo")
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:")?.trim().strip_suffix("kB")?.trim().parse().ok())
+        .unwrap_or_default();
+    Machine {
+        cpus: std::thread::available_parallelism().map_or(1, usize::from),
+        cpu_model,
+        memory_gib: (memory_kib / 1024.0 / 1024.0 * 10.0).round() / 10.0,
+        kernel: read("/proc/sys/kernel/osrelease").trim().to_owned(),
+    }
+}
+
+fn write_results(dir: &Path, results: &Results) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("latest.json"), serde_json::to_string_pretty(results)? + "\n")?;
+    std::fs::write(dir.join("latest.md"), results.markdown())?;
+    let labels: Vec<String> = results
+        .scenarios
+        .iter()
+        .map(|result| match result.report.rate_per_sec {
+            Some(rate) => format!("{} (open {rate}/s)", result.report.scenario),
+            None => result.report.scenario.clone(),
+        })
+        .collect();
+    let rows: Vec<svg::Row<'_>> = results
+        .scenarios
+        .iter()
+        .zip(&labels)
+        .map(|(result, label)| {
+            let latency = result.report.latency_ms;
+            svg::Row { label, values: [latency.p50, latency.p90, latency.p99, latency.p999] }
+        })
+        .collect();
+    let title =
+        format!("Latency per scenario (ms, log scale) — {} CPUs, commit {}", results.machine.cpus, results.git_commit);
+    std::fs::write(dir.join("latest.svg"), svg::latency_chart(&title, &rows))?;
+    Ok(())
+}

@@ -1,0 +1,351 @@
+//! The benchmark's results: what was measured, the targets it is held to, and the Markdown
+//! report written beside the JSON.
+
+use std::{collections::BTreeMap, fmt::Write as _};
+
+use loadgen::Report;
+use serde::Serialize;
+
+use super::{saga::EventLatency, sample::Usage};
+
+#[derive(Debug, Serialize)]
+pub struct Results {
+    pub generated_at: String,
+    pub git_commit: String,
+    pub machine: Machine,
+    pub settings: RunSettings,
+    pub cold_start: ColdStart,
+    /// Reference scenarios first, then the system's.
+    pub scenarios: Vec<ScenarioResult>,
+    pub event_latency: Option<EventLatency>,
+    pub memory: BTreeMap<String, MemoryFigures>,
+    pub targets: Vec<Target>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Machine {
+    pub cpus: usize,
+    pub cpu_model: String,
+    pub memory_gib: f64,
+    pub kernel: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RunSettings {
+    pub duration_secs: f64,
+    pub warmup_secs: f64,
+    pub concurrency: u32,
+    pub order_rate_per_sec: f64,
+    /// The gateway's per-client rate limit for the run (every request comes from one address).
+    pub gateway_rate_limit_per_sec: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ColdStart {
+    /// From starting the four service processes to all four healthy (binaries built, broker up).
+    pub all_healthy_ms: f64,
+    pub per_service_ms: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ScenarioResult {
+    /// A reference point (no application behind it) rather than a flow of the system.
+    pub reference: bool,
+    pub report: Report,
+    /// Per process while the scenario ran (the generator included).
+    pub processes: BTreeMap<String, Usage>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MemoryFigures {
+    /// Right after start, before any load.
+    pub idle_start_mib: f64,
+    /// After every scenario, with the system quiet again.
+    pub idle_end_mib: f64,
+    /// The highest RSS over the whole run (the kernel's high-water mark).
+    pub peak_mib: f64,
+}
+
+/// One of the issue's targets, and whether this run met it.
+#[derive(Debug, Serialize)]
+pub struct Target {
+    pub what: String,
+    pub target: String,
+    pub measured: String,
+    pub met: bool,
+}
+
+impl Results {
+    pub fn scenario(&self, name: &str) -> Option<&ScenarioResult> {
+        self.scenarios.iter().find(|result| result.report.scenario == name)
+    }
+
+    /// The targets, judged against what was measured.
+    pub fn judge(&self) -> Vec<Target> {
+        let mut targets = Vec::new();
+        let mut flow = |name: &str, label: &str, rate: f64, p99: f64| match self.scenario(name) {
+            Some(result) => {
+                let report = &result.report;
+                // An open-loop run can only show the rate it was asked for: within 2 % counts.
+                let rate_met =
+                    report.throughput_per_sec >= rate * if report.rate_per_sec.is_some() { 0.98 } else { 1.0 };
+                targets.push(Target {
+                    what: label.to_owned(),
+                    target: format!(">= {rate}/s, p99 <= {p99} ms, 0 errors"),
+                    measured: format!(
+                        "{:.0}/s, p99 {:.2} ms, {} errors",
+                        report.throughput_per_sec, report.latency_ms.p99, report.errors
+                    ),
+                    met: rate_met && report.latency_ms.p99 <= p99 && report.errors == 0 && report.requests > 0,
+                });
+            }
+            None => targets.push(Target {
+                what: label.to_owned(),
+                target: format!(">= {rate}/s, p99 <= {p99} ms"),
+                measured: "not run".to_owned(),
+                met: false,
+            }),
+        };
+        flow("product", "product(id) through the gateway", 8000.0, 10.0);
+        flow("user-orders", "userOrders with items.product and user", 3000.0, 20.0);
+        flow("create-order", "createOrder to CONFIRMED (open loop)", 500.0, 50.0);
+        for (name, memory) in &self.memory {
+            if name == "broker" {
+                continue;
+            }
+            targets.push(Target {
+                what: format!("{name} RSS"),
+                target: "<= 30 MB idle, <= 100 MB peak".to_owned(),
+                measured: format!(
+                    "{:.1} MiB idle (after the run {:.1}), {:.1} MiB peak",
+                    memory.idle_start_mib, memory.idle_end_mib, memory.peak_mib
+                ),
+                met: memory.idle_start_mib.max(memory.idle_end_mib) <= 30.0 && memory.peak_mib <= 100.0,
+            });
+        }
+        targets.push(Target {
+            what: "cold start, all four healthy".to_owned(),
+            target: "<= 2000 ms".to_owned(),
+            measured: format!("{:.0} ms", self.cold_start.all_healthy_ms),
+            met: self.cold_start.all_healthy_ms <= 2000.0,
+        });
+        targets
+    }
+
+    /// The report as Markdown, for people.
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        let machine = &self.machine;
+        let _ = writeln!(out, "# Benchmark results\n");
+        let _ = writeln!(
+            out,
+            "Generated {} from commit `{}` by `cargo xtask bench`, on {} CPUs ({}), {:.0} GiB, Linux {}. \
+             The load generator runs on the same machine as the system. Each scenario: {} s warm-up, \
+             then {} s measured; closed loop with {} clients unless marked open loop. The gateway's \
+             per-client rate limit is raised to {}/s for the run (all load comes from one address).\n",
+            self.generated_at,
+            self.git_commit,
+            machine.cpus,
+            machine.cpu_model,
+            machine.memory_gib,
+            machine.kernel,
+            self.settings.warmup_secs,
+            self.settings.duration_secs,
+            self.settings.concurrency,
+            self.settings.gateway_rate_limit_per_sec,
+        );
+        let _ = writeln!(out, "![Latency percentiles per scenario](latest.svg)\n");
+
+        let _ = writeln!(out, "## Targets\n\n| what | target | measured | |\n|---|---|---|---|");
+        for target in &self.targets {
+            let verdict = if target.met { "met" } else { "**missed**" };
+            let _ = writeln!(out, "| {} | {} | {} | {verdict} |", target.what, target.target, target.measured);
+        }
+
+        let reference = |name: &str| self.scenario(name).map(|result| result.report.throughput_per_sec);
+        let (bare, graphql) = (reference("hello"), reference("graphql-hello"));
+        let _ = writeln!(
+            out,
+            "\n## Scenarios\n\nThroughput counts successful requests. \"vs axum\" and \"vs GraphQL\" put it \
+             against the bare axum handler and the trivial async-graphql resolver measured in the same run.\n"
+        );
+        let _ = writeln!(
+            out,
+            "| scenario | load | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | vs axum | vs GraphQL |\n\
+             |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        for result in &self.scenarios {
+            let report = &result.report;
+            let load = match report.rate_per_sec {
+                Some(rate) => format!("open {rate}/s"),
+                None => format!("closed c={}", report.concurrency),
+            };
+            let share = |base: Option<f64>| match base {
+                Some(base) if base > 0.0 => format!("{:.1} %", report.throughput_per_sec / base * 100.0),
+                _ => "-".to_owned(),
+            };
+            let latency = report.latency_ms;
+            let name =
+                if result.reference { format!("{} (reference)", report.scenario) } else { report.scenario.clone() };
+            let _ = writeln!(
+                out,
+                "| {name} | {load} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} |",
+                report.throughput_per_sec,
+                latency.p50,
+                latency.p90,
+                latency.p99,
+                latency.p999,
+                latency.max,
+                report.errors,
+                share(bare),
+                share(graphql),
+            );
+        }
+
+        let _ = writeln!(
+            out,
+            "\n## Where the time goes\n\nCPU per process while each scenario ran, in % of one core \
+             (this machine has {} cores, so {} % is everything). The generator's share is CPU the \
+             system could not use.\n",
+            machine.cpus,
+            machine.cpus * 100
+        );
+        let names: Vec<&String> = self
+            .scenarios
+            .iter()
+            .flat_map(|result| result.processes.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let _ =
+            writeln!(out, "| scenario | {} |", names.iter().map(|name| name.as_str()).collect::<Vec<_>>().join(" | "));
+        let _ = writeln!(out, "|---|{}", "---:|".repeat(names.len()));
+        for result in &self.scenarios {
+            let cells: Vec<String> = names
+                .iter()
+                .map(|name| {
+                    result.processes.get(*name).map_or("-".to_owned(), |usage| format!("{:.0} %", usage.cpu_percent))
+                })
+                .collect();
+            let _ = writeln!(out, "| {} | {} |", result.report.scenario, cells.join(" | "));
+        }
+
+        let _ = writeln!(
+            out,
+            "\n## Memory (RSS, MiB)\n\n| process | idle after start | idle after the run | peak |\n|---|---:|---:|---:|"
+        );
+        for (name, memory) in &self.memory {
+            let _ = writeln!(
+                out,
+                "| {name} | {:.1} | {:.1} | {:.1} |",
+                memory.idle_start_mib, memory.idle_end_mib, memory.peak_mib
+            );
+        }
+
+        let _ = writeln!(out, "\n## Start-up and events\n");
+        let _ = writeln!(
+            out,
+            "Cold start (processes started → all four healthy): **{:.0} ms**",
+            self.cold_start.all_healthy_ms
+        );
+        for (name, millis) in &self.cold_start.per_service_ms {
+            let _ = writeln!(out, "- {name}: healthy after {millis:.0} ms");
+        }
+        match &self.event_latency {
+            Some(latency) => {
+                let figures = latency.latency_ms;
+                let _ = writeln!(
+                    out,
+                    "\nEvent latency, `order.created` written → order `CONFIRMED` (envelope times, ms resolution), \
+                     over {} orders: p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms.",
+                    latency.orders, figures.p50, figures.p90, figures.p99, figures.max
+                );
+            }
+            None => {
+                let _ = writeln!(out, "\nEvent latency: not measured (no order scenario ran).");
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use loadgen::{Load, Mode, Recorder};
+
+    use super::*;
+
+    fn scenario(name: &str, requests: u64, latency: Duration, errors: u64) -> ScenarioResult {
+        let mut recorder = Recorder::new();
+        for _ in 0..requests {
+            recorder.record(latency, Ok(()));
+        }
+        for _ in 0..errors {
+            recorder.record(latency, Err(loadgen::RequestError::Status(503)));
+        }
+        let load =
+            Load { mode: Mode::Closed { concurrency: 32 }, duration: Duration::from_secs(1), warmup: Duration::ZERO };
+        ScenarioResult {
+            reference: false,
+            report: recorder.report(name, &load, Duration::from_secs(1)),
+            processes: BTreeMap::new(),
+        }
+    }
+
+    fn results(scenarios: Vec<ScenarioResult>, cold_start_ms: f64, idle_mib: f64) -> Results {
+        Results {
+            generated_at: "2026-11-25T00:00:00Z".to_owned(),
+            git_commit: "abc1234".to_owned(),
+            machine: Machine { cpus: 2, cpu_model: "test".to_owned(), memory_gib: 24.0, kernel: "6".to_owned() },
+            settings: RunSettings {
+                duration_secs: 1.0,
+                warmup_secs: 0.0,
+                concurrency: 32,
+                order_rate_per_sec: 500.0,
+                gateway_rate_limit_per_sec: 1,
+            },
+            cold_start: ColdStart { all_healthy_ms: cold_start_ms, per_service_ms: BTreeMap::new() },
+            scenarios,
+            event_latency: None,
+            memory: BTreeMap::from([(
+                "user-service".to_owned(),
+                MemoryFigures { idle_start_mib: idle_mib, idle_end_mib: idle_mib, peak_mib: idle_mib * 2.0 },
+            )]),
+            targets: Vec::new(),
+        }
+    }
+
+    fn verdict(results: &Results, what: &str) -> bool {
+        results.judge().into_iter().find(|target| target.what.starts_with(what)).expect("a target").met
+    }
+
+    #[test]
+    fn targets_are_met_only_with_the_rate_the_latency_and_no_errors() {
+        let fast = results(vec![scenario("product", 9000, Duration::from_millis(2), 0)], 900.0, 12.0);
+        assert!(verdict(&fast, "product(id)"));
+        assert!(verdict(&fast, "cold start"));
+        assert!(verdict(&fast, "user-service RSS"));
+        assert!(!verdict(&fast, "userOrders"), "a scenario that did not run is not met");
+
+        let slow = results(vec![scenario("product", 9000, Duration::from_millis(11), 0)], 2500.0, 31.0);
+        assert!(!verdict(&slow, "product(id)"));
+        assert!(!verdict(&slow, "cold start"));
+        assert!(!verdict(&slow, "user-service RSS"));
+
+        let failing = results(vec![scenario("product", 9000, Duration::from_millis(2), 1)], 900.0, 12.0);
+        assert!(!verdict(&failing, "product(id)"));
+    }
+
+    #[test]
+    fn the_markdown_report_has_every_section_and_scenario() {
+        let mut results = results(vec![scenario("product", 100, Duration::from_millis(2), 0)], 900.0, 12.0);
+        results.targets = results.judge();
+        let markdown = results.markdown();
+        for section in ["## Targets", "## Scenarios", "## Where the time goes", "## Memory", "## Start-up and events"] {
+            assert!(markdown.contains(section), "{section} missing:\n{markdown}");
+        }
+        assert!(markdown.contains("| product | closed c=32 | 100 |"), "{markdown}");
+    }
+}
