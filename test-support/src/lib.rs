@@ -9,12 +9,14 @@
 //! - [`grpc`]: the health and reflection checks every service must pass.
 //! - [`BrokerStorage`] / [`BrokerProcess`]: the embedded Kafka-protocol broker, restartable on
 //!   the same port and data.
+//! - [`SystemProcesses`]: the three services and the gateway (and a broker) on free ports.
 
 mod broker;
 pub mod grpc;
 mod postgres;
 mod process;
 mod storage;
+mod system;
 
 pub use broker::{BrokerProcess, BrokerStorage, TANSU_BIN_ENV, tansu_binary};
 pub use postgres::{POSTGRES_URL_ENV, PostgresServer, TestDatabase, postgres_database};
@@ -22,3 +24,4 @@ pub use process::{
     ServiceProcess, assert_serves_until_sigterm, expect_startup_failure, run_health_check, workspace_binary,
 };
 pub use storage::{Backend, TestStorage};
+pub use system::{ADMIN_EMAIL, ADMIN_PASSWORD, SystemProcesses};

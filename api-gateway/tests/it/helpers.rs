@@ -1,83 +1,28 @@
 //! `spawn_system`: the four real binaries, and a small GraphQL client.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
-use test_support::{BrokerProcess, BrokerStorage, ServiceProcess, workspace_binary};
+use test_support::SystemProcesses;
+pub use test_support::{ADMIN_EMAIL, ADMIN_PASSWORD};
 
-pub const ADMIN_EMAIL: &str = "admin@example.com";
-pub const ADMIN_PASSWORD: &str = "admin-password";
-const JWT_SECRET: &str = "test-secret-test-secret-test-secret!";
-
-/// A backend service process with the storage it keeps across restarts.
-#[derive(Debug)]
-pub struct Backend {
-    pub name: &'static str,
-    pub process: Option<ServiceProcess>,
-    pub data: tempfile::TempDir,
-    pub url: String,
-    /// Settings it was started with besides DATA_DIR, reused on restart.
-    envs: Vec<(&'static str, String)>,
-}
-
-/// The whole system for one test. Every process is stopped when it drops.
+/// The whole system for one test, and an HTTP client for it. Every process is stopped when it
+/// drops; the processes are reachable through `Deref` (`system.products.kill()`).
 #[derive(Debug)]
 pub struct TestSystem {
-    pub gateway: ServiceProcess,
-    /// Kept to keep the process alive; stopped on drop.
-    pub _users: Backend,
-    pub products: Backend,
-    pub _orders: Backend,
+    processes: SystemProcesses,
     pub http: reqwest::Client,
-    /// The broker, when the system was started with one; `None` inside while it is stopped.
-    pub broker: Option<(BrokerStorage, Option<BrokerProcess>)>,
-    /// PostgreSQL databases the services use, when they use PostgreSQL.
-    _databases: Vec<test_support::TestDatabase>,
 }
 
-fn start_backend(name: &'static str, extra: &[(&'static str, String)]) -> Backend {
-    let data = tempfile::tempdir().expect("tempdir");
-    let mut envs = vec![("DATA_DIR", data.path().display().to_string())];
-    envs.extend(extra.iter().cloned());
-    let process = ServiceProcess::start(&workspace_binary(name), &envs).expect("start backend");
-    let url = process.url();
-    Backend { name, process: Some(process), data, url, envs: extra.to_vec() }
-}
+impl std::ops::Deref for TestSystem {
+    type Target = SystemProcesses;
 
-impl Backend {
-    /// Stops the process (SIGTERM), keeping its data.
-    pub fn stop(&mut self) {
-        if let Some(process) = self.process.take() {
-            process.terminate(Duration::from_secs(10)).expect("terminate");
-        }
-    }
-
-    /// Kills the process with SIGKILL, as a crash would.
-    pub fn kill(&mut self) {
-        if let Some(process) = self.process.take() {
-            process.kill().expect("kill");
-        }
-    }
-
-    /// Starts it again on the same port, data and settings.
-    pub fn restart(&mut self) {
-        let addr = self.url.trim_start_matches("http://").to_owned();
-        let mut envs = vec![("DATA_DIR", self.data.path().display().to_string()), ("LISTEN_ADDR", addr)];
-        envs.extend(self.envs.iter().cloned());
-        self.process = Some(ServiceProcess::start(&workspace_binary(self.name), &envs).expect("restart backend"));
+    fn deref(&self) -> &SystemProcesses {
+        &self.processes
     }
 }
 
-/// A service's database on `backend`: a fresh PostgreSQL database (kept alive by the returned
-/// guard), or an empty `DATABASE_URL`, which means SQLite in the service's `DATA_DIR`.
-async fn database_for(backend: test_support::Backend) -> (Option<test_support::TestDatabase>, String) {
-    match backend {
-        test_support::Backend::Sqlite => (None, String::new()),
-        test_support::Backend::Postgres => {
-            let database = test_support::postgres_database().await.expect("a PostgreSQL database");
-            let url = database.url.clone();
-            (Some(database), url)
-        }
+impl std::ops::DerefMut for TestSystem {
+    fn deref_mut(&mut self) -> &mut SystemProcesses {
+        &mut self.processes
     }
 }
 
@@ -88,7 +33,7 @@ pub async fn spawn_system() -> TestSystem {
 
 /// Starts the system with extra gateway settings (limits, timeouts), without a broker.
 pub async fn spawn_system_with(gateway_envs: &[(&str, &str)]) -> TestSystem {
-    start_system(gateway_envs, None).await
+    start_system(test_support::Backend::Sqlite, gateway_envs, false).await
 }
 
 /// Starts a broker and the system on it: events flow and the saga runs.
@@ -98,68 +43,12 @@ pub async fn spawn_system_with_broker(gateway_envs: &[(&str, &str)]) -> TestSyst
 
 /// Like [`spawn_system_with_broker`], with every service on `backend`'s databases.
 pub async fn spawn_system_with_broker_on(backend: test_support::Backend, gateway_envs: &[(&str, &str)]) -> TestSystem {
-    let storage = BrokerStorage::new().expect("broker storage");
-    let broker = storage.start().expect("start the broker");
-    start_system_on(backend, gateway_envs, Some((storage, Some(broker)))).await
+    start_system(backend, gateway_envs, true).await
 }
 
-async fn start_system(
-    gateway_envs: &[(&str, &str)],
-    broker: Option<(BrokerStorage, Option<BrokerProcess>)>,
-) -> TestSystem {
-    start_system_on(test_support::Backend::Sqlite, gateway_envs, broker).await
-}
-
-async fn start_system_on(
-    backend: test_support::Backend,
-    gateway_envs: &[(&str, &str)],
-    broker: Option<(BrokerStorage, Option<BrokerProcess>)>,
-) -> TestSystem {
-    // Without a broker, events stay in each service's outbox.
-    let kafka = ("KAFKA_BROKERS", broker.as_ref().map(|(storage, _)| storage.bootstrap()).unwrap_or_default());
-    let mut databases = Vec::new();
-    let mut database_urls = Vec::new();
-    for _ in 0..3 {
-        let (database, url) = database_for(backend).await;
-        databases.extend(database);
-        database_urls.push(("DATABASE_URL", url));
-    }
-    let [users_db, products_db, orders_db]: [(&'static str, String); 3] =
-        database_urls.try_into().expect("three databases");
-    let admin = [
-        ("ADMIN_EMAIL", ADMIN_EMAIL.to_owned()),
-        ("ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()),
-        kafka.clone(),
-        users_db,
-    ];
-    let users = start_backend("user-service", &admin);
-    let products = start_backend("product-service", &[kafka.clone(), products_db]);
-    let peers = [
-        ("USER_SERVICE_URL", users.url.clone()),
-        ("PRODUCT_SERVICE_URL", products.url.clone()),
-        kafka.clone(),
-        orders_db,
-    ];
-    let orders = start_backend("order-service", &peers);
-    let mut envs = vec![
-        ("USER_SERVICE_URL", users.url.clone()),
-        ("PRODUCT_SERVICE_URL", products.url.clone()),
-        ("ORDER_SERVICE_URL", orders.url.clone()),
-        ("JWT_SECRET", JWT_SECRET.to_owned()),
-        ("BACKEND_TIMEOUT_MS", "2000".to_owned()),
-        kafka,
-    ];
-    envs.extend(gateway_envs.iter().map(|(key, value)| (*key, (*value).to_owned())));
-    let gateway = ServiceProcess::start(env!("CARGO_BIN_EXE_api-gateway"), &envs).expect("start gateway");
-    TestSystem {
-        gateway,
-        _users: users,
-        products,
-        _orders: orders,
-        http: reqwest::Client::new(),
-        broker,
-        _databases: databases,
-    }
+async fn start_system(backend: test_support::Backend, gateway_envs: &[(&str, &str)], with_broker: bool) -> TestSystem {
+    let processes = SystemProcesses::start(backend, gateway_envs, with_broker).await.expect("start the system");
+    TestSystem { processes, http: reqwest::Client::new() }
 }
 
 impl TestSystem {

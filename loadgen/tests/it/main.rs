@@ -3,3 +3,4 @@
 mod failures;
 mod helpers;
 mod reference;
+mod system;

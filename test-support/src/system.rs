@@ -1,0 +1,136 @@
+//! The whole system for one test: the three services and the gateway as real processes on
+//! free ports, optionally on a broker and on PostgreSQL. Every process stops when it drops.
+
+use std::time::Duration;
+
+use crate::{BrokerProcess, BrokerStorage, ServiceProcess, TestDatabase, workspace_binary};
+
+/// The admin account every test system has.
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "admin-password";
+const JWT_SECRET: &str = "test-secret-test-secret-test-secret!";
+
+/// A backend service process with the storage it keeps across restarts.
+#[derive(Debug)]
+pub struct Backend {
+    pub name: &'static str,
+    pub process: Option<ServiceProcess>,
+    pub data: tempfile::TempDir,
+    pub url: String,
+    /// Settings it was started with besides DATA_DIR, reused on restart.
+    envs: Vec<(&'static str, String)>,
+}
+
+impl Backend {
+    fn start(name: &'static str, extra: &[(&'static str, String)]) -> anyhow::Result<Self> {
+        let data = tempfile::tempdir()?;
+        let mut envs = vec![("DATA_DIR", data.path().display().to_string())];
+        envs.extend(extra.iter().cloned());
+        let process = ServiceProcess::start(&workspace_binary(name), &envs)?;
+        let url = process.url();
+        Ok(Self { name, process: Some(process), data, url, envs: extra.to_vec() })
+    }
+
+    /// Stops the process (SIGTERM), keeping its data.
+    pub fn stop(&mut self) {
+        if let Some(process) = self.process.take() {
+            process.terminate(Duration::from_secs(10)).expect("terminate");
+        }
+    }
+
+    /// Kills the process with SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(process) = self.process.take() {
+            process.kill().expect("kill");
+        }
+    }
+
+    /// Starts it again on the same port, data and settings.
+    pub fn restart(&mut self) {
+        let addr = self.url.trim_start_matches("http://").to_owned();
+        let mut envs = vec![("DATA_DIR", self.data.path().display().to_string()), ("LISTEN_ADDR", addr)];
+        envs.extend(self.envs.iter().cloned());
+        self.process = Some(ServiceProcess::start(&workspace_binary(self.name), &envs).expect("restart backend"));
+    }
+}
+
+/// The four processes (and the broker, when there is one).
+#[derive(Debug)]
+pub struct SystemProcesses {
+    pub gateway: ServiceProcess,
+    pub users: Backend,
+    pub products: Backend,
+    pub orders: Backend,
+    /// The broker, when the system was started with one; `None` inside while it is stopped.
+    pub broker: Option<(BrokerStorage, Option<BrokerProcess>)>,
+    /// PostgreSQL databases the services use, when they use PostgreSQL.
+    pub databases: Vec<TestDatabase>,
+}
+
+/// A service's database on `backend`: a fresh PostgreSQL database (kept alive by the returned
+/// guard), or an empty `DATABASE_URL`, which means SQLite in the service's `DATA_DIR`.
+async fn database_for(backend: crate::Backend) -> anyhow::Result<(Option<TestDatabase>, String)> {
+    Ok(match backend {
+        crate::Backend::Sqlite => (None, String::new()),
+        crate::Backend::Postgres => {
+            let database = crate::postgres_database().await?;
+            let url = database.url.clone();
+            (Some(database), url)
+        }
+    })
+}
+
+impl SystemProcesses {
+    /// Starts the services on `backend`'s databases, then the gateway with `gateway_envs`
+    /// added; with `with_broker`, a fresh broker first, so events flow and the saga runs.
+    pub async fn start(
+        backend: crate::Backend,
+        gateway_envs: &[(&str, &str)],
+        with_broker: bool,
+    ) -> anyhow::Result<Self> {
+        let broker = if with_broker {
+            let storage = BrokerStorage::new()?;
+            let process = storage.start()?;
+            Some((storage, Some(process)))
+        } else {
+            None
+        };
+        // Without a broker, events stay in each service's outbox.
+        let kafka = ("KAFKA_BROKERS", broker.as_ref().map(|(storage, _)| storage.bootstrap()).unwrap_or_default());
+        let mut databases = Vec::new();
+        let mut database_urls = Vec::new();
+        for _ in 0..3 {
+            let (database, url) = database_for(backend).await?;
+            databases.extend(database);
+            database_urls.push(("DATABASE_URL", url));
+        }
+        let [users_db, products_db, orders_db]: [(&'static str, String); 3] =
+            database_urls.try_into().expect("three databases");
+        let admin = [
+            ("ADMIN_EMAIL", ADMIN_EMAIL.to_owned()),
+            ("ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()),
+            kafka.clone(),
+            users_db,
+        ];
+        let users = Backend::start("user-service", &admin)?;
+        let products = Backend::start("product-service", &[kafka.clone(), products_db])?;
+        let peers = [
+            ("USER_SERVICE_URL", users.url.clone()),
+            ("PRODUCT_SERVICE_URL", products.url.clone()),
+            kafka.clone(),
+            orders_db,
+        ];
+        let orders = Backend::start("order-service", &peers)?;
+        let mut envs = vec![
+            ("USER_SERVICE_URL", users.url.clone()),
+            ("PRODUCT_SERVICE_URL", products.url.clone()),
+            ("ORDER_SERVICE_URL", orders.url.clone()),
+            ("JWT_SECRET", JWT_SECRET.to_owned()),
+            ("BACKEND_TIMEOUT_MS", "2000".to_owned()),
+            kafka,
+        ];
+        envs.extend(gateway_envs.iter().map(|(key, value)| (*key, (*value).to_owned())));
+        let gateway = ServiceProcess::start(&workspace_binary("api-gateway"), &envs)?;
+        Ok(Self { gateway, users, products, orders, broker, databases })
+    }
+}
