@@ -124,6 +124,9 @@ pub async fn run_service<S: Serve>(
             }
         };
     }
+    // Listening for SIGTERM starts before anything is bound, so that no window exists in which
+    // the service answers health checks but a SIGTERM would kill it outright.
+    let shutdown = crate::shutdown::signal();
     if let Err(error) = crate::telemetry::init(runtime.log_format) {
         eprintln!("{name}: {error}");
         return ExitCode::FAILURE;
@@ -135,7 +138,7 @@ pub async fn run_service<S: Serve>(
             return ExitCode::FAILURE;
         }
     };
-    match server.serve(crate::shutdown::signal()).await {
+    match server.serve(shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("{name}: server failed: {error}");

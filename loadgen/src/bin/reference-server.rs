@@ -21,8 +21,9 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let shutdown = service_runtime::shutdown::signal();
     let servers = ReferenceServers::bind(args.http_addr, args.grpc_addr).await?;
     println!("http={}", servers.http_addr()?);
     println!("grpc={}", servers.grpc_addr()?);
-    servers.serve(service_runtime::shutdown::signal()).await
+    servers.serve(shutdown).await
 }
