@@ -12,8 +12,10 @@ use loadgen::{Recorder, recorder::Percentiles};
 use rdkafka::{ClientConfig, Message as _, Offset, consumer::BaseConsumer};
 use serde::Serialize;
 
-/// How long the topics must stay quiet before reading stops.
+/// How long the topics must stay quiet, once reading has begun, before it stops.
 const QUIET: Duration = Duration::from_secs(3);
+/// How long to wait for the first message (the broker may be slow to answer the first fetch).
+const FIRST_MESSAGE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Serialize)]
 pub struct EventLatency {
@@ -37,12 +39,13 @@ pub fn measure(brokers: &str) -> anyhow::Result<EventLatency> {
     let mut created = HashMap::new();
     let mut confirmed = HashMap::new();
     let mut quiet = Duration::ZERO;
-    while quiet < QUIET {
+    let mut started = false;
+    while quiet < if started { QUIET } else { FIRST_MESSAGE } {
         let Some(message) = consumer.poll(Duration::from_millis(500)) else {
             quiet += Duration::from_millis(500);
             continue;
         };
-        quiet = Duration::ZERO;
+        (quiet, started) = (Duration::ZERO, true);
         let message = message?;
         let payload = message.payload().unwrap_or_default();
         match message.topic() {

@@ -81,11 +81,16 @@ impl Sampler {
         let thread = std::thread::spawn(move || {
             let started = Instant::now();
             let first: Vec<_> = processes.iter().map(|(_, pid)| cpu_ticks(*pid).unwrap_or_default()).collect();
+            // The last reading, not one taken at the end: the generator has exited by then.
+            let mut last = first.clone();
             let mut peaks = vec![0_u64; processes.len()];
             loop {
-                for ((_, pid), peak) in processes.iter().zip(&mut peaks) {
+                for (((_, pid), peak), last) in processes.iter().zip(&mut peaks).zip(&mut last) {
                     if let Some(memory) = memory(*pid) {
                         *peak = (*peak).max(memory.rss);
+                    }
+                    if let Some(ticks) = cpu_ticks(*pid) {
+                        *last = ticks;
                     }
                 }
                 if stopped.load(Ordering::Relaxed) {
@@ -98,9 +103,10 @@ impl Sampler {
             processes
                 .iter()
                 .zip(first)
+                .zip(last)
                 .zip(peaks)
-                .map(|(((name, pid), first), peak)| {
-                    let used = cpu_ticks(*pid).unwrap_or(first).saturating_sub(first) as f64 / ticks;
+                .map(|((((name, _), first), last), peak)| {
+                    let used = last.saturating_sub(first) as f64 / ticks;
                     let usage =
                         Usage { peak_rss_mib: mib(peak), cpu_percent: (used / seconds * 1000.0).round() / 10.0 };
                     (name.clone(), usage)
