@@ -3,6 +3,10 @@
 use clap::Parser as _;
 use service_runtime::process::{Probe, run_service};
 
+/// mimalloc hands freed memory back to the system (see the workspace manifest).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config = product_service::Config::parse();
