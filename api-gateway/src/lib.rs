@@ -15,6 +15,7 @@ pub mod schema;
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
+use axum::serve::ListenerExt as _;
 use service_runtime::{grpc::StartupError, process::Serve};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -81,6 +82,12 @@ impl Gateway {
         let signalled = CancellationToken::new();
         let on_signal = signalled.clone();
         let app = router.into_make_service_with_connect_info::<SocketAddr>();
+        // Answers go out as soon as they are written, not held back by Nagle's algorithm.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::warn!(%error, "cannot set TCP_NODELAY on a client connection");
+            }
+        });
         let server = axum::serve(listener, app).with_graceful_shutdown(async move {
             shutdown.await;
             on_signal.cancel();

@@ -5,9 +5,9 @@
 use std::{future::Future, net::SocketAddr};
 
 use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema};
-use axum::{Router, routing::get};
+use axum::{Router, routing::get, serve::ListenerExt as _};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 
 /// The trivial GraphQL query type.
 #[derive(Debug)]
@@ -48,18 +48,27 @@ impl ReferenceServers {
             .route("/", get(|| async { "Hello, World!" }))
             .route_service("/graphql", async_graphql_axum::GraphQL::new(schema));
         let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
-        let http = axum::serve(self.http, app).with_graceful_shutdown(async move {
+        let http = axum::serve(
+            self.http.tap_io(|tcp| {
+                // A socket that refuses it still works, only slower.
+                let _ = tcp.set_nodelay(true);
+            }),
+            app,
+        )
+        .with_graceful_shutdown(async move {
             shutdown.await;
             let _ = stop_grpc.send(());
         });
 
         let (_reporter, health) = tonic_health::server::health_reporter();
-        let grpc = tonic::transport::Server::builder()
-            .tcp_nodelay(true)
-            .add_service(health)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.grpc), async move {
+        // As in the services: nodelay on the accepted sockets, which the builder would not set.
+        let incoming = TcpIncoming::from(self.grpc).with_nodelay(Some(true));
+        let grpc = tonic::transport::Server::builder().add_service(health).serve_with_incoming_shutdown(
+            incoming,
+            async move {
                 let _ = grpc_stopped.await;
-            });
+            },
+        );
         let (http, grpc) = tokio::join!(http, grpc);
         http?;
         grpc?;

@@ -5,9 +5,8 @@
 use std::{future::Future, net::SocketAddr, pin::Pin, time::Duration};
 
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
-use tonic::service::Routes;
+use tonic::{service::Routes, transport::server::TcpIncoming};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::drain::InFlight;
@@ -127,14 +126,13 @@ impl GrpcServer {
     async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), tonic::transport::Error> {
         let stop_accepting = CancellationToken::new();
         let in_flight = InFlight::default();
+        // The builder's `tcp_nodelay` applies only to listeners tonic binds itself; without it
+        // on ours, Nagle's algorithm met delayed ACKs and larger answers waited 40 ms.
+        let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
         let server = tonic::transport::Server::builder()
-            .tcp_nodelay(true)
             .layer(in_flight.clone())
             .add_routes(self.routes)
-            .serve_with_incoming_shutdown(
-                TcpListenerStream::new(self.listener),
-                stop_accepting.clone().cancelled_owned(),
-            );
+            .serve_with_incoming_shutdown(incoming, stop_accepting.clone().cancelled_owned());
         tokio::pin!(server);
         tracing::info!(addr = %self.local_addr, services = ?self.service_names, "gRPC server listening");
 
