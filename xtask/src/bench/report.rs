@@ -20,6 +20,9 @@ pub struct Results {
     pub event_latency: Option<EventLatency>,
     pub memory: BTreeMap<String, MemoryFigures>,
     pub targets: Vec<Target>,
+    /// What went wrong during the run (scenarios with errors, a measurement that could not be
+    /// taken), so a failed run still leaves its figures and says why they are what they are.
+    pub problems: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -162,6 +165,13 @@ impl Results {
             let _ = writeln!(out, "| {} | {} | {} | {verdict} |", target.what, target.target, target.measured);
         }
 
+        if !self.problems.is_empty() {
+            let _ = writeln!(out, "\n## Problems during the run\n");
+            for problem in &self.problems {
+                let _ = writeln!(out, "- {problem}");
+            }
+        }
+
         let reference = |name: &str| self.scenario(name).map(|result| result.report.throughput_per_sec);
         let (bare, graphql) = (reference("hello"), reference("graphql-hello"));
         let _ = writeln!(
@@ -262,7 +272,8 @@ impl Results {
                 );
             }
             None => {
-                let _ = writeln!(out, "\nEvent latency: not measured (no order scenario ran).");
+                let _ =
+                    writeln!(out, "\nEvent latency: not measured (no order scenario ran, or see the problems above).");
             }
         }
         out
@@ -313,6 +324,7 @@ mod tests {
                 "user-service".to_owned(),
                 MemoryFigures { idle_start_mib: idle_mib, idle_end_mib: idle_mib, peak_mib: idle_mib * 2.0 },
             )]),
+            problems: Vec::new(),
             targets: Vec::new(),
         }
     }
