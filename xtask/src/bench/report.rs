@@ -78,6 +78,11 @@ pub struct Target {
     pub met: bool,
 }
 
+/// The targets are in MB (10^6 bytes); RSS is read in MiB.
+fn mib_of_mb(megabytes: f64) -> f64 {
+    megabytes * 1_000_000.0 / (1024.0 * 1024.0)
+}
+
 impl Results {
     pub fn scenario(&self, name: &str) -> Option<&ScenarioResult> {
         self.scenarios.iter().find(|result| result.report.scenario == name)
@@ -123,7 +128,8 @@ impl Results {
                     "{:.1} MiB idle (after the run {:.1}), {:.1} MiB peak",
                     memory.idle_start_mib, memory.idle_end_mib, memory.peak_mib
                 ),
-                met: memory.idle_start_mib.max(memory.idle_end_mib) <= 30.0 && memory.peak_mib <= 100.0,
+                met: memory.idle_start_mib.max(memory.idle_end_mib) <= mib_of_mb(30.0)
+                    && memory.peak_mib <= mib_of_mb(100.0),
             });
         }
         targets.push(Target {

@@ -1,7 +1,10 @@
 //! Event latency: from `order.created` being written to the order's `CONFIRMED`, read from the
 //! topics afterwards (both times are the envelopes' `time`, set by order-service, in ms).
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    time::{Duration, Instant},
+};
 
 use events::{
     envelope::decode,
@@ -9,13 +12,11 @@ use events::{
     topics,
 };
 use loadgen::{Recorder, recorder::Percentiles};
-use rdkafka::{ClientConfig, Message as _, Offset, consumer::BaseConsumer};
+use rdkafka::{ClientConfig, Message as _, Offset, consumer::BaseConsumer, error::KafkaError};
 use serde::Serialize;
 
-/// How long the topics must stay quiet, once reading has begun, before it stops.
-const QUIET: Duration = Duration::from_secs(3);
-/// How long to wait for the first message (the broker may be slow to answer the first fetch).
-const FIRST_MESSAGE: Duration = Duration::from_secs(30);
+/// The most the read may take: the embedded broker answers large fetches slowly.
+const READ_LIMIT: Duration = Duration::from_secs(180);
 
 #[derive(Debug, Clone, Serialize)]
 pub struct EventLatency {
@@ -24,46 +25,63 @@ pub struct EventLatency {
     pub latency_ms: Percentiles,
 }
 
-/// Reads both topics from the beginning and pairs each order's creation with its confirmation.
+/// Reads both topics from the beginning to their ends and pairs each order's creation with
+/// its confirmation.
 pub fn measure(brokers: &str) -> anyhow::Result<EventLatency> {
+    let mut created = HashMap::new();
+    read_to_end(brokers, topics::ORDER_CREATED, |payload| {
+        if let Ok(event) = decode::<OrderCreated>(payload) {
+            created.insert(event.payload.order_id, millis(&event.time)?);
+        }
+        Ok(())
+    })?;
+    let mut confirmed = HashMap::new();
+    read_to_end(brokers, topics::ORDER_STATUS_CHANGED, |payload| {
+        if let Ok(event) = decode::<OrderStatusChanged>(payload)
+            && event.payload.to == "CONFIRMED"
+        {
+            confirmed.insert(event.payload.order_id, millis(&event.time)?);
+        }
+        Ok(())
+    })?;
+    let latency = pair(&created, &confirmed);
+    anyhow::ensure!(
+        latency.orders > 0,
+        "no order was found both created ({}) and confirmed ({}) on the topics",
+        created.len(),
+        confirmed.len()
+    );
+    Ok(latency)
+}
+
+/// Hands every message of `topic` to `each`, from the beginning until every partition reports
+/// its end. The end is the broker's end-of-partition signal, not a quiet spell: the embedded
+/// broker can take seconds to answer a fetch of a few thousand events.
+fn read_to_end(brokers: &str, topic: &str, mut each: impl FnMut(&[u8]) -> anyhow::Result<()>) -> anyhow::Result<()> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", "xtask-bench-event-latency")
         .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
         .create()?;
-    events::kafka::assign_all_partitions(
-        &consumer,
-        &[topics::ORDER_CREATED, topics::ORDER_STATUS_CHANGED],
-        Offset::Beginning,
-    )?;
-    let mut created = HashMap::new();
-    let mut confirmed = HashMap::new();
-    let mut quiet = Duration::ZERO;
-    let mut started = false;
-    while quiet < if started { QUIET } else { FIRST_MESSAGE } {
-        let Some(message) = consumer.poll(Duration::from_millis(500)) else {
-            quiet += Duration::from_millis(500);
-            continue;
-        };
-        (quiet, started) = (Duration::ZERO, true);
-        let message = message?;
-        let payload = message.payload().unwrap_or_default();
-        match message.topic() {
-            topics::ORDER_CREATED => {
-                if let Ok(event) = decode::<OrderCreated>(payload) {
-                    created.insert(event.payload.order_id, millis(&event.time)?);
-                }
+    let partitions = events::kafka::assign_all_partitions(&consumer, &[topic], Offset::Beginning)?;
+    let mut at_end = HashSet::new();
+    let started = Instant::now();
+    while at_end.len() < partitions {
+        anyhow::ensure!(started.elapsed() < READ_LIMIT, "{topic} was not read to its end within {READ_LIMIT:?}");
+        match consumer.poll(Duration::from_millis(500)) {
+            None => {}
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                at_end.insert(partition);
             }
-            _ => {
-                if let Ok(event) = decode::<OrderStatusChanged>(payload)
-                    && event.payload.to == "CONFIRMED"
-                {
-                    confirmed.insert(event.payload.order_id, millis(&event.time)?);
-                }
+            Some(message) => {
+                let message = message?;
+                at_end.remove(&message.partition());
+                each(message.payload().unwrap_or_default())?;
             }
         }
     }
-    Ok(pair(&created, &confirmed))
+    Ok(())
 }
 
 /// The latency of every order found in both maps (times in ms since the epoch).
