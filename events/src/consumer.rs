@@ -57,6 +57,11 @@ impl From<sqlx::Error> for HandlerError {
 /// Applies one event's effect inside the given transaction (which also records the event as
 /// processed, and may write outbox rows for the events this effect causes).
 pub trait Handler<E: Event>: Send + Sync + 'static {
+    /// How long the broker may hold a fetch that finds nothing new (`fetch.wait.max.ms`). The
+    /// embedded broker answers every fetch only after this wait, so it bounds each saga hop; a
+    /// handler nobody waits on can take longer and spare the broker the polling.
+    const FETCH_WAIT_MS: u32 = 50;
+
     fn handle<'a>(
         &'a self,
         event: &'a Envelope<E>,
@@ -113,8 +118,7 @@ impl<E: Event + 'static, H: Handler<E>> TopicConsumer<E, H> {
             // Handling one message takes at most a few seconds, retries included; a member
             // stuck for longer than this is taken out of the group (the default is 5 minutes).
             .set("max.poll.interval.ms", "30000")
-            // The default (500 ms) would add half a second to every saga hop.
-            .set("fetch.wait.max.ms", "50")
+            .set("fetch.wait.max.ms", H::FETCH_WAIT_MS.to_string())
             .create()?;
         consumer.subscribe(&[E::TOPIC])?;
         let dead_letters = self.kafka.producer()?;
