@@ -381,9 +381,13 @@ fn write_results(dir: &Path, results: &Results) -> anyhow::Result<()> {
     let labels: Vec<String> = results
         .scenarios
         .iter()
-        .map(|result| match result.report.rate_per_sec {
-            Some(rate) => format!("{} (open {rate}/s)", result.report.scenario),
-            None => result.report.scenario.clone(),
+        .map(|result| {
+            let label = match result.report.rate_per_sec {
+                Some(rate) => format!("{} (open {rate}/s)", result.report.scenario),
+                None => result.report.scenario.clone(),
+            };
+            // Latency is that of successful requests: with none there is no bar to draw.
+            if result.report.requests == result.report.errors { format!("{label}: no success") } else { label }
         })
         .collect();
     let rows: Vec<svg::Row<'_>> = results

@@ -100,10 +100,14 @@ impl Results {
                 targets.push(Target {
                     what: label.to_owned(),
                     target: format!(">= {rate}/s, p99 <= {p99} ms, 0 errors"),
-                    measured: format!(
-                        "{:.0}/s, p99 {:.2} ms, {} errors",
-                        report.throughput_per_sec, report.latency_ms.p99, report.errors
-                    ),
+                    measured: if report.requests == report.errors {
+                        format!("no successful request, {} errors", report.errors)
+                    } else {
+                        format!(
+                            "{:.0}/s, p99 {:.2} ms, {} errors",
+                            report.throughput_per_sec, report.latency_ms.p99, report.errors
+                        )
+                    },
                     met: rate_met && report.latency_ms.p99 <= p99 && report.errors == 0 && report.requests > 0,
                 });
             }
@@ -203,15 +207,19 @@ impl Results {
             let latency = report.latency_ms;
             let name =
                 if result.reference { format!("{} (reference)", report.scenario) } else { report.scenario.clone() };
+            // Latency is that of successful requests: with none, there is none to show.
+            let latencies = if report.requests == report.errors {
+                "- | - | - | - | -".to_owned()
+            } else {
+                format!(
+                    "{:.2} | {:.2} | {:.2} | {:.2} | {:.2}",
+                    latency.p50, latency.p90, latency.p99, latency.p999, latency.max
+                )
+            };
             let _ = writeln!(
                 out,
-                "| {name} | {load} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} |",
+                "| {name} | {load} | {:.0} | {latencies} | {} | {} | {} |",
                 report.throughput_per_sec,
-                latency.p50,
-                latency.p90,
-                latency.p99,
-                latency.p999,
-                latency.max,
                 report.errors,
                 share(bare),
                 share(graphql),
