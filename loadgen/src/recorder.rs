@@ -146,6 +146,12 @@ impl Report {
         self.errors == 0 && self.requests > 0
     }
 
+    /// Whether any request succeeded: the latency figures are those of successful requests, so
+    /// without one there are none.
+    pub fn any_succeeded(&self) -> bool {
+        self.requests > self.errors
+    }
+
     /// One line for a terminal, then one line per kind of error.
     pub fn summary(&self) -> String {
         let load = match self.rate_per_sec {

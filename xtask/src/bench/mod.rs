@@ -386,8 +386,7 @@ fn write_results(dir: &Path, results: &Results) -> anyhow::Result<()> {
                 Some(rate) => format!("{} (open {rate}/s)", result.report.scenario),
                 None => result.report.scenario.clone(),
             };
-            // Latency is that of successful requests: with none there is no bar to draw.
-            if result.report.requests == result.report.errors { format!("{label}: no success") } else { label }
+            if result.report.any_succeeded() { label } else { format!("{label}: no success") }
         })
         .collect();
     let rows: Vec<svg::Row<'_>> = results
