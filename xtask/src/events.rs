@@ -1,8 +1,19 @@
-//! `cargo xtask events <topic>`: prints a topic's events as they arrive, from the beginning.
+//! `cargo xtask events <topic>`: prints a topic's events as they arrive, from the beginning;
+//! and [`read_to_end`], which the benchmark's event-latency reader shares.
 
-use std::{process::ExitCode, time::Duration};
+use std::{
+    collections::HashSet,
+    process::ExitCode,
+    time::{Duration, Instant},
+};
 
-use rdkafka::{ClientConfig, Message as _, Offset, consumer::BaseConsumer};
+use rdkafka::{
+    ClientConfig, Message as _, Offset, consumer::BaseConsumer, error::KafkaError, message::BorrowedMessage,
+};
+
+/// The most reading a topic to its end may take: the embedded broker answers large fetches
+/// slowly.
+const READ_LIMIT: Duration = Duration::from_secs(180);
 
 #[derive(Debug, clap::Args)]
 pub struct EventsArgs {
@@ -17,30 +28,67 @@ pub struct EventsArgs {
 }
 
 pub fn run(args: &EventsArgs) -> anyhow::Result<ExitCode> {
-    // No consumer group: reading never moves anyone's offsets.
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &args.brokers)
-        .set("group.id", "xtask-events-viewer")
-        .set("enable.auto.commit", "false")
-        .create()?;
-    let partitions = events::kafka::assign_all_partitions(&consumer, &[&args.topic], Offset::Beginning)?;
-    anyhow::ensure!(partitions > 0, "topic {} not found on {}", args.topic, args.brokers);
-    let mut idle = Duration::ZERO;
+    if args.no_follow {
+        read_to_end(&args.brokers, &args.topic, |message| {
+            print(message);
+            Ok(())
+        })?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (consumer, _) = reader(&args.brokers, &args.topic, false)?;
     loop {
         match consumer.poll(Duration::from_millis(500)) {
-            Some(Ok(message)) => {
-                idle = Duration::ZERO;
-                let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
-                let payload = String::from_utf8_lossy(message.payload().unwrap_or_default()).into_owned();
-                println!("{}[{}]@{} key={key} {payload}", message.topic(), message.partition(), message.offset());
-            }
+            Some(Ok(message)) => print(&message),
             Some(Err(error)) => eprintln!("{error}"),
-            None => {
-                idle += Duration::from_millis(500);
-                if args.no_follow && idle >= Duration::from_secs(2) {
-                    return Ok(ExitCode::SUCCESS);
-                }
+            None => {}
+        }
+    }
+}
+
+/// Hands every message of `topic` to `each`, from the beginning until every partition reports
+/// its end. The end is the broker's end-of-partition signal, not a quiet spell: the embedded
+/// broker can take seconds to answer a fetch of a few thousand events.
+pub fn read_to_end(
+    brokers: &str,
+    topic: &str,
+    mut each: impl FnMut(&BorrowedMessage<'_>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let (consumer, partitions) = reader(brokers, topic, true)?;
+    let mut at_end = HashSet::new();
+    let started = Instant::now();
+    while at_end.len() < partitions {
+        anyhow::ensure!(started.elapsed() < READ_LIMIT, "{topic} was not read to its end within {READ_LIMIT:?}");
+        match consumer.poll(Duration::from_millis(500)) {
+            None => {}
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                at_end.insert(partition);
+            }
+            Some(message) => {
+                let message = message?;
+                at_end.remove(&message.partition());
+                each(&message)?;
             }
         }
     }
+    Ok(())
+}
+
+/// A consumer of every partition of `topic` from the beginning, and how many partitions it has.
+/// No consumer group: reading never moves anyone's offsets.
+fn reader(brokers: &str, topic: &str, report_ends: bool) -> anyhow::Result<(BaseConsumer, usize)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "xtask-events-reader")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", report_ends.to_string())
+        .create()?;
+    let partitions = events::kafka::assign_all_partitions(&consumer, &[topic], Offset::Beginning)?;
+    anyhow::ensure!(partitions > 0, "topic {topic} not found on {brokers}");
+    Ok((consumer, partitions))
+}
+
+fn print(message: &BorrowedMessage<'_>) {
+    let key = String::from_utf8_lossy(message.key().unwrap_or_default());
+    let payload = String::from_utf8_lossy(message.payload().unwrap_or_default());
+    println!("{}[{}]@{} key={key} {payload}", message.topic(), message.partition(), message.offset());
 }

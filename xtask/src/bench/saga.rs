@@ -1,10 +1,7 @@
 //! Event latency: from `order.created` being written to the order's `CONFIRMED`, read from the
 //! topics afterwards (both times are the envelopes' `time`, set by order-service, in ms).
 
-use std::{
-    collections::{HashMap, HashSet},
-    time::{Duration, Instant},
-};
+use std::{collections::HashMap, time::Duration};
 
 use events::{
     envelope::decode,
@@ -12,11 +9,10 @@ use events::{
     topics,
 };
 use loadgen::{Recorder, recorder::Percentiles};
-use rdkafka::{ClientConfig, Message as _, Offset, consumer::BaseConsumer, error::KafkaError};
+use rdkafka::Message as _;
 use serde::Serialize;
 
-/// The most the read may take: the embedded broker answers large fetches slowly.
-const READ_LIMIT: Duration = Duration::from_secs(180);
+use crate::events::read_to_end;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct EventLatency {
@@ -29,15 +25,15 @@ pub struct EventLatency {
 /// its confirmation.
 pub fn measure(brokers: &str) -> anyhow::Result<EventLatency> {
     let mut created = HashMap::new();
-    read_to_end(brokers, topics::ORDER_CREATED, |payload| {
-        if let Ok(event) = decode::<OrderCreated>(payload) {
+    read_to_end(brokers, topics::ORDER_CREATED, |message| {
+        if let Ok(event) = decode::<OrderCreated>(message.payload().unwrap_or_default()) {
             created.insert(event.payload.order_id, millis(&event.time)?);
         }
         Ok(())
     })?;
     let mut confirmed = HashMap::new();
-    read_to_end(brokers, topics::ORDER_STATUS_CHANGED, |payload| {
-        if let Ok(event) = decode::<OrderStatusChanged>(payload)
+    read_to_end(brokers, topics::ORDER_STATUS_CHANGED, |message| {
+        if let Ok(event) = decode::<OrderStatusChanged>(message.payload().unwrap_or_default())
             && event.payload.to == "CONFIRMED"
         {
             confirmed.insert(event.payload.order_id, millis(&event.time)?);
@@ -52,36 +48,6 @@ pub fn measure(brokers: &str) -> anyhow::Result<EventLatency> {
         confirmed.len()
     );
     Ok(latency)
-}
-
-/// Hands every message of `topic` to `each`, from the beginning until every partition reports
-/// its end. The end is the broker's end-of-partition signal, not a quiet spell: the embedded
-/// broker can take seconds to answer a fetch of a few thousand events.
-fn read_to_end(brokers: &str, topic: &str, mut each: impl FnMut(&[u8]) -> anyhow::Result<()>) -> anyhow::Result<()> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", "xtask-bench-event-latency")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .create()?;
-    let partitions = events::kafka::assign_all_partitions(&consumer, &[topic], Offset::Beginning)?;
-    let mut at_end = HashSet::new();
-    let started = Instant::now();
-    while at_end.len() < partitions {
-        anyhow::ensure!(started.elapsed() < READ_LIMIT, "{topic} was not read to its end within {READ_LIMIT:?}");
-        match consumer.poll(Duration::from_millis(500)) {
-            None => {}
-            Some(Err(KafkaError::PartitionEOF(partition))) => {
-                at_end.insert(partition);
-            }
-            Some(message) => {
-                let message = message?;
-                at_end.remove(&message.partition());
-                each(message.payload().unwrap_or_default())?;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The latency of every order found in both maps (times in ms since the epoch).
