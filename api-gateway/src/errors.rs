@@ -34,6 +34,18 @@ pub fn from_status(service: &str, status: Status) -> Error {
         Code::FailedPrecondition => with_code(status.message(), code::FAILED_PRECONDITION),
         Code::Unauthenticated => with_code(status.message(), code::UNAUTHENTICATED),
         Code::PermissionDenied => with_code(status.message(), code::FORBIDDEN),
+        // The backend is alive but shedding load (the order saga's backpressure): its message
+        // says why, and the client is told when to try again (also as `Retry-After`).
+        Code::ResourceExhausted => {
+            let retry_after = status
+                .metadata()
+                .get(service_runtime::error::RETRY_AFTER_METADATA)
+                .and_then(|value| value.to_str().ok()?.parse::<u64>().ok())
+                .unwrap_or(1);
+            tracing::debug!(service, %status, "backend overloaded");
+            with_code(status.message(), code::UNAVAILABLE)
+                .extend_with(|_, ext| ext.set(RETRY_AFTER_EXTENSION, retry_after))
+        }
         Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
             tracing::warn!(service, %status, "backend unavailable");
             with_code(&format!("{service} is unavailable, try again later"), code::UNAVAILABLE)
@@ -43,6 +55,21 @@ pub fn from_status(service: &str, status: Status) -> Error {
             with_code("internal error", code::INTERNAL)
         }
     }
+}
+
+/// The extension, in seconds, on an error the client may retry later; the HTTP answer carries
+/// it as `Retry-After` too.
+pub const RETRY_AFTER_EXTENSION: &str = "retryAfter";
+
+/// The largest `retryAfter` among `errors`, if any has one.
+pub fn retry_after(errors: &[async_graphql::ServerError]) -> Option<u64> {
+    errors
+        .iter()
+        .filter_map(|error| match error.extensions.as_ref()?.get(RETRY_AFTER_EXTENSION)? {
+            async_graphql::Value::Number(seconds) => seconds.as_u64(),
+            _ => None,
+        })
+        .max()
 }
 
 pub fn with_code(message: &str, code: &'static str) -> Error {

@@ -7,7 +7,8 @@ use std::{sync::Arc, time::Duration};
 use events::{
     KafkaArgs,
     envelope::decode,
-    kafka::{assign_all_partitions, ensure_topics_with_retry},
+    idle::{IdleAware, WakeSignal},
+    kafka::{Role, StatsContext, assign_all_partitions, ensure_topics_with_retry},
     payloads::{OrderStatusChanged, ProductStockUpdated},
     topics,
 };
@@ -21,15 +22,34 @@ const CHANNEL_CAPACITY: usize = 1024;
 /// Where subscriptions get their events.
 #[derive(Debug, Clone)]
 pub struct EventFeed {
-    pub orders: broadcast::Sender<Arc<OrderStatusChanged>>,
-    pub stock: broadcast::Sender<Arc<ProductStockUpdated>>,
+    orders: broadcast::Sender<Arc<OrderStatusChanged>>,
+    stock: broadcast::Sender<Arc<ProductStockUpdated>>,
+    /// Woken by a new subscription: the feed stops dozing, since events are awaited.
+    wake: WakeSignal,
     /// False without a broker: subscriptions then fail with UNAVAILABLE.
     pub enabled: bool,
 }
 
 impl EventFeed {
     pub fn new(enabled: bool) -> Self {
-        Self { orders: broadcast::channel(CHANNEL_CAPACITY).0, stock: broadcast::channel(CHANNEL_CAPACITY).0, enabled }
+        Self {
+            orders: broadcast::channel(CHANNEL_CAPACITY).0,
+            stock: broadcast::channel(CHANNEL_CAPACITY).0,
+            wake: WakeSignal::default(),
+            enabled,
+        }
+    }
+
+    /// Order status changes from now on.
+    pub fn subscribe_orders(&self) -> broadcast::Receiver<Arc<OrderStatusChanged>> {
+        self.wake.wake();
+        self.orders.subscribe()
+    }
+
+    /// Stock changes from now on.
+    pub fn subscribe_stock(&self) -> broadcast::Receiver<Arc<ProductStockUpdated>> {
+        self.wake.wake();
+        self.stock.subscribe()
     }
 }
 
@@ -51,12 +71,12 @@ pub async fn run(feed: EventFeed, kafka: KafkaArgs, cancel: CancellationToken) {
 
 async fn read(feed: &EventFeed, kafka: &KafkaArgs, cancel: &CancellationToken) -> anyhow::Result<()> {
     // Its own group id and no commits: each gateway replica sees every event, from now on.
-    let consumer: StreamConsumer = kafka
-        .client_config()
+    let consumer: StreamConsumer<StatsContext> = kafka
+        .client_config_with_stats()
         .set("group.id", format!("api-gateway-feed-{}", uuid::Uuid::now_v7()))
         .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "50")
-        .create()?;
+        .set("fetch.wait.max.ms", kafka.kafka_fetch_wait_ms.to_string())
+        .create_with_context(StatsContext::new(Role::Feed))?;
     let consumer = Arc::new(consumer);
     {
         let consumer = Arc::clone(&consumer);
@@ -64,11 +84,10 @@ async fn read(feed: &EventFeed, kafka: &KafkaArgs, cancel: &CancellationToken) -
         tokio::task::spawn_blocking(move || assign_all_partitions(&*consumer, &topics, Offset::End)).await??;
     }
     tracing::info!("subscription feed reading order.status.changed and product.stock.updated");
+    let mut incoming = IdleAware::new(&*consumer, feed.wake.clone(), kafka.kafka_fetch_wait_ms);
     loop {
-        let message = tokio::select! {
-            () = cancel.cancelled() => return Ok(()),
-            message = consumer.recv() => message?,
-        };
+        let Some(message) = incoming.recv(cancel).await else { return Ok(()) };
+        let message = message?;
         let payload = message.payload().unwrap_or_default();
         // A message the gateway cannot read is the owning consumers' concern (they dead-letter
         // it); subscribers simply do not see it.

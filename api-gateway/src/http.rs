@@ -3,7 +3,7 @@
 
 use std::{
     net::{IpAddr, SocketAddr},
-    sync::{Arc, OnceLock},
+    sync::Arc,
     time::Duration,
 };
 
@@ -18,7 +18,6 @@ use axum::{
     routing::get,
 };
 use governor::{Quota, RateLimiter, clock::Clock as _, state::keyed::DefaultKeyedStateStore};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::{
@@ -87,7 +86,11 @@ async fn graphql(State(state): State<AppState>, headers: HeaderMap, request: Gra
     let credentials = state.auth.credentials(authorization);
     let (users, products) = schema::loaders(&state.backends);
     let request = request.into_inner().data(credentials).data(users).data(products);
-    state.schema.execute(request).await.into()
+    let mut response = state.schema.execute(request).await;
+    if let Some(seconds) = crate::errors::retry_after(&response.errors) {
+        response.http_headers.insert(header::RETRY_AFTER, seconds.into());
+    }
+    response.into()
 }
 
 /// 200 while the gateway runs; the body says whether every backend is SERVING.
@@ -107,17 +110,7 @@ async fn metrics() -> String {
     prometheus().render()
 }
 
-/// The process-wide Prometheus recorder, installed on first use.
-pub fn prometheus() -> &'static PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE.get_or_init(|| {
-        let recorder = PrometheusBuilder::new().build_recorder();
-        let handle = recorder.handle();
-        // Fails only if another recorder is installed already; then ours just stays empty.
-        let _ = metrics::set_global_recorder(recorder);
-        handle
-    })
-}
+pub use service_runtime::metrics::prometheus;
 
 async fn count_requests(request: Request, next: Next) -> Response {
     let path: &'static str = match request.uri().path() {

@@ -1,16 +1,24 @@
-//! Consuming one topic with a consumer group, exactly-once in effect.
+//! Consuming a process's topics with one consumer group, exactly-once in effect, in batches.
 //!
-//! For each message: decode and check the envelope; in one database transaction, skip it if
-//! its event id was processed already, else run the handler and record the id; commit; only
-//! then mark the Kafka offset for commit (librdkafka commits marked offsets every
-//! [`OFFSET_COMMIT_INTERVAL_MS`], on rebalance and on close — never an offset whose effect is not
-//! stored). A crash may redeliver the last fraction of a second of messages; the event-id
-//! record makes them no-ops. A message that cannot be decoded, has an unknown schema
-//! version, or still fails after [`MAX_ATTEMPTS`] tries (with backoff) goes to `<topic>.dlq`
-//! with the reason in headers, and the partition moves on.
+//! A process runs one consumer, subscribed to every topic it handles, in the group named after
+//! the service: the broker's work (fetches, heartbeats, offset commits) then grows with the
+//! number of processes, not with processes × topics.
+//!
+//! Every message one poll has ready (up to [`MAX_BATCH`]) is applied in one database
+//! transaction: for each, in offset order, its event id is recorded (a duplicate stops there)
+//! and its handler runs. One commit covers the batch; only then are the offsets marked for
+//! commit (librdkafka commits marked offsets every [`OFFSET_COMMIT_INTERVAL_MS`], on rebalance
+//! and on close — never an offset whose effect is not stored). A crash may redeliver the last
+//! fraction of a second of messages; the event-id records make them no-ops.
+//!
+//! If anything in a batch fails, the batch is rolled back and its messages are applied again
+//! one at a time: a message that cannot be decoded, has an unknown schema version, or still
+//! fails after [`MAX_ATTEMPTS`] tries (with backoff) goes to `<topic>.dlq` with the reason in
+//! headers, and the partition moves on.
 
-use std::{future::Future, marker::PhantomData, time::Duration};
+use std::{future::Future, marker::PhantomData, pin::Pin, time::Duration};
 
+use futures::FutureExt as _;
 use rdkafka::{
     Message as _,
     consumer::{Consumer as _, StreamConsumer},
@@ -20,14 +28,35 @@ use rdkafka::{
 use sqlx::{AnyConnection, AnyPool};
 use tokio_util::sync::CancellationToken;
 
-use crate::{Envelope, Event, KafkaArgs, envelope::decode, outbox::OutboxSignal, topics};
+use crate::{
+    Envelope, Event, KafkaArgs,
+    envelope::decode,
+    idle::{IdleAware, WakeSignal},
+    kafka::{Role, StatsContext},
+    outbox::OutboxSignal,
+    topics,
+};
 
 /// Tries per message before it is dead-lettered.
 pub const MAX_ATTEMPTS: u32 = 4;
 
+/// The most messages applied in one transaction. A batch holds SQLite's write lock while it
+/// runs; a few hundred short effects keep that to tens of milliseconds.
+pub const MAX_BATCH: usize = 256;
+
 /// How often marked offsets are committed. One commit per message was one broker write per
 /// message, the largest share of the broker's work under load; redelivery is harmless.
 pub const OFFSET_COMMIT_INTERVAL_MS: u32 = 100;
+
+/// How long the broker may go without a heartbeat before it drops a member. A broker busy with
+/// a burst answers heartbeats late (the embedded one queues them behind every storage request);
+/// at 10 s members were dropped and the group rebalanced again and again under load. Kafka's own
+/// default is 45 s; with static membership a restarted member takes its place back at once.
+const SESSION_TIMEOUT_MS: u32 = 45_000;
+
+/// How long a member may go between polls before it is taken out of the group. A batch applied
+/// one message at a time, each retried with backoff, takes at most a few seconds per message.
+const MAX_POLL_INTERVAL_MS: u32 = 120_000;
 
 /// Header names on dead-lettered messages.
 pub mod dlq_headers {
@@ -57,11 +86,6 @@ impl From<sqlx::Error> for HandlerError {
 /// Applies one event's effect inside the given transaction (which also records the event as
 /// processed, and may write outbox rows for the events this effect causes).
 pub trait Handler<E: Event>: Send + Sync + 'static {
-    /// How long the broker may hold a fetch that finds nothing new (`fetch.wait.max.ms`). The
-    /// embedded broker answers every fetch only after this wait, so it bounds each saga hop; a
-    /// handler nobody waits on can take longer and spare the broker the polling.
-    const FETCH_WAIT_MS: u32 = 50;
-
     fn handle<'a>(
         &'a self,
         event: &'a Envelope<E>,
@@ -69,149 +93,293 @@ pub trait Handler<E: Event>: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a;
 }
 
-/// One topic's consumer.
-pub struct TopicConsumer<E, H> {
-    kafka: KafkaArgs,
-    group: String,
-    pool: AnyPool,
-    handler: H,
-    outbox: OutboxSignal,
-    _event: PhantomData<fn() -> E>,
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why one message was not applied.
+#[derive(Debug)]
+enum Failure {
+    /// Not an event of this topic's type and version: it never will be.
+    Undecodable(String),
+    Handler(HandlerError),
 }
 
-impl<E, H> std::fmt::Debug for TopicConsumer<E, H> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TopicConsumer").field("group", &self.group).finish_non_exhaustive()
+impl From<sqlx::Error> for Failure {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Handler(error.into())
     }
 }
 
-/// What became of one message.
+/// One topic's handler with the event type erased, so that one consumer can route every topic
+/// of its process.
+trait Route: Send + Sync {
+    fn topic(&self) -> &'static str;
+
+    /// Decodes `payload` and applies it in `transaction`, recording its event id first; false
+    /// when the event had been processed before.
+    fn apply<'a>(
+        &'a self,
+        payload: &'a [u8],
+        transaction: &'a mut AnyConnection,
+    ) -> BoxFuture<'a, Result<bool, Failure>>;
+}
+
+struct Typed<E, H> {
+    handler: H,
+    _event: PhantomData<fn() -> E>,
+}
+
+impl<E: Event + 'static, H: Handler<E>> Route for Typed<E, H> {
+    fn topic(&self) -> &'static str {
+        E::TOPIC
+    }
+
+    fn apply<'a>(
+        &'a self,
+        payload: &'a [u8],
+        transaction: &'a mut AnyConnection,
+    ) -> BoxFuture<'a, Result<bool, Failure>> {
+        Box::pin(async move {
+            let envelope = decode::<E>(payload).map_err(|error| Failure::Undecodable(error.to_string()))?;
+            // Record first: the write takes SQLite's lock at once, and a duplicate stops here.
+            let recorded = sqlx::query(
+                "INSERT INTO processed_events (event_id, topic, processed_at) VALUES ($1, $2, $3) ON CONFLICT (event_id) DO NOTHING",
+            )
+            .bind(&envelope.id)
+            .bind(E::TOPIC)
+            .bind(chrono::Utc::now().timestamp_millis())
+            .execute(&mut *transaction)
+            .await?;
+            if recorded.rows_affected() == 0 {
+                return Ok(false);
+            }
+            self.handler.handle(&envelope, transaction).await.map_err(Failure::Handler)?;
+            Ok(true)
+        })
+    }
+}
+
+/// What became of one message applied on its own.
 enum Outcome {
     Applied,
     Duplicate,
     DeadLettered(String),
 }
 
-impl<E: Event + 'static, H: Handler<E>> TopicConsumer<E, H> {
-    /// A consumer of `E`'s topic in the group `<service>.<topic>`: one group per service and
-    /// topic, so that each group holds one kind of member and a crash or restart rebalances only
-    /// the groups of the process concerned, each on its own.
-    pub fn new(kafka: KafkaArgs, service: &str, pool: AnyPool, handler: H, outbox: OutboxSignal) -> Self {
-        let group = format!("{service}.{}", E::TOPIC);
-        Self { kafka, group, pool, handler, outbox, _event: PhantomData }
+/// The consumer of one process: every topic it handles, in one group.
+pub struct ProcessConsumer {
+    kafka: KafkaArgs,
+    group: String,
+    pool: AnyPool,
+    outbox: OutboxSignal,
+    wake: WakeSignal,
+    routes: Vec<Box<dyn Route>>,
+}
+
+impl std::fmt::Debug for ProcessConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessConsumer")
+            .field("group", &self.group)
+            .field("topics", &self.topics())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProcessConsumer {
+    /// A consumer in the group `service` (replicas of a service share the work), handling no
+    /// topic yet. `wake` tells it, while it dozes, that a message is due (see [`crate::idle`]).
+    pub fn new(kafka: KafkaArgs, service: &str, pool: AnyPool, outbox: OutboxSignal, wake: WakeSignal) -> Self {
+        Self { kafka, group: service.to_owned(), pool, outbox, wake, routes: Vec::new() }
+    }
+
+    /// Also handles `E`'s topic with `handler`.
+    ///
+    /// # Panics
+    /// When `E`'s topic has a handler already: one topic, one handler.
+    pub fn route<E: Event + 'static, H: Handler<E>>(&mut self, handler: H) {
+        assert!(!self.topics().contains(&E::TOPIC), "{} is handled twice", E::TOPIC);
+        self.routes.push(Box::new(Typed::<E, H> { handler, _event: PhantomData }));
+    }
+
+    /// The topics this consumer reads.
+    pub fn topics(&self) -> Vec<&'static str> {
+        self.routes.iter().map(|route| route.topic()).collect()
     }
 
     /// Consumes until `cancel` fires.
     pub async fn run(self, cancel: CancellationToken) -> anyhow::Result<()> {
-        let mut config = self.kafka.client_config();
+        let topics = self.topics();
+        if topics.is_empty() {
+            return Ok(());
+        }
+        let mut config = self.kafka.client_config_with_stats();
         if let Some(instance) = &self.kafka.group_instance {
             config.set("group.instance.id", instance);
         }
-        let consumer: StreamConsumer = config
+        let consumer: StreamConsumer<StatsContext> = config
             .set("group.id", &self.group)
             // Commit only what `store_offset_from_message` marked, after its effect is stored.
             .set("enable.auto.commit", "true")
             .set("enable.auto.offset.store", "false")
             .set("auto.commit.interval.ms", OFFSET_COMMIT_INTERVAL_MS.to_string())
             .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", "10000")
-            // Handling one message takes at most a few seconds, retries included; a member
-            // stuck for longer than this is taken out of the group (the default is 5 minutes).
-            .set("max.poll.interval.ms", "30000")
-            .set("fetch.wait.max.ms", H::FETCH_WAIT_MS.to_string())
-            .create()?;
-        consumer.subscribe(&[E::TOPIC])?;
-        let dead_letters = self.kafka.producer()?;
-        tracing::info!(topic = E::TOPIC, group = %self.group, "consuming");
+            .set("session.timeout.ms", SESSION_TIMEOUT_MS.to_string())
+            .set("max.poll.interval.ms", MAX_POLL_INTERVAL_MS.to_string())
+            .set("fetch.wait.max.ms", self.kafka.kafka_fetch_wait_ms.to_string())
+            .create_with_context(StatsContext::new(Role::Consumer))?;
+        consumer.subscribe(&topics)?;
+        let dead_letters = self.kafka.producer(Role::DeadLetters)?;
+        tracing::info!(?topics, group = %self.group, "consuming");
+        let mut incoming = IdleAware::new(&consumer, self.wake.clone(), self.kafka.kafka_fetch_wait_ms);
         loop {
-            let message = tokio::select! {
-                () = cancel.cancelled() => return Ok(()),
-                message = consumer.recv() => message,
-            };
-            let message = match message {
+            let Some(first) = incoming.recv(&cancel).await else { return Ok(()) };
+            let first = match first {
                 Ok(message) => message,
                 Err(error) => {
-                    tracing::warn!(topic = E::TOPIC, %error, "consumer error");
+                    tracing::warn!(%error, "consumer error");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                     continue;
                 }
             };
-            let outcome = self.process(&message, &cancel).await;
-            match outcome {
-                Some(Outcome::DeadLettered(reason)) => {
-                    // Never drop a message: keep trying until the dead-letter topic has it.
-                    if !send_to_dead_letter(&dead_letters, &message, &reason, &cancel).await {
-                        return Ok(());
+            // Everything else the last fetch brought is already queued: take it without waiting.
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match consumer.recv().now_or_never() {
+                    Some(Ok(message)) => batch.push(message),
+                    Some(Err(error)) => {
+                        tracing::warn!(%error, "consumer error");
+                        break;
                     }
+                    None => break,
                 }
-                Some(Outcome::Applied | Outcome::Duplicate) => {}
-                // Cancelled mid-way: leave the offset alone, the message comes back after restart.
-                None => return Ok(()),
             }
-            if let Err(error) = consumer.store_offset_from_message(&message) {
-                tracing::warn!(topic = E::TOPIC, %error, "offset not stored; the message may be redelivered");
-            }
-        }
-    }
-
-    async fn process(&self, message: &BorrowedMessage<'_>, cancel: &CancellationToken) -> Option<Outcome> {
-        let envelope = match decode::<E>(message.payload().unwrap_or_default()) {
-            Ok(envelope) => envelope,
-            Err(error) => return Some(Outcome::DeadLettered(error.to_string())),
-        };
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.apply(&envelope).await {
+            match self.apply_batch(&batch).await {
                 Ok(applied) => {
                     if applied {
                         self.outbox.wake();
-                        return Some(Outcome::Applied);
                     }
-                    return Some(Outcome::Duplicate);
                 }
-                Err(HandlerError::Permanent(reason)) => return Some(Outcome::DeadLettered(reason)),
-                Err(HandlerError::Retryable(error)) if attempt >= MAX_ATTEMPTS => {
-                    return Some(Outcome::DeadLettered(format!("failed {attempt} times; last error: {error:#}")));
-                }
-                Err(HandlerError::Retryable(error)) => {
-                    let delay = Duration::from_millis(100 * 4_u64.pow(attempt - 1));
-                    tracing::warn!(topic = E::TOPIC, event_id = %envelope.id, attempt, error = format!("{error:#}"), "retrying");
-                    tokio::select! {
-                        () = cancel.cancelled() => return None,
-                        () = tokio::time::sleep(delay) => {}
+                Err(reason) => {
+                    tracing::debug!(
+                        messages = batch.len(),
+                        reason,
+                        "batch rolled back; applying its messages one by one"
+                    );
+                    for message in &batch {
+                        if !self.apply_alone(message, &dead_letters, &cancel).await {
+                            // Cancelled mid-way: leave the offsets alone, the messages come back.
+                            return Ok(());
+                        }
+                        if let Err(error) = consumer.store_offset_from_message(message) {
+                            tracing::warn!(%error, "offset not stored; the message may be redelivered");
+                        }
                     }
+                    continue;
+                }
+            }
+            for message in &batch {
+                if let Err(error) = consumer.store_offset_from_message(message) {
+                    tracing::warn!(%error, "offset not stored; the message may be redelivered");
                 }
             }
         }
     }
 
-    /// Applies the event once: false when it had been processed before.
-    async fn apply(&self, envelope: &Envelope<E>) -> Result<bool, HandlerError> {
-        let mut transaction = self.pool.begin().await?;
-        // Record first: the write takes SQLite's lock at once, and a duplicate stops here.
-        let recorded = sqlx::query(
-            "INSERT INTO processed_events (event_id, topic, processed_at) VALUES ($1, $2, $3) ON CONFLICT (event_id) DO NOTHING",
-        )
-        .bind(&envelope.id)
-        .bind(E::TOPIC)
-        .bind(chrono::Utc::now().timestamp_millis())
-        .execute(&mut *transaction)
-        .await?;
-        if recorded.rows_affected() == 0 {
-            transaction.rollback().await?;
-            return Ok(false);
+    fn route_of(&self, topic: &str) -> Option<&dyn Route> {
+        self.routes.iter().find(|route| route.topic() == topic).map(|route| &**route)
+    }
+
+    /// Applies every message of `batch` in one transaction; true when any had an effect. Any
+    /// failure rolls the whole batch back and says why (in words, for the log).
+    async fn apply_batch(&self, batch: &[BorrowedMessage<'_>]) -> Result<bool, String> {
+        let mut transaction = self.pool.begin().await.map_err(|error| error.to_string())?;
+        let mut applied = false;
+        for message in batch {
+            let route = self.route_of(message.topic()).ok_or("a message from a topic without a handler")?;
+            match route.apply(message.payload().unwrap_or_default(), &mut transaction).await {
+                Ok(effect) => applied |= effect,
+                Err(failure) => return Err(format!("{failure:?}")),
+            }
         }
-        self.handler.handle(envelope, &mut transaction).await?;
-        transaction.commit().await?;
-        Ok(true)
+        transaction.commit().await.map_err(|error| error.to_string())?;
+        Ok(applied)
+    }
+
+    /// Applies one message in its own transaction, trying again after retryable failures and
+    /// dead-lettering it when it cannot be applied; false if cancelled before it was settled.
+    async fn apply_alone(
+        &self,
+        message: &BorrowedMessage<'_>,
+        dead_letters: &FutureProducer<StatsContext>,
+        cancel: &CancellationToken,
+    ) -> bool {
+        let outcome = match self.route_of(message.topic()) {
+            Some(route) => self.apply_with_retries(route, message, cancel).await,
+            None => Some(Outcome::DeadLettered(format!("no handler for topic {}", message.topic()))),
+        };
+        match outcome {
+            None => false,
+            Some(Outcome::Applied) => {
+                self.outbox.wake();
+                true
+            }
+            Some(Outcome::Duplicate) => true,
+            // Never drop a message: keep trying until the dead-letter topic has it.
+            Some(Outcome::DeadLettered(reason)) => send_to_dead_letter(dead_letters, message, &reason, cancel).await,
+        }
+    }
+
+    async fn apply_with_retries(
+        &self,
+        route: &dyn Route,
+        message: &BorrowedMessage<'_>,
+        cancel: &CancellationToken,
+    ) -> Option<Outcome> {
+        let payload = message.payload().unwrap_or_default();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let error = match self.apply_one(route, payload).await {
+                Ok(true) => return Some(Outcome::Applied),
+                Ok(false) => return Some(Outcome::Duplicate),
+                Err(Failure::Undecodable(reason) | Failure::Handler(HandlerError::Permanent(reason))) => {
+                    return Some(Outcome::DeadLettered(reason));
+                }
+                Err(Failure::Handler(HandlerError::Retryable(error))) => error,
+            };
+            if attempt >= MAX_ATTEMPTS {
+                return Some(Outcome::DeadLettered(format!("failed {attempt} times; last error: {error:#}")));
+            }
+            let delay = Duration::from_millis(100 * 4_u64.pow(attempt - 1));
+            tracing::warn!(
+                topic = route.topic(),
+                offset = message.offset(),
+                attempt,
+                error = format!("{error:#}"),
+                "retrying"
+            );
+            tokio::select! {
+                () = cancel.cancelled() => return None,
+                () = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
+    async fn apply_one(&self, route: &dyn Route, payload: &[u8]) -> Result<bool, Failure> {
+        let mut transaction = self.pool.begin().await?;
+        let applied = route.apply(payload, &mut transaction).await?;
+        if applied {
+            transaction.commit().await?;
+        } else {
+            transaction.rollback().await?;
+        }
+        Ok(applied)
     }
 }
 
 /// Publishes `message` to its topic's dead-letter topic with the reason; false if cancelled
 /// before it got there.
 async fn send_to_dead_letter(
-    producer: &FutureProducer,
+    producer: &FutureProducer<StatsContext>,
     message: &BorrowedMessage<'_>,
     reason: &str,
     cancel: &CancellationToken,

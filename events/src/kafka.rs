@@ -5,10 +5,80 @@ use std::time::Duration;
 use rdkafka::{
     ClientConfig,
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
-    client::DefaultClientContext,
+    client::{ClientContext, DefaultClientContext},
+    consumer::ConsumerContext,
     error::RDKafkaErrorCode,
     producer::FutureProducer,
+    statistics::Statistics,
 };
+
+/// The default of `KAFKA_FETCH_WAIT_MS`: see [`KafkaArgs::kafka_fetch_wait_ms`].
+pub const DEFAULT_FETCH_WAIT_MS: u32 = 20;
+
+/// How often librdkafka reports its counters (requests sent, rebalances) to [`StatsContext`].
+const STATISTICS_INTERVAL_MS: u32 = 1000;
+
+/// What a Kafka client of a service is for; the label of its metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The outbox relay's producer.
+    Outbox,
+    /// The process's consumer group member.
+    Consumer,
+    /// The producer that dead-letters messages.
+    DeadLetters,
+    /// The gateway's subscription feed.
+    Feed,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Outbox => "outbox",
+            Self::Consumer => "consumer",
+            Self::DeadLetters => "dead-letters",
+            Self::Feed => "feed",
+        }
+    }
+}
+
+/// A client context that turns librdkafka's statistics into metrics: the requests sent to the
+/// brokers by type (`kafka_client_requests_total`) and the consumer group's rebalances
+/// (`kafka_consumer_rebalances_total`). They say what the broker's work is per unit of load.
+#[derive(Debug, Clone, Copy)]
+pub struct StatsContext {
+    role: Role,
+}
+
+impl StatsContext {
+    pub fn new(role: Role) -> Self {
+        Self { role }
+    }
+}
+
+impl ClientContext for StatsContext {
+    fn stats(&self, statistics: Statistics) {
+        let role = self.role.as_str();
+        let mut requests: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+        // "internal" is librdkafka's own queue, not a connection; every other entry (learned,
+        // configured, and the group coordinator's logical connection) sends real requests.
+        for broker in statistics.brokers.values().filter(|broker| broker.source != "internal") {
+            for (request, count) in &broker.req {
+                *requests.entry(request.as_str()).or_default() += count;
+            }
+        }
+        for (request, count) in requests.into_iter().filter(|(_, count)| *count > 0) {
+            metrics::counter!("kafka_client_requests_total", "role" => role, "request" => request.to_owned())
+                .absolute(u64::try_from(count).unwrap_or_default());
+        }
+        if let Some(group) = statistics.cgrp {
+            metrics::counter!("kafka_consumer_rebalances_total", "role" => role)
+                .absolute(u64::try_from(group.rebalance_cnt).unwrap_or_default());
+        }
+    }
+}
+
+impl ConsumerContext for StatsContext {}
 
 /// Kafka settings, per the configuration contract.
 #[derive(Debug, Clone, clap::Args)]
@@ -17,12 +87,19 @@ pub struct KafkaArgs {
     /// published once a broker is configured).
     #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
     pub kafka_brokers: String,
-    /// Partitions for topics this service creates.
-    #[arg(long, env = "KAFKA_TOPIC_PARTITIONS", default_value_t = 3)]
+    /// Partitions for topics this service creates. One keeps the embedded broker's work (and
+    /// the local run's) small; deployments with several replicas per service use more (Compose
+    /// and Kubernetes set 3), since a partition is consumed by one replica at a time.
+    #[arg(long, env = "KAFKA_TOPIC_PARTITIONS", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=1000))]
     pub kafka_topic_partitions: i32,
     /// Replication factor for topics this service creates.
     #[arg(long, env = "KAFKA_REPLICATION_FACTOR", default_value_t = 1)]
     pub kafka_replication_factor: i32,
+    /// How long the broker may hold a consumer's fetch that finds nothing new
+    /// (`fetch.wait.max.ms`). The embedded broker holds every fetch this long, found or not, so
+    /// it bounds each saga hop from below; shorter costs the broker more polling when idle.
+    #[arg(long, env = "KAFKA_FETCH_WAIT_MS", default_value_t = DEFAULT_FETCH_WAIT_MS, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub kafka_fetch_wait_ms: u32,
     /// This process's identity in its consumer groups (static membership), set by the service
     /// from where it listens; see [`KafkaArgs::for_instance`].
     #[arg(skip)]
@@ -34,8 +111,9 @@ impl KafkaArgs {
     pub fn disabled() -> Self {
         Self {
             kafka_brokers: String::new(),
-            kafka_topic_partitions: 3,
+            kafka_topic_partitions: 1,
             kafka_replication_factor: 1,
+            kafka_fetch_wait_ms: DEFAULT_FETCH_WAIT_MS,
             group_instance: None,
         }
     }
@@ -71,14 +149,31 @@ impl KafkaArgs {
         config
     }
 
-    /// An idempotent producer that waits for every in-sync replica (acks=all).
-    pub fn producer(&self) -> Result<FutureProducer, rdkafka::error::KafkaError> {
-        self.client_config()
-            .set("enable.idempotence", "true")
+    /// The common client settings, with librdkafka's statistics on, for a client created with
+    /// a [`StatsContext`] (any other context would log them).
+    pub fn client_config_with_stats(&self) -> ClientConfig {
+        let mut config = self.client_config();
+        config.set("statistics.interval.ms", STATISTICS_INTERVAL_MS.to_string());
+        config
+    }
+
+    /// A producer that waits for every in-sync replica (acks=all) and keeps each partition's
+    /// order (one request in flight per connection, so a retry cannot overtake).
+    ///
+    /// Not librdkafka's idempotent producer: after a message times out (a broker frozen for
+    /// longer than `message.timeout.ms`) it bumps its epoch on its own, and the embedded broker
+    /// (tansu 0.6) has no record of that epoch and panics in its storage task, after which it
+    /// refuses every produce until restarted. Without idempotence the broker skips that check. A
+    /// retried send may then store an event twice; every consumer records the event ids it has
+    /// applied, so the second copy does nothing. Checked by the saga test that freezes the broker.
+    pub fn producer(&self, role: Role) -> Result<FutureProducer<StatsContext>, rdkafka::error::KafkaError> {
+        self.client_config_with_stats()
+            .set("enable.idempotence", "false")
             .set("acks", "all")
+            .set("max.in.flight.requests.per.connection", "1")
             .set("linger.ms", "5")
             .set("message.timeout.ms", "10000")
-            .create()
+            .create_with_context(StatsContext::new(role))
     }
 }
 
@@ -126,7 +221,7 @@ pub async fn ensure_topics_with_retry(kafka: &KafkaArgs, cancel: &tokio_util::sy
 /// Assigns every partition of `topics` to `consumer`, starting at `offset`, and returns how many
 /// partitions that was. No consumer group join: reading starts at once, and no group's offsets
 /// move. Blocking (it asks the broker for metadata), so async callers run it off the runtime.
-pub fn assign_all_partitions<C: rdkafka::consumer::Consumer>(
+pub fn assign_all_partitions<X: ConsumerContext, C: rdkafka::consumer::Consumer<X>>(
     consumer: &C,
     topics: &[&str],
     offset: rdkafka::Offset,

@@ -5,15 +5,16 @@
 //! - [`envelope`]: what goes on the wire: event id, type, time, version, payload (JSON), plus
 //!   headers (event type, trace context).
 //! - [`outbox`]: events are written to an outbox table in the same transaction as the state
-//!   change; a relay publishes them with an idempotent producer and marks them sent once the
-//!   broker has confirmed.
-//! - [`consumer`]: consumer groups with manual commits after the effect is stored; effects are
-//!   made idempotent by a processed-event record in the same transaction; poison messages go
-//!   to `<topic>.dlq` with the reason in headers.
+//!   change; a relay publishes them in batches and marks them sent once the broker has confirmed.
+//! - [`consumer`]: one consumer group member per process, batches applied in one transaction
+//!   and committed after the effect is stored; effects are made idempotent by a processed-event
+//!   record in the same transaction; poison messages go to `<topic>.dlq` with the reason.
+//! - [`idle`]: consumers that spare an idle broker the polling, and wake when an answer is due.
 //! - [`kafka`]: broker settings (`KAFKA_BROKERS`) and topic creation at start.
 
 pub mod consumer;
 pub mod envelope;
+pub mod idle;
 pub mod kafka;
 pub mod outbox;
 pub mod payloads;

@@ -15,6 +15,8 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     Envelope, Event,
     envelope::{EVENT_TYPE_HEADER, TRACEPARENT_HEADER, new_traceparent},
+    idle::WakeSignal,
+    kafka::StatsContext,
 };
 
 /// The most events published per round.
@@ -66,8 +68,10 @@ struct PendingEvent {
 /// Publishes the outbox.
 pub struct Relay {
     pool: AnyPool,
-    producer: FutureProducer,
+    producer: FutureProducer<StatsContext>,
     signal: OutboxSignal,
+    /// Woken after events went out: answers to them are due.
+    published: WakeSignal,
 }
 
 impl std::fmt::Debug for Relay {
@@ -77,8 +81,13 @@ impl std::fmt::Debug for Relay {
 }
 
 impl Relay {
-    pub fn new(pool: AnyPool, producer: FutureProducer, signal: OutboxSignal) -> Self {
-        Self { pool, producer, signal }
+    pub fn new(
+        pool: AnyPool,
+        producer: FutureProducer<StatsContext>,
+        signal: OutboxSignal,
+        published: WakeSignal,
+    ) -> Self {
+        Self { pool, producer, signal, published }
     }
 
     /// Publishes until `cancel` fires.
@@ -95,6 +104,7 @@ impl Relay {
                 // More may be waiting: go again at once.
                 Ok(_) => {
                     failures = 0;
+                    self.published.wake();
                     Duration::ZERO
                 }
                 Err(error) => {

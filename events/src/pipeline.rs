@@ -1,7 +1,5 @@
 //! Everything event-related a service runs beside its gRPC server: topic creation, the outbox
-//! relay and its consumers, started together once the broker answers.
-
-use std::{future::Future, pin::Pin};
+//! relay and the process's consumer, started together once the broker answers.
 
 use service_runtime::grpc::BackgroundTask;
 use sqlx::AnyPool;
@@ -9,40 +7,35 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     Event, KafkaArgs,
-    consumer::{Handler, TopicConsumer},
-    kafka::ensure_topics_with_retry,
+    consumer::{Handler, ProcessConsumer},
+    idle::WakeSignal,
+    kafka::{Role, ensure_topics_with_retry},
     outbox::{OutboxSignal, Relay},
 };
 
-type ConsumerTask =
-    Box<dyn FnOnce(CancellationToken) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>> + Send>;
-
-/// A service's relay and consumers.
+/// A service's relay and consumer.
+#[derive(Debug)]
 pub struct EventPipeline {
     kafka: KafkaArgs,
     pool: AnyPool,
     signal: OutboxSignal,
-    consumers: Vec<(&'static str, ConsumerTask)>,
-}
-
-impl std::fmt::Debug for EventPipeline {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let topics: Vec<_> = self.consumers.iter().map(|(topic, _)| *topic).collect();
-        f.debug_struct("EventPipeline").field("consumes", &topics).finish_non_exhaustive()
-    }
+    wake: WakeSignal,
+    consumer: ProcessConsumer,
 }
 
 impl EventPipeline {
-    /// The relay for `pool`'s outbox, woken by `signal`.
-    pub fn new(kafka: KafkaArgs, pool: AnyPool, signal: OutboxSignal) -> Self {
-        Self { kafka, pool, signal, consumers: Vec::new() }
+    /// The relay for `pool`'s outbox, woken by `signal`, and a consumer in the group `service`
+    /// (replicas of a service share its work) that handles nothing until [`Self::consume`].
+    pub fn new(kafka: KafkaArgs, service: &str, pool: AnyPool, signal: OutboxSignal) -> Self {
+        // Whatever this process publishes may be answered: its consumer stops dozing then.
+        let wake = WakeSignal::default();
+        let consumer = ProcessConsumer::new(kafka.clone(), service, pool.clone(), signal.clone(), wake.clone());
+        Self { kafka, pool, signal, wake, consumer }
     }
 
-    /// Also consumes `E`'s topic with `handler`, in the consumer group `<service>.<topic>`.
-    pub fn consume<E: Event + 'static, H: Handler<E>>(mut self, service: &str, handler: H) -> Self {
-        let consumer =
-            TopicConsumer::<E, H>::new(self.kafka.clone(), service, self.pool.clone(), handler, self.signal.clone());
-        self.consumers.push((E::TOPIC, Box::new(move |cancel| Box::pin(consumer.run(cancel)))));
+    /// Also consumes `E`'s topic with `handler`, in the same consumer as every other topic.
+    pub fn consume<E: Event + 'static, H: Handler<E>>(mut self, handler: H) -> Self {
+        self.consumer.route::<E, H>(handler);
         self
     }
 
@@ -60,7 +53,7 @@ impl EventPipeline {
         if !ensure_topics_with_retry(&self.kafka, &cancel).await {
             return;
         }
-        let producer = match self.kafka.producer() {
+        let producer = match self.kafka.producer(Role::Outbox) {
             Ok(producer) => producer,
             Err(error) => {
                 tracing::error!(%error, "cannot create the Kafka producer; events stay in the outbox");
@@ -68,17 +61,10 @@ impl EventPipeline {
                 return;
             }
         };
-        let mut tasks = vec![tokio::spawn(Relay::new(self.pool, producer, self.signal).run(cancel.clone()))];
-        for (topic, consumer) in self.consumers {
-            let cancel = cancel.clone();
-            tasks.push(tokio::spawn(async move {
-                if let Err(error) = consumer(cancel).await {
-                    tracing::error!(topic, error = format!("{error:#}"), "consumer stopped");
-                }
-            }));
+        let relay = tokio::spawn(Relay::new(self.pool, producer, self.signal, self.wake).run(cancel.clone()));
+        if let Err(error) = self.consumer.run(cancel).await {
+            tracing::error!(error = format!("{error:#}"), "consumer stopped");
         }
-        for task in tasks {
-            let _ = task.await;
-        }
+        let _ = relay.await;
     }
 }

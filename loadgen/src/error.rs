@@ -9,6 +9,11 @@ pub enum RequestError {
     /// An HTTP status other than 200.
     #[error("HTTP status {0}")]
     Status(u16),
+    /// Refused at once by the system's backpressure (`UNAVAILABLE` with `retryAfter`): an
+    /// answer, not a failure, in a scenario that overloads the system on purpose; an error in
+    /// any other.
+    #[error("refused: {0}")]
+    Refused(String),
     /// A GraphQL response with `errors`.
     #[error("GraphQL error {code}: {message}")]
     Graphql { code: String, message: String },
@@ -26,6 +31,7 @@ impl RequestError {
         match self {
             Self::Transport(_) => "transport".to_owned(),
             Self::Status(status) => format!("http {status}"),
+            Self::Refused(_) => "refused (backpressure)".to_owned(),
             Self::Graphql { code, .. } => format!("graphql {code}"),
             Self::Grpc(code) => format!("grpc {code}"),
             Self::Unexpected(what) => format!("unexpected: {what}"),

@@ -53,6 +53,9 @@ pub fn data_of(mut body: Value) -> Result<Value, RequestError> {
     if let Some(error) = body.get("errors").and_then(Value::as_array).and_then(|errors| errors.first()) {
         let code = error["extensions"]["code"].as_str().unwrap_or("NO_CODE").to_owned();
         let message = error["message"].as_str().unwrap_or_default().to_owned();
+        if code == "UNAVAILABLE" && error["extensions"].get("retryAfter").is_some() {
+            return Err(RequestError::Refused(message));
+        }
         return Err(RequestError::Graphql { code, message });
     }
     match body.get_mut("data").map(Value::take) {

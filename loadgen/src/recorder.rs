@@ -14,6 +14,8 @@ const MAX_LATENCY_MICROS: u64 = 120_000_000;
 #[derive(Debug, Clone)]
 pub struct Recorder {
     latencies: Histogram<u64>,
+    /// How long the requests refused by backpressure took to be refused.
+    refusals: Histogram<u64>,
     errors: BTreeMap<String, ErrorCount>,
 }
 
@@ -32,17 +34,17 @@ impl Default for Recorder {
 
 impl Recorder {
     pub fn new() -> Self {
-        let latencies = Histogram::new_with_bounds(1, MAX_LATENCY_MICROS, 3).expect("valid histogram bounds");
-        Self { latencies, errors: BTreeMap::new() }
+        let histogram = || Histogram::new_with_bounds(1, MAX_LATENCY_MICROS, 3).expect("valid histogram bounds");
+        Self { latencies: histogram(), refusals: histogram(), errors: BTreeMap::new() }
     }
 
-    /// Records one request: its latency when it succeeded, its kind when it failed.
+    /// Records one request: its latency when it succeeded or was refused by backpressure, its
+    /// kind when it failed.
     pub fn record(&mut self, latency: Duration, outcome: Result<(), RequestError>) {
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).clamp(1, MAX_LATENCY_MICROS);
         match outcome {
-            Ok(()) => {
-                let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).clamp(1, MAX_LATENCY_MICROS);
-                self.latencies.saturating_record(micros);
-            }
+            Ok(()) => self.latencies.saturating_record(micros),
+            Err(RequestError::Refused(_)) => self.refusals.saturating_record(micros),
             Err(error) => {
                 self.errors
                     .entry(error.kind())
@@ -54,6 +56,7 @@ impl Recorder {
 
     pub fn merge(&mut self, other: &Self) {
         self.latencies.add(&other.latencies).expect("histograms with the same bounds");
+        self.refusals.add(&other.refusals).expect("histograms with the same bounds");
         for (kind, count) in &other.errors {
             self.errors
                 .entry(kind.clone())
@@ -70,17 +73,19 @@ impl Recorder {
         self.errors.values().map(|count| count.count).sum()
     }
 
-    /// The latency percentiles so far, in milliseconds.
+    /// Requests refused by backpressure.
+    pub fn refused(&self) -> u64 {
+        self.refusals.len()
+    }
+
+    /// How long the refusals took, in milliseconds.
+    pub fn percentiles_of_refusals(&self) -> Percentiles {
+        Percentiles::of(&self.refusals)
+    }
+
+    /// The latency percentiles of the successful requests so far, in milliseconds.
     pub fn percentiles(&self) -> Percentiles {
-        let at = |quantile: f64| micros_to_ms(self.latencies.value_at_quantile(quantile));
-        Percentiles {
-            p50: at(0.50),
-            p90: at(0.90),
-            p99: at(0.99),
-            p999: at(0.999),
-            max: micros_to_ms(self.latencies.max()),
-            mean: self.latencies.mean() / 1000.0,
-        }
+        Percentiles::of(&self.latencies)
     }
 
     /// The report for a run of `scenario` that measured for `elapsed`.
@@ -92,10 +97,12 @@ impl Recorder {
             concurrency: load.mode.concurrency(),
             rate_per_sec: load.mode.rate(),
             duration_secs: round(seconds, 3),
-            requests: self.successes() + self.errors(),
+            requests: self.successes() + self.errors() + self.refused(),
             errors: self.errors(),
             throughput_per_sec: round(self.successes() as f64 / seconds, 1),
             latency_ms: self.percentiles(),
+            refused: self.refused(),
+            refused_latency_ms: (self.refused() > 0).then(|| self.percentiles_of_refusals()),
             error_kinds: self.errors.clone(),
         }
     }
@@ -110,7 +117,7 @@ fn round(value: f64, decimals: i32) -> f64 {
     (value * scale).round() / scale
 }
 
-/// Latency percentiles of the successful requests, in milliseconds.
+/// Latency percentiles, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Percentiles {
     pub p50: f64,
@@ -119,6 +126,20 @@ pub struct Percentiles {
     pub p999: f64,
     pub max: f64,
     pub mean: f64,
+}
+
+impl Percentiles {
+    fn of(histogram: &Histogram<u64>) -> Self {
+        let at = |quantile: f64| micros_to_ms(histogram.value_at_quantile(quantile));
+        Self {
+            p50: at(0.50),
+            p90: at(0.90),
+            p99: at(0.99),
+            p999: at(0.999),
+            max: micros_to_ms(histogram.max()),
+            mean: histogram.mean() / 1000.0,
+        }
+    }
 }
 
 /// The result of one scenario run, as the JSON output and the summary line show it.
@@ -138,6 +159,13 @@ pub struct Report {
     /// Successful requests per second.
     pub throughput_per_sec: f64,
     pub latency_ms: Percentiles,
+    /// Requests refused at once by backpressure (only a scenario that allows refusals has any;
+    /// elsewhere a refusal is an error).
+    #[serde(default)]
+    pub refused: u64,
+    /// How long the refusals took.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused_latency_ms: Option<Percentiles>,
     pub error_kinds: BTreeMap<String, ErrorCount>,
 }
 
@@ -149,7 +177,7 @@ impl Report {
     /// Whether any request succeeded: the latency figures are those of successful requests, so
     /// without one there are none.
     pub fn any_succeeded(&self) -> bool {
-        self.requests > self.errors
+        self.requests > self.errors + self.refused
     }
 
     /// One line for a terminal, then one line per kind of error.
@@ -171,6 +199,9 @@ impl Report {
             latency.p999,
             latency.max,
         );
+        if let Some(refused) = self.refused_latency_ms {
+            summary.push_str(&format!("{} refused (p99 {:.2} ms), ", self.refused, refused.p99));
+        }
         if self.passed() {
             summary.push_str("0 errors: PASSED");
         } else if self.requests == 0 {

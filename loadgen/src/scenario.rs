@@ -33,6 +33,9 @@ pub enum Scenario {
     CreateUser,
     /// `createOrder`, then wait on the subscription until it is `CONFIRMED`.
     CreateOrder,
+    /// `createOrder` as above, at a rate past what the saga settles: an order refused at once
+    /// by backpressure is an answer here, counted apart; anything else is an error.
+    CreateOrderOverload,
     /// 50 % product, 20 % products, 20 % userOrders, 10 % createOrder to CONFIRMED.
     Mixed,
     /// Reference: `GET /` on a bare axum handler.
@@ -52,6 +55,7 @@ impl Scenario {
             Self::UserOrders => "user-orders",
             Self::CreateUser => "create-user",
             Self::CreateOrder => "create-order",
+            Self::CreateOrderOverload => "create-order-overload",
             Self::Mixed => "mixed",
             Self::Hello => "hello",
             Self::GraphqlHello => "graphql-hello",
@@ -65,7 +69,12 @@ impl Scenario {
     }
 
     fn waits_for_orders(self) -> bool {
-        matches!(self, Self::CreateOrder | Self::Mixed)
+        matches!(self, Self::CreateOrder | Self::CreateOrderOverload | Self::Mixed)
+    }
+
+    /// True when a refusal by backpressure is an expected answer rather than an error.
+    pub fn allows_refusals(self) -> bool {
+        self == Self::CreateOrderOverload
     }
 }
 
@@ -210,13 +219,25 @@ fn non_empty(data: &Value, pointer: &str) -> Result<(), RequestError> {
 
 impl Workload for Prepared {
     async fn call(&self, sequence: u64) -> Result<(), RequestError> {
+        let outcome = self.call_scenario(sequence).await;
+        match outcome {
+            Err(RequestError::Refused(message)) if !self.scenario.allows_refusals() => {
+                Err(RequestError::Graphql { code: "UNAVAILABLE".to_owned(), message })
+            }
+            outcome => outcome,
+        }
+    }
+}
+
+impl Prepared {
+    async fn call_scenario(&self, sequence: u64) -> Result<(), RequestError> {
         match self.scenario {
             Scenario::Product => self.product(sequence).await,
             Scenario::Products => self.products(sequence).await,
             Scenario::User => self.user().await,
             Scenario::UserOrders => self.user_orders().await,
             Scenario::CreateUser => self.create_user(sequence).await,
-            Scenario::CreateOrder => self.create_order(sequence).await,
+            Scenario::CreateOrder | Scenario::CreateOrderOverload => self.create_order(sequence).await,
             Scenario::Mixed => match sequence % 20 {
                 0..=9 => self.product(sequence).await,
                 10..=13 => self.products(sequence).await,

@@ -13,6 +13,7 @@ use service_runtime::{
 use tonic::{Request, Response, Status};
 
 use crate::{
+    backlog::Backlog,
     peers::Peers,
     pricing,
     repository::{OrderRecord, OrderRepository, Transition},
@@ -24,15 +25,18 @@ use crate::{
 pub struct OrderApi {
     orders: OrderRepository,
     peers: Peers,
+    backlog: Backlog,
 }
 
 impl OrderApi {
-    pub fn new(orders: OrderRepository, peers: Peers) -> Self {
-        Self { orders, peers }
+    pub fn new(orders: OrderRepository, peers: Peers, backlog: Backlog) -> Self {
+        Self { orders, peers, backlog }
     }
 
     async fn create(&self, request: CreateOrderRequest) -> ServiceResult<Order> {
         let draft = pricing::draft(&request)?;
+        // Refused before any peer is asked: an overloaded saga should cost as little as possible.
+        self.backlog.admit()?;
         let product_ids = draft.items.iter().map(|item| item.product_id.clone()).collect();
         // The two peers are independent; ask both at once.
         let (user_exists, catalog) =
@@ -41,6 +45,7 @@ impl OrderApi {
             return Err(ServiceError::invalid("userId", format!("user {} does not exist", draft.user_id)));
         }
         let order = self.orders.insert(pricing::price(draft, &catalog)?).await?;
+        self.backlog.accepted();
         tracing::info!(order_id = %order.id, user_id = %order.user_id, total_cents = order.total_cents, "order created");
         Ok(to_proto(order))
     }

@@ -17,6 +17,8 @@ pub struct Config {
     pub runtime: RuntimeArgs,
     #[command(flatten)]
     pub kafka: events::KafkaArgs,
+    #[command(flatten)]
+    pub backlog: crate::backlog::BacklogArgs,
     /// user-service, to check that an order's user exists.
     #[arg(long, env = "USER_SERVICE_URL", default_value = "http://127.0.0.1:50051")]
     pub user_service_url: String,
@@ -38,6 +40,7 @@ impl Config {
             database,
             runtime: RuntimeArgs::default(),
             kafka: events::KafkaArgs::disabled(),
+            backlog: crate::backlog::BacklogArgs::default(),
             user_service_url,
             product_service_url,
         }

@@ -8,6 +8,7 @@
 //! both win.
 
 mod api;
+mod backlog;
 mod config;
 mod peers;
 mod pricing;
@@ -32,11 +33,17 @@ pub async fn build(config: Config) -> Result<GrpcServer, StartupError> {
     let migrators = [database::migrator(sqlx::migrate!()), events::migrator()];
     let pool = database::connect(&config.database.url_for("orders.db")?, &migrators).await?;
     let outbox = events::outbox::OutboxSignal::default();
-    let api = api::OrderApi::new(repository::OrderRepository::new(pool.clone(), outbox.clone()), peers);
+    let backlog = backlog::Backlog::new(config.backlog.clone());
+    let api =
+        api::OrderApi::new(repository::OrderRepository::new(pool.clone(), outbox.clone()), peers, backlog.clone());
     let routes = tonic::service::Routes::new(proto::order::order_service_server::OrderServiceServer::new(api));
     let server =
         GrpcServer::bind(config.listen_addr, routes, &[SERVICE_NAME], config.runtime.shutdown_timeout()).await?;
     let kafka = config.kafka.for_instance(server.local_addr());
-    let events = events::EventPipeline::new(kafka, pool, outbox).consume("order-service", saga::ApplyReservation);
-    Ok(server.with_background(events.into_background()))
+    let watch = {
+        let pool = pool.clone();
+        Box::new(move |cancel| Box::pin(backlog.watch(pool, cancel)) as _)
+    };
+    let events = events::EventPipeline::new(kafka, "order-service", pool, outbox).consume(saga::ApplyReservation);
+    Ok(server.with_background(events.into_background()).with_background(watch))
 }

@@ -31,11 +31,11 @@ pub async fn build(config: Config) -> Result<GrpcServer, StartupError> {
     let server =
         GrpcServer::bind(config.listen_addr, routes, &[SERVICE_NAME], config.runtime.shutdown_timeout()).await?;
     let kafka = config.kafka.for_instance(server.local_addr());
-    let events = events::EventPipeline::new(kafka, pool, outbox)
-        .consume(GROUP_PREFIX, saga::ReserveStock)
-        .consume(GROUP_PREFIX, saga::ReleaseStock);
+    let events = events::EventPipeline::new(kafka, CONSUMER_GROUP, pool, outbox)
+        .consume(saga::ReserveStock)
+        .consume(saga::ReleaseStock);
     Ok(server.with_background(events.into_background()))
 }
 
-/// The prefix of product-service's consumer groups (`product-service.<topic>`); replicas share the work.
-const GROUP_PREFIX: &str = "product-service";
+/// product-service's consumer group; replicas share the work.
+const CONSUMER_GROUP: &str = "product-service";

@@ -119,10 +119,6 @@ async fn reserve(order: &OrderCreated, transaction: &mut AnyConnection) -> Resul
 }
 
 impl Handler<OrderStatusChanged> for ReleaseStock {
-    /// No client waits on a release: polling the broker twice a second instead of twenty times
-    /// costs a release at most half a second.
-    const FETCH_WAIT_MS: u32 = 500;
-
     async fn handle(
         &self,
         event: &Envelope<OrderStatusChanged>,

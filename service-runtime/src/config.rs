@@ -49,6 +49,9 @@ pub struct RuntimeArgs {
     /// How long in-flight requests may take to finish after SIGTERM before the process exits.
     #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,
+    /// Where to serve Prometheus metrics (`GET /metrics`), e.g. `127.0.0.1:9100`. Off when unset.
+    #[arg(long, env = "METRICS_ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// Instead of serving: check the instance that runs with this configuration and exit 0 if it
     /// is healthy, 1 if not (for container health checks).
     #[arg(long)]
@@ -64,7 +67,7 @@ impl RuntimeArgs {
 
 impl Default for RuntimeArgs {
     fn default() -> Self {
-        Self { log_format: LogFormat::Pretty, shutdown_timeout_secs: 10, health_check: false }
+        Self { log_format: LogFormat::Pretty, shutdown_timeout_secs: 10, metrics_addr: None, health_check: false }
     }
 }
 

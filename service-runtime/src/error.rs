@@ -30,6 +30,9 @@ pub enum ServiceError {
     /// A service this one depends on could not be reached.
     #[error("{0}")]
     Unavailable(String),
+    /// Too busy to take this request now; the client may try again after `retry_after_secs`.
+    #[error("{message}")]
+    Overloaded { message: String, retry_after_secs: u64 },
     /// A bug or an infrastructure failure; details are logged, never returned.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -67,6 +70,11 @@ impl From<ServiceError> for Status {
             ServiceError::FailedPrecondition(message) => Status::failed_precondition(message),
             ServiceError::Unauthenticated(message) => Status::unauthenticated(message),
             ServiceError::Unavailable(message) => Status::unavailable(message),
+            ServiceError::Overloaded { message, retry_after_secs } => {
+                let mut status = Status::resource_exhausted(message);
+                status.metadata_mut().insert(RETRY_AFTER_METADATA, retry_after_secs.into());
+                status
+            }
             ServiceError::Internal(source) => {
                 tracing::error!(error = format!("{source:#}"), "internal error");
                 Status::internal("internal error")
@@ -74,6 +82,10 @@ impl From<ServiceError> for Status {
         }
     }
 }
+
+/// The metadata key of a `RESOURCE_EXHAUSTED` status that says how many seconds to wait
+/// before trying again.
+pub const RETRY_AFTER_METADATA: &str = "retry-after";
 
 /// Turns a handler's result into what tonic expects, mapping the error in the one way above.
 pub fn reply<T>(result: ServiceResult<T>) -> Result<tonic::Response<T>, Status> {
@@ -94,6 +106,13 @@ mod tests {
         let status = Status::from(ServiceError::internal(anyhow::anyhow!("SELECT * FROM users")));
         assert_eq!(status.code(), tonic::Code::Internal);
         assert_eq!(status.message(), "internal error");
+    }
+
+    #[test]
+    fn overload_says_when_to_try_again() {
+        let status = Status::from(ServiceError::Overloaded { message: "busy".into(), retry_after_secs: 2 });
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+        assert_eq!(status.metadata().get(RETRY_AFTER_METADATA).and_then(|value| value.to_str().ok()), Some("2"));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The runtime every service shares, so that the three services differ only in their domain.
 //!
 //! - [`config`]: the configuration contract's common settings (flags with env fallbacks).
-//! - [`telemetry`]: structured logs, JSON or pretty.
+//! - [`telemetry`]: structured logs, JSON or pretty; [`metrics`]: the Prometheus recorder and
+//!   its `METRICS_ADDR` listener.
 //! - [`database`]: SQLite (default, WAL) or PostgreSQL by URL, with embedded migrations.
 //! - [`grpc`]: binding, health, reflection and graceful shutdown with a drain timeout;
 //!   [`drain`] counts the calls in flight that a shutdown waits for.
@@ -14,6 +15,7 @@ pub mod database;
 pub mod drain;
 pub mod error;
 pub mod grpc;
+pub mod metrics;
 pub mod paging;
 pub mod process;
 pub mod shutdown;

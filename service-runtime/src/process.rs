@@ -131,6 +131,12 @@ pub async fn run_service<S: Serve>(
         eprintln!("{name}: {error}");
         return ExitCode::FAILURE;
     }
+    if let Some(addr) = runtime.metrics_addr
+        && let Err(error) = crate::metrics::serve(addr).await
+    {
+        eprintln!("{name}: {error}");
+        return ExitCode::FAILURE;
+    }
     let server = match build.await {
         Ok(server) => server,
         Err(error) => {

@@ -83,6 +83,28 @@ impl BrokerProcess {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// The broker's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Freezes the broker (SIGSTOP): it keeps its connections but answers nothing, as a broker
+    /// stuck in a long pause would. [`BrokerProcess::resume`] lets it go on.
+    pub fn freeze(&self) -> anyhow::Result<()> {
+        self.signal("-STOP")
+    }
+
+    /// Lets a frozen broker go on (SIGCONT).
+    pub fn resume(&self) -> anyhow::Result<()> {
+        self.signal("-CONT")
+    }
+
+    fn signal(&self, signal: &str) -> anyhow::Result<()> {
+        let status = Command::new("kill").args([signal, &self.child.id().to_string()]).status()?;
+        anyhow::ensure!(status.success(), "kill {signal} {} failed: {status}", self.child.id());
+        Ok(())
+    }
+
     /// Stops the broker by pid. It shuts down on SIGINT (not SIGTERM).
     pub fn stop(mut self) -> anyhow::Result<()> {
         let pid = self.child.id().to_string();

@@ -88,6 +88,17 @@ impl SystemProcesses {
         gateway_envs: &[(&str, &str)],
         with_broker: bool,
     ) -> anyhow::Result<Self> {
+        Self::start_with(backend, gateway_envs, &[], with_broker).await
+    }
+
+    /// Like [`SystemProcesses::start`], with extra settings for order-service too (the saga's
+    /// backpressure bounds, say).
+    pub async fn start_with(
+        backend: crate::Backend,
+        gateway_envs: &[(&str, &str)],
+        order_envs: &[(&'static str, &str)],
+        with_broker: bool,
+    ) -> anyhow::Result<Self> {
         let broker = if with_broker {
             let storage = BrokerStorage::new()?;
             let process = storage.start()?;
@@ -114,12 +125,17 @@ impl SystemProcesses {
         ];
         let users = Backend::start("user-service", &admin)?;
         let products = Backend::start("product-service", &[kafka.clone(), products_db])?;
-        let peers = [
+        let mut peers = vec![
             ("USER_SERVICE_URL", users.url.clone()),
             ("PRODUCT_SERVICE_URL", products.url.clone()),
             kafka.clone(),
             orders_db,
         ];
+        // Tests check what is decided, not how fast: no order is refused for waiting long (a
+        // burst placed while the consumers are still joining their groups, on a slow machine).
+        // The count bound stays; a test may set either (the last setting of a name wins).
+        peers.push(("SAGA_MAX_PENDING_AGE_MS", "0".to_owned()));
+        peers.extend(order_envs.iter().map(|(key, value)| (*key, (*value).to_owned())));
         let orders = Backend::start("order-service", &peers)?;
         let mut envs = vec![
             ("USER_SERVICE_URL", users.url.clone()),

@@ -34,7 +34,7 @@ pub async fn build(config: Config) -> Result<GrpcServer, StartupError> {
     }
     let api = api::UserApi::new(users, hasher);
     let routes = tonic::service::Routes::new(proto::user::user_service_server::UserServiceServer::new(api));
-    let events = events::EventPipeline::new(config.kafka, pool, outbox);
+    let events = events::EventPipeline::new(config.kafka, "user-service", pool, outbox);
     Ok(GrpcServer::bind(config.listen_addr, routes, &[SERVICE_NAME], config.runtime.shutdown_timeout())
         .await?
         .with_background(events.into_background()))

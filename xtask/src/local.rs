@@ -84,6 +84,8 @@ pub struct Settings {
     pub jwt_secret: String,
     /// Extra environment for every process (the benchmark lifts the rate limit this way).
     pub extra_env: Vec<(&'static str, String)>,
+    /// Where each named process serves Prometheus metrics (`METRICS_ADDR`), if anywhere.
+    pub metrics_ports: Vec<(&'static str, u16)>,
 }
 
 impl Settings {
@@ -177,13 +179,17 @@ pub fn start(args: &StartArgs) -> anyhow::Result<ExitCode> {
         data_dir,
         log_dir: args.log_dir.clone(),
         extra_env: Vec::new(),
+        metrics_ports: Vec::new(),
     };
     let broker = crate::setup::broker(&root)?;
 
     let mut started = Vec::new();
     for process in &PROCESSES {
-        let binary = if process.name == "broker" { broker.clone() } else { target.join(process.name) };
-        let spawned = spawn(process, &binary, &settings);
+        let spawned = if process.name == "broker" {
+            spawn_supervised_broker(&broker, &settings)
+        } else {
+            spawn(process, &target.join(process.name), &settings)
+        };
         match spawned {
             Ok(process) => {
                 started.push(process);
@@ -257,18 +263,8 @@ pub fn spawn(process: &Process, binary: &Path, settings: &Settings) -> anyhow::R
     let url = |name: &str| format!("http://127.0.0.1:{}", settings.port_of(name));
     let log = settings.log_dir.join(format!("{}.log", process.name));
     let log_file = fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
-    let mut command = Command::new(binary);
-    if process.name == "broker" {
-        // tansu reads `sqlite:///<relative path>`; an absolute path needs a fourth slash.
-        let storage = settings.data_dir.join("broker");
-        fs::create_dir_all(&storage)?;
-        let listener = format!("tcp://127.0.0.1:{port}");
-        command
-            .args(["broker", "--kafka-listener-url", &listener, "--kafka-advertised-listener-url", &listener])
-            .arg("--storage-engine")
-            .arg(format!("sqlite:///{}", storage.join("broker.db").display()))
-            .env("RUST_LOG", "warn");
-    }
+    let mut command =
+        if process.name == "broker" { broker_command(binary, port, &settings.data_dir)? } else { Command::new(binary) };
     let child = command
         .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .env("DATA_DIR", &settings.data_dir)
@@ -281,6 +277,13 @@ pub fn spawn(process: &Process, binary: &Path, settings: &Settings) -> anyhow::R
         .env("ORDER_SERVICE_URL", url("order-service"))
         .env("KAFKA_BROKERS", format!("127.0.0.1:{}", settings.port_of("broker")))
         .envs(settings.extra_env.iter().map(|(name, value)| (name, value)))
+        .envs(
+            settings
+                .metrics_ports
+                .iter()
+                .filter(|(name, _)| *name == process.name)
+                .map(|(_, port)| ("METRICS_ADDR", format!("127.0.0.1:{port}"))),
+        )
         .stdin(Stdio::null())
         .stdout(log_file.try_clone()?)
         .stderr(log_file)
@@ -289,6 +292,57 @@ pub fn spawn(process: &Process, binary: &Path, settings: &Settings) -> anyhow::R
         .spawn()
         .with_context(|| format!("starting {}", process.name))?;
     Ok(Started { name: process.name.to_owned(), pid: child.id(), port, log, binary: binary.to_owned() })
+}
+
+/// The command that runs the broker (tansu) on `127.0.0.1:port`, its SQLite file in
+/// `<data_dir>/broker/`.
+pub fn broker_command(binary: &Path, port: u16, data_dir: &Path) -> anyhow::Result<Command> {
+    // tansu reads `sqlite:///<relative path>`; an absolute path needs a fourth slash.
+    let storage = data_dir.join("broker");
+    fs::create_dir_all(&storage)?;
+    let listener = format!("tcp://127.0.0.1:{port}");
+    let mut command = Command::new(binary);
+    command
+        .args(["broker", "--kafka-listener-url", &listener, "--kafka-advertised-listener-url", &listener])
+        .arg("--storage-engine")
+        .arg(format!("sqlite:///{}", storage.join("broker.db").display()))
+        .env("RUST_LOG", "warn");
+    Ok(command)
+}
+
+/// Starts the broker under `cargo xtask supervise-broker`, which restarts it if it exits or stops
+/// answering. The record names the supervisor: stopping it stops the broker.
+fn spawn_supervised_broker(broker: &Path, settings: &Settings) -> anyhow::Result<Started> {
+    use std::os::unix::process::CommandExt as _;
+
+    let supervisor = std::env::current_exe().context("finding the xtask binary")?;
+    let port = settings.port_of("broker");
+    let log = settings.log_dir.join("broker.log");
+    // Truncated once here; the supervisor appends across restarts.
+    fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+    let child = Command::new(&supervisor)
+        .arg("supervise-broker")
+        .arg("--binary")
+        .arg(broker)
+        .args(["--port", &port.to_string()])
+        .arg("--data-dir")
+        .arg(&settings.data_dir)
+        .arg("--log")
+        .arg(&log)
+        .arg("--state")
+        .arg(supervisor_state_path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::OpenOptions::new().append(true).open(&log)?)
+        .process_group(0)
+        .spawn()
+        .context("starting the broker's supervisor")?;
+    Ok(Started { name: "broker".to_owned(), pid: child.id(), port, log, binary: supervisor })
+}
+
+/// Where the broker's supervisor says what it is doing.
+fn supervisor_state_path() -> PathBuf {
+    workspace_root().join(".dev").join("broker-supervisor")
 }
 
 /// Checks `process` on `port` every `interval` until it is healthy (60 s at most).
@@ -321,8 +375,8 @@ async fn check(process: &Process, port: u16) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A minimal HTTP/1.1 GET on loopback, enough for a health check.
-fn http_get(port: u16, path: &str) -> anyhow::Result<String> {
+/// A minimal HTTP/1.1 GET on loopback, enough for a health check or a metrics scrape.
+pub fn http_get(port: u16, path: &str) -> anyhow::Result<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(2)))?;
     write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
@@ -391,6 +445,15 @@ pub fn status() -> anyhow::Result<ExitCode> {
             record.port,
             record.log.display()
         );
+        if record.name == "broker"
+            && let Some(state) = crate::supervise::SupervisorState::read(&supervisor_state_path())
+        {
+            let restarts = match state.restarts {
+                0 => "never restarted".to_owned(),
+                count => format!("restarted {count} time(s), last because {}", state.last_reason),
+            };
+            println!("  {:<16} the broker runs as pid {} under that supervisor; {restarts}", "", state.broker_pid);
+        }
     }
     Ok(if all_healthy { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -6,6 +6,8 @@
 //! - `start` / `stop` / `status` / `logs`: run the whole system locally in the background,
 //!   see how it is doing, and stop exactly the processes `start` started (by process id).
 //! - `events <topic>`: watch a topic's events.
+//! - `supervise-broker` (hidden): what `start` runs the broker under, to restart it when it
+//!   exits or stops answering.
 //! - `bench`: build optimised binaries, run every load scenario against the whole system and
 //!   write the figures to `bench/results/`.
 
@@ -14,6 +16,7 @@ mod build;
 mod events;
 mod local;
 mod setup;
+mod supervise;
 mod test;
 
 use clap::{Parser, Subcommand};
@@ -41,6 +44,9 @@ enum Command {
     Events(events::EventsArgs),
     /// Benchmark the whole system (release build) and write the figures to bench/results/.
     Bench(bench::BenchArgs),
+    /// Run the broker and restart it when it exits or stops answering (`start` runs this).
+    #[command(hide = true)]
+    SuperviseBroker(supervise::SuperviseArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -53,6 +59,7 @@ fn main() -> std::process::ExitCode {
         Command::Logs(args) => local::logs(&args),
         Command::Events(args) => events::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::SuperviseBroker(args) => supervise::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -46,6 +46,17 @@ pub async fn spawn_system_with_broker_on(backend: test_support::Backend, gateway
     start_system(backend, gateway_envs, true).await
 }
 
+/// Like [`spawn_system_with_broker`], with extra settings for order-service as well.
+pub async fn spawn_system_with_broker_and(
+    gateway_envs: &[(&str, &str)],
+    order_envs: &[(&'static str, &str)],
+) -> TestSystem {
+    let processes = SystemProcesses::start_with(test_support::Backend::Sqlite, gateway_envs, order_envs, true)
+        .await
+        .expect("start the system");
+    TestSystem { processes, http: reqwest::Client::new() }
+}
+
 async fn start_system(backend: test_support::Backend, gateway_envs: &[(&str, &str)], with_broker: bool) -> TestSystem {
     let processes = SystemProcesses::start(backend, gateway_envs, with_broker).await.expect("start the system");
     TestSystem { processes, http: reqwest::Client::new() }
@@ -62,6 +73,18 @@ impl TestSystem {
     pub fn start_broker(&mut self) {
         let (storage, process) = self.broker.as_mut().expect("a system with a broker");
         *process = Some(storage.start().expect("restart the broker"));
+    }
+
+    /// Freezes the running broker (SIGSTOP) until [`TestSystem::resume_broker`].
+    pub fn freeze_broker(&self) {
+        let (_, process) = self.broker.as_ref().expect("a system with a broker");
+        process.as_ref().expect("running").freeze().expect("freeze the broker");
+    }
+
+    /// Lets a frozen broker go on (SIGCONT).
+    pub fn resume_broker(&self) {
+        let (_, process) = self.broker.as_ref().expect("a system with a broker");
+        process.as_ref().expect("running").resume().expect("resume the broker");
     }
 
     /// `KAFKA_BROKERS` for this system's broker.

@@ -4,6 +4,7 @@
 //! latency from the topics, stops everything it started, and writes `latest.json`, `latest.md`
 //! and `latest.svg` under `bench/results/`.
 
+mod kafka_stats;
 mod report;
 mod saga;
 mod sample;
@@ -33,6 +34,13 @@ const BINARIES: [&str; 6] =
 const RATE_LIMIT: u32 = 10_000_000;
 /// How long the system rests before idle memory is read.
 const SETTLE: Duration = Duration::from_secs(3);
+/// How long idle CPU is measured, with no request at all.
+const IDLE_WINDOW: Duration = Duration::from_secs(10);
+/// How long after the last order scenario every order must have settled.
+const SETTLE_AFTER_RUN: Duration = Duration::from_secs(30);
+/// librdkafka reports its counters once a second; waiting a little longer than that after a
+/// scenario puts all of its requests in the next reading.
+const STATISTICS_DELAY: Duration = Duration::from_millis(1500);
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -48,6 +56,9 @@ pub struct BenchArgs {
     /// Orders per second in the open-loop `create-order` scenario.
     #[arg(long, default_value_t = 500.0)]
     order_rate: f64,
+    /// Orders per second in `create-order-overload`: past what the saga settles, on purpose.
+    #[arg(long, default_value_t = 1500.0)]
+    overload_rate: f64,
     /// Where the results go.
     #[arg(long, default_value = "bench/results")]
     out: PathBuf,
@@ -56,26 +67,41 @@ pub struct BenchArgs {
     only: Vec<String>,
 }
 
+/// How a scenario is driven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drive {
+    /// A fixed number of clients (`--concurrency`).
+    Closed,
+    /// An open loop at `--order-rate`.
+    OrderRate,
+    /// An open loop at `--overload-rate`.
+    OverloadRate,
+}
+
 /// A scenario of the run and how it is driven.
 #[derive(Debug)]
 struct Planned {
     name: &'static str,
     reference: bool,
-    open_loop: bool,
+    drive: Drive,
+    /// It places orders: the broker's work during it is read from the services' counters.
+    places_orders: bool,
 }
 
-const PLAN: [Planned; 10] = [
-    Planned { name: "hello", reference: true, open_loop: false },
-    Planned { name: "graphql-hello", reference: true, open_loop: false },
-    Planned { name: "grpc-health", reference: true, open_loop: false },
-    Planned { name: "product", reference: false, open_loop: false },
-    Planned { name: "products", reference: false, open_loop: false },
-    Planned { name: "user", reference: false, open_loop: false },
-    Planned { name: "user-orders", reference: false, open_loop: false },
-    Planned { name: "create-user", reference: false, open_loop: false },
-    Planned { name: "mixed", reference: false, open_loop: false },
-    // Last: at a rate above what the broker sustains, its backlog would spill into what follows.
-    Planned { name: "create-order", reference: false, open_loop: true },
+const PLAN: [Planned; 11] = [
+    Planned { name: "hello", reference: true, drive: Drive::Closed, places_orders: false },
+    Planned { name: "graphql-hello", reference: true, drive: Drive::Closed, places_orders: false },
+    Planned { name: "grpc-health", reference: true, drive: Drive::Closed, places_orders: false },
+    Planned { name: "product", reference: false, drive: Drive::Closed, places_orders: false },
+    Planned { name: "products", reference: false, drive: Drive::Closed, places_orders: false },
+    Planned { name: "user", reference: false, drive: Drive::Closed, places_orders: false },
+    Planned { name: "user-orders", reference: false, drive: Drive::Closed, places_orders: false },
+    Planned { name: "create-user", reference: false, drive: Drive::Closed, places_orders: false },
+    Planned { name: "mixed", reference: false, drive: Drive::Closed, places_orders: true },
+    // Last: the orders' scenarios; the overload's backlog (bounded by backpressure) is drained
+    // before anything is measured after it.
+    Planned { name: "create-order", reference: false, drive: Drive::OrderRate, places_orders: true },
+    Planned { name: "create-order-overload", reference: false, drive: Drive::OverloadRate, places_orders: true },
 ];
 
 /// Processes the run started, stopped by pid when it ends, however it ends.
@@ -97,7 +123,10 @@ impl Drop for Running {
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.duration > 0.0 && args.warmup >= 0.0, "--duration must be positive and --warmup not negative");
-    anyhow::ensure!(args.order_rate > 0.0 && args.concurrency > 0, "--order-rate and --concurrency must be positive");
+    anyhow::ensure!(
+        args.order_rate > 0.0 && args.overload_rate > 0.0 && args.concurrency > 0,
+        "--order-rate, --overload-rate and --concurrency must be positive"
+    );
     let plan: Vec<&Planned> = PLAN
         .iter()
         .filter(|planned| args.only.is_empty() || args.only.iter().any(|name| name == planned.name))
@@ -123,14 +152,21 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&log_dir)?;
     let data_dir = work.path().join("data");
     std::fs::create_dir_all(&data_dir)?;
+    let [ports @ .., users, products, orders, gateway] = free_ports::<9>()?;
     let settings = Settings {
-        ports: free_ports()?,
+        ports,
         jwt_secret: local::local_jwt_secret(&data_dir)?,
         data_dir,
         log_dir: log_dir.clone(),
         extra_env: vec![
             ("RATE_LIMIT_PER_SECOND", RATE_LIMIT.to_string()),
             ("RATE_LIMIT_BURST", RATE_LIMIT.to_string()),
+        ],
+        metrics_ports: vec![
+            ("user-service", users),
+            ("product-service", products),
+            ("order-service", orders),
+            ("api-gateway", gateway),
         ],
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -145,6 +181,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
 
     std::thread::sleep(SETTLE);
     let idle_start = memory_by_name(&running.system);
+    eprintln!("bench: measuring idle CPU for {} s (no requests)", IDLE_WINDOW.as_secs());
+    let idle_sampler =
+        sample::Sampler::start(running.system.iter().map(|process| (process.name.clone(), process.pid)).collect());
+    std::thread::sleep(IDLE_WINDOW);
+    let idle_cpu = idle_sampler.finish();
     let (reference, http_target, grpc_target) = start_reference_server(&target, &log_dir)?;
     let reference_pid = reference.id();
     running.reference = Some(reference);
@@ -152,6 +193,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
 
     let mut scenarios = Vec::new();
     let mut failures = Vec::new();
+    let mut orders_ended = None;
     for planned in plan {
         let target_url = match planned.name {
             "hello" | "graphql-hello" => &http_target,
@@ -163,7 +205,17 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         if planned.reference {
             watched = vec![("reference-server".to_owned(), reference_pid)];
         }
-        match run_scenario(&target, planned, target_url, args, work.path(), watched)? {
+        let counters_before = planned.places_orders.then(|| kafka_stats::Counters::scrape(&settings.metrics_ports));
+        let outcome = run_scenario(&target, planned, target_url, args, work.path(), watched)?;
+        let broker = counters_before.map(|before| {
+            std::thread::sleep(STATISTICS_DELAY);
+            let confirmed = outcome.0.as_ref().map(|report| report.requests - report.errors - report.refused);
+            kafka_stats::Counters::scrape(&settings.metrics_ports).since(&before, confirmed)
+        });
+        if planned.places_orders {
+            orders_ended = Some(Instant::now());
+        }
+        match outcome {
             (Some(report), processes) => {
                 if !report.passed() {
                     let kinds: Vec<String> = report
@@ -173,25 +225,25 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
                         .collect();
                     failures.push(format!("{}: {} errors: {}", report.scenario, report.errors, kinds.join("; ")));
                 }
-                scenarios.push(ScenarioResult { reference: planned.reference, report, processes });
+                scenarios.push(ScenarioResult { reference: planned.reference, report, processes, broker });
             }
             (None, _) => failures.push(format!("{}: the load generator could not run it", planned.name)),
         }
     }
 
-    let event_latency =
-        if scenarios.iter().any(|result| matches!(result.report.scenario.as_str(), "create-order" | "mixed")) {
-            eprintln!("bench: reading order events for the event latency");
-            match saga::measure(&format!("127.0.0.1:{}", settings.ports[0])) {
+    let event_latency = match orders_ended {
+        Some(ended) => {
+            eprintln!("bench: reading the order topics: event latency, and orders not settled");
+            match saga::measure_settled(&format!("127.0.0.1:{}", settings.ports[0]), ended + SETTLE_AFTER_RUN) {
                 Ok(latency) => Some(latency),
                 Err(error) => {
                     failures.push(format!("event latency: could not read the order topics: {error:#}"));
                     None
                 }
             }
-        } else {
-            None
-        };
+        }
+        None => None,
+    };
     std::thread::sleep(SETTLE);
     let idle_end = memory_by_name(&running.system);
     let memory = idle_start
@@ -217,9 +269,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             warmup_secs: args.warmup,
             concurrency: args.concurrency,
             order_rate_per_sec: args.order_rate,
+            overload_rate_per_sec: args.overload_rate,
             gateway_rate_limit_per_sec: RATE_LIMIT,
         },
         cold_start,
+        idle_cpu,
         scenarios,
         event_latency,
         memory,
@@ -248,13 +302,13 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Five free loopback ports, one per process.
-fn free_ports() -> anyhow::Result<local::Ports> {
+/// `N` free loopback ports: one per process, then one per metrics listener.
+fn free_ports<const N: usize>() -> anyhow::Result<[u16; N]> {
     // Held together so the same port is not handed out twice, then released for the processes.
-    let listeners: Vec<_> = (0..5).map(|_| std::net::TcpListener::bind("127.0.0.1:0")).collect::<Result<_, _>>()?;
+    let listeners: Vec<_> = (0..N).map(|_| std::net::TcpListener::bind("127.0.0.1:0")).collect::<Result<_, _>>()?;
     let ports: Vec<u16> =
         listeners.iter().map(|listener| listener.local_addr().map(|addr| addr.port())).collect::<Result<_, _>>()?;
-    Ok(ports.try_into().expect("five ports"))
+    Ok(ports.try_into().expect("N ports"))
 }
 
 /// Starts the four services at once and times each until healthy.
@@ -324,12 +378,13 @@ fn run_scenario(
         .args(["--duration", &args.duration.to_string(), "--warmup", &args.warmup.to_string()])
         .arg("--output")
         .arg(&output);
-    if planned.open_loop {
-        command.args(["--rate", &args.order_rate.to_string()]);
-    } else {
-        command.args(["--concurrency", &args.concurrency.to_string()]);
-    }
-    eprintln!("\nbench: {} ({})", planned.name, if planned.open_loop { "open loop" } else { "closed loop" });
+    match planned.drive {
+        Drive::Closed => command.args(["--concurrency", &args.concurrency.to_string()]),
+        Drive::OrderRate => command.args(["--rate", &args.order_rate.to_string()]),
+        Drive::OverloadRate => command.args(["--rate", &args.overload_rate.to_string()]),
+    };
+    let drive = if planned.drive == Drive::Closed { "closed loop" } else { "open loop" };
+    eprintln!("\nbench: {} ({drive})", planned.name);
     let mut child = command.spawn().context("starting loadgen")?;
     watched.push(("loadgen".to_owned(), child.id()));
     let sampler = sample::Sampler::start(watched);

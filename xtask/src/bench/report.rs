@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, fmt::Write as _};
 use loadgen::Report;
 use serde::Serialize;
 
-use super::{saga::EventLatency, sample::Usage};
+use super::{kafka_stats::BrokerWork, saga::EventLatency, sample::Usage};
 
 #[derive(Debug, Serialize)]
 pub struct Results {
@@ -15,6 +15,8 @@ pub struct Results {
     pub machine: Machine,
     pub settings: RunSettings,
     pub cold_start: ColdStart,
+    /// CPU per process over a quiet spell after start, with no request at all.
+    pub idle_cpu: BTreeMap<String, Usage>,
     /// Reference scenarios first, then the system's.
     pub scenarios: Vec<ScenarioResult>,
     pub event_latency: Option<EventLatency>,
@@ -39,6 +41,7 @@ pub struct RunSettings {
     pub warmup_secs: f64,
     pub concurrency: u32,
     pub order_rate_per_sec: f64,
+    pub overload_rate_per_sec: f64,
     /// The gateway's per-client rate limit for the run (every request comes from one address).
     pub gateway_rate_limit_per_sec: u32,
 }
@@ -57,6 +60,8 @@ pub struct ScenarioResult {
     pub report: Report,
     /// Per process while the scenario ran (the generator included).
     pub processes: BTreeMap<String, Usage>,
+    /// The broker's work during the scenario, for those that place orders.
+    pub broker: Option<BrokerWork>,
 }
 
 #[derive(Debug, Serialize)]
@@ -120,7 +125,9 @@ impl Results {
         };
         flow("product", "product(id) through the gateway", 8000.0, 10.0);
         flow("user-orders", "userOrders with items.product and user", 3000.0, 20.0);
-        flow("create-order", "createOrder to CONFIRMED (open loop)", 500.0, 50.0);
+        flow("create-order", "createOrder to CONFIRMED (open loop)", 500.0, 100.0);
+        targets.extend(self.overload_targets());
+        targets.extend(self.saga_targets());
         for (name, memory) in &self.memory {
             if name == "broker" {
                 continue;
@@ -142,6 +149,90 @@ impl Results {
             measured: format!("{:.0} ms", self.cold_start.all_healthy_ms),
             met: self.cold_start.all_healthy_ms <= 2000.0,
         });
+        targets
+    }
+
+    /// `create-order-overload`: the confirmed rate holds at 80 % of the best sustained one, and
+    /// every order is either settled in time or refused at once.
+    fn overload_targets(&self) -> Vec<Target> {
+        let what = "createOrder overloaded (open loop, past capacity)";
+        let Some(overload) = self.scenario("create-order-overload").map(|result| &result.report) else {
+            return vec![Target {
+                what: what.to_owned(),
+                target: "run".to_owned(),
+                measured: "not run".to_owned(),
+                met: false,
+            }];
+        };
+        let best = self
+            .scenarios
+            .iter()
+            .filter(|result| matches!(result.report.scenario.as_str(), "create-order" | "create-order-overload"))
+            .map(|result| result.report.throughput_per_sec)
+            .fold(0.0, f64::max);
+        let refused_p99 = overload.refused_latency_ms.map_or(0.0, |latency| latency.p99);
+        vec![
+            Target {
+                what: format!("{what}: confirmed rate"),
+                target: format!(">= 80 % of the best sustained ({best:.0}/s)"),
+                measured: format!(
+                    "{:.0}/s ({:.0} %)",
+                    overload.throughput_per_sec,
+                    overload.throughput_per_sec / best.max(f64::EPSILON) * 100.0
+                ),
+                met: overload.throughput_per_sec >= 0.8 * best && overload.any_succeeded(),
+            },
+            Target {
+                what: format!("{what}: each order settled or refused"),
+                target: "0 errors, settled p99 <= 2000 ms, refused p99 <= 100 ms".to_owned(),
+                measured: format!(
+                    "{} errors, {} settled (p99 {:.0} ms), {} refused (p99 {:.1} ms)",
+                    overload.errors,
+                    overload.requests - overload.errors - overload.refused,
+                    overload.latency_ms.p99,
+                    overload.refused,
+                    refused_p99
+                ),
+                met: overload.passed() && overload.latency_ms.p99 <= 2000.0 && refused_p99 <= 100.0,
+            },
+        ]
+    }
+
+    /// Orders all settle, the consumer groups stay put, and an idle system leaves the CPU alone.
+    fn saga_targets(&self) -> Vec<Target> {
+        let mut targets = Vec::new();
+        if let Some(latency) = &self.event_latency {
+            targets.push(Target {
+                what: "orders still PENDING 30 s after the run".to_owned(),
+                target: "0".to_owned(),
+                measured: latency.unsettled.to_string(),
+                met: latency.unsettled == 0,
+            });
+        }
+        let rebalances: Vec<String> = self
+            .scenarios
+            .iter()
+            .filter_map(|result| Some(format!("{} in {}", result.broker.as_ref()?.rebalances, result.report.scenario)))
+            .collect();
+        if !rebalances.is_empty() {
+            let total: u64 =
+                self.scenarios.iter().filter_map(|result| result.broker.as_ref()).map(|b| b.rebalances).sum();
+            targets.push(Target {
+                what: "consumer group rebalances during the order scenarios".to_owned(),
+                target: "0".to_owned(),
+                measured: rebalances.join(", "),
+                met: total == 0,
+            });
+        }
+        for (name, usage) in &self.idle_cpu {
+            let limit = if name == "broker" { 3.0 } else { 1.0 };
+            targets.push(Target {
+                what: format!("{name} idle CPU (10 s, no requests)"),
+                target: format!("<= {limit} % of a core"),
+                measured: format!("{:.1} %", usage.cpu_percent),
+                met: usage.cpu_percent <= limit,
+            });
+        }
         targets
     }
 
@@ -191,8 +282,8 @@ impl Results {
         );
         let _ = writeln!(
             out,
-            "| scenario | load | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | vs axum | vs GraphQL |\n\
-             |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+            "| scenario | load | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | refused | vs axum | vs GraphQL |\n\
+             |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
         for result in &self.scenarios {
             let report = &result.report;
@@ -217,9 +308,10 @@ impl Results {
             };
             let _ = writeln!(
                 out,
-                "| {name} | {load} | {:.0} | {latencies} | {} | {} | {} |",
+                "| {name} | {load} | {:.0} | {latencies} | {} | {} | {} | {} |",
                 report.throughput_per_sec,
                 report.errors,
+                report.refused,
                 share(bare),
                 share(graphql),
             );
@@ -255,6 +347,38 @@ impl Results {
 
         let _ = writeln!(
             out,
+            "\nIdle, with no request for 10 s after start: {}.",
+            self.idle_cpu
+                .iter()
+                .map(|(name, usage)| format!("{name} {:.1} %", usage.cpu_percent))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+
+        let _ = writeln!(
+            out,
+            "\n## The broker's work\n\nRequests the services' Kafka clients sent to the broker while each \
+             order scenario ran (librdkafka's own counts, read from each service's metrics), per confirmed \
+             order, and the consumer group rebalances meanwhile.\n\n\
+             | scenario | requests | per confirmed order | rebalances | by type |\n|---|---:|---:|---:|---|"
+        );
+        for result in &self.scenarios {
+            let Some(broker) = &result.broker else { continue };
+            let by_type: Vec<String> =
+                broker.requests_by_type.iter().map(|(request, count)| format!("{request} {count}")).collect();
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                result.report.scenario,
+                broker.requests,
+                broker.requests_per_confirmed_order.map_or("-".to_owned(), |per| format!("{per:.2}")),
+                broker.rebalances,
+                by_type.join(", ")
+            );
+        }
+
+        let _ = writeln!(
+            out,
             "\n## Memory (RSS, MiB)\n\n| process | idle after start | idle after the run | peak |\n|---|---:|---:|---:|"
         );
         for (name, memory) in &self.memory {
@@ -280,8 +404,9 @@ impl Results {
                 let _ = writeln!(
                     out,
                     "\nEvent latency, `order.created` written → order `CONFIRMED` (envelope times, ms resolution), \
-                     over {} orders: p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms.",
-                    latency.orders, figures.p50, figures.p90, figures.p99, figures.max
+                     over {} orders: p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms. Orders neither \
+                     confirmed nor cancelled at the end: {}.",
+                    latency.orders, figures.p50, figures.p90, figures.p99, figures.max, latency.unsettled
                 );
             }
             None => {
@@ -315,6 +440,7 @@ mod tests {
             reference: false,
             report: recorder.report(name, &load, Duration::from_secs(1)),
             processes: BTreeMap::new(),
+            broker: None,
         }
     }
 
@@ -328,9 +454,11 @@ mod tests {
                 warmup_secs: 0.0,
                 concurrency: 32,
                 order_rate_per_sec: 500.0,
+                overload_rate_per_sec: 1500.0,
                 gateway_rate_limit_per_sec: 1,
             },
             cold_start: ColdStart { all_healthy_ms: cold_start_ms, per_service_ms: BTreeMap::new() },
+            idle_cpu: BTreeMap::from([("broker".to_owned(), Usage { peak_rss_mib: 20.0, cpu_percent: 2.5 })]),
             scenarios,
             event_latency: None,
             memory: BTreeMap::from([(
@@ -363,12 +491,45 @@ mod tests {
         assert!(!verdict(&failing, "product(id)"));
     }
 
+    fn overload(confirmed: u64, refused: u64, errors: u64) -> ScenarioResult {
+        let mut result = scenario("create-order-overload", confirmed, Duration::from_millis(900), errors);
+        let mut recorder = Recorder::new();
+        for _ in 0..refused {
+            recorder.record(Duration::from_millis(3), Err(loadgen::RequestError::Refused("busy".into())));
+        }
+        result.report.refused = recorder.refused();
+        result.report.requests += refused;
+        result.report.refused_latency_ms = Some(recorder.percentiles_of_refusals());
+        result
+    }
+
+    #[test]
+    fn an_overload_must_hold_80_percent_of_the_best_rate_and_settle_or_refuse_every_order() {
+        let steady = || scenario("create-order", 500, Duration::from_millis(80), 0);
+        let holds = results(vec![steady(), overload(450, 1000, 0)], 900.0, 12.0);
+        assert!(verdict(&holds, "createOrder overloaded (open loop, past capacity): confirmed rate"));
+        assert!(verdict(&holds, "createOrder overloaded (open loop, past capacity): each order"));
+        assert!(!verdict(&holds, "broker idle CPU") || holds.idle_cpu["broker"].cpu_percent <= 3.0);
+
+        let collapses = results(vec![steady(), overload(100, 1000, 0)], 900.0, 12.0);
+        assert!(!verdict(&collapses, "createOrder overloaded (open loop, past capacity): confirmed rate"));
+        let loses = results(vec![steady(), overload(450, 1000, 1)], 900.0, 12.0);
+        assert!(!verdict(&loses, "createOrder overloaded (open loop, past capacity): each order"));
+    }
+
     #[test]
     fn the_markdown_report_has_every_section_and_scenario() {
         let mut results = results(vec![scenario("product", 100, Duration::from_millis(2), 0)], 900.0, 12.0);
         results.targets = results.judge();
         let markdown = results.markdown();
-        for section in ["## Targets", "## Scenarios", "## Where the time goes", "## Memory", "## Start-up and events"] {
+        for section in [
+            "## Targets",
+            "## Scenarios",
+            "## Where the time goes",
+            "## The broker's work",
+            "## Memory",
+            "## Start-up and events",
+        ] {
             assert!(markdown.contains(section), "{section} missing:\n{markdown}");
         }
         assert!(markdown.contains("| product | closed c=32 | 100 |"), "{markdown}");

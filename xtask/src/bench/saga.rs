@@ -1,7 +1,11 @@
 //! Event latency: from `order.created` being written to the order's `CONFIRMED`, read from the
-//! topics afterwards (both times are the envelopes' `time`, set by order-service, in ms).
+//! topics afterwards (both times are the envelopes' `time`, set by order-service, in ms); and
+//! the orders that never settled (an `order.created` without a `CONFIRMED` or `CANCELLED`).
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    time::{Duration, Instant},
+};
 
 use events::{
     envelope::decode,
@@ -19,6 +23,21 @@ pub struct EventLatency {
     /// Orders whose creation and confirmation were both found.
     pub orders: u64,
     pub latency_ms: Percentiles,
+    /// Orders created that had neither been confirmed nor cancelled when last read.
+    pub unsettled: u64,
+}
+
+/// Reads the topics (see [`measure`]) until every order created has settled or `deadline`
+/// passes, and returns the last reading.
+pub fn measure_settled(brokers: &str, deadline: Instant) -> anyhow::Result<EventLatency> {
+    loop {
+        let latency = measure(brokers)?;
+        if latency.unsettled == 0 || Instant::now() >= deadline {
+            return Ok(latency);
+        }
+        eprintln!("bench: {} orders not settled yet; reading again", latency.unsettled);
+        std::thread::sleep(Duration::from_secs(5).min(deadline.saturating_duration_since(Instant::now())));
+    }
 }
 
 /// Reads both topics from the beginning to their ends and pairs each order's creation with
@@ -32,15 +51,24 @@ pub fn measure(brokers: &str) -> anyhow::Result<EventLatency> {
         Ok(())
     })?;
     let mut confirmed = HashMap::new();
+    let mut cancelled = HashSet::new();
     read_to_end(brokers, topics::ORDER_STATUS_CHANGED, |message| {
-        if let Ok(event) = decode::<OrderStatusChanged>(message.payload().unwrap_or_default())
-            && event.payload.to == "CONFIRMED"
-        {
-            confirmed.insert(event.payload.order_id, millis(&event.time)?);
+        if let Ok(event) = decode::<OrderStatusChanged>(message.payload().unwrap_or_default()) {
+            match event.payload.to.as_str() {
+                "CONFIRMED" => {
+                    confirmed.insert(event.payload.order_id, millis(&event.time)?);
+                }
+                "CANCELLED" => {
+                    cancelled.insert(event.payload.order_id);
+                }
+                _ => {}
+            }
         }
         Ok(())
     })?;
-    let latency = pair(&created, &confirmed);
+    let mut latency = pair(&created, &confirmed);
+    latency.unsettled =
+        created.keys().filter(|order| !confirmed.contains_key(*order) && !cancelled.contains(*order)).count() as u64;
     anyhow::ensure!(
         latency.orders > 0,
         "no order was found both created ({}) and confirmed ({}) on the topics",
@@ -61,7 +89,7 @@ fn pair(created: &HashMap<String, i64>, confirmed: &HashMap<String, i64>) -> Eve
             orders += 1;
         }
     }
-    EventLatency { orders, latency_ms: recorder.percentiles() }
+    EventLatency { orders, latency_ms: recorder.percentiles(), unsettled: 0 }
 }
 
 fn millis(time: &str) -> anyhow::Result<i64> {

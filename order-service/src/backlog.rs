@@ -1,0 +1,168 @@
+//! Backpressure for the order saga: while the saga is behind (too many orders `PENDING`, or the
+//! oldest waiting too long), `CreateOrder` is refused at once with `RESOURCE_EXHAUSTED` and a
+//! retry hint, instead of accepting orders that cannot be settled in time. It only refuses new
+//! orders; it never touches the ones already accepted.
+//!
+//! The backlog is read from the database (so it holds for every replica's orders) a few times
+//! a second by [`Backlog::watch`]; orders accepted since the last reading are added to it, so
+//! a burst between two readings cannot overshoot the bound.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicI64, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use service_runtime::{ServiceError, ServiceResult, time};
+use sqlx::AnyPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::status::OrderStatus;
+
+/// How often the backlog is read.
+const REFRESH: Duration = Duration::from_millis(200);
+
+/// What a refused client is told to wait before trying again, in seconds.
+pub const RETRY_AFTER_SECS: u64 = 1;
+
+/// The bounds, per the configuration contract (0 turns a bound off).
+#[derive(Debug, Clone, clap::Args)]
+pub struct BacklogArgs {
+    /// Refuse new orders while more than this many are PENDING (0: no limit).
+    #[arg(long, env = "SAGA_MAX_PENDING", default_value_t = 1000)]
+    pub saga_max_pending: u64,
+    /// Refuse new orders while the oldest PENDING order has waited longer than this, in
+    /// milliseconds (0: no limit). An accepted order then settles within about this long.
+    #[arg(long, env = "SAGA_MAX_PENDING_AGE_MS", default_value_t = 1000)]
+    pub saga_max_pending_age_ms: u64,
+}
+
+impl Default for BacklogArgs {
+    fn default() -> Self {
+        Self { saga_max_pending: 1000, saga_max_pending_age_ms: 1000 }
+    }
+}
+
+/// The last reading of the backlog, shared by the handlers and the watcher.
+#[derive(Debug, Clone)]
+pub struct Backlog {
+    limits: BacklogArgs,
+    state: Arc<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Orders PENDING at the last reading.
+    pending: AtomicU64,
+    /// Orders this process accepted since the last reading.
+    accepted_since: AtomicU64,
+    /// When the oldest PENDING order was created (ms since the epoch), 0 when none is.
+    oldest_pending_at: AtomicI64,
+}
+
+impl Backlog {
+    pub fn new(limits: BacklogArgs) -> Self {
+        Self { limits, state: Arc::default() }
+    }
+
+    /// Refuses a new order while the saga is behind.
+    pub fn admit(&self) -> ServiceResult<()> {
+        let pending = self.state.pending.load(Ordering::Relaxed) + self.state.accepted_since.load(Ordering::Relaxed);
+        if self.limits.saga_max_pending > 0 && pending > self.limits.saga_max_pending {
+            return Err(ServiceError::Overloaded {
+                message: format!(
+                    "orders are not being accepted: {pending} orders are waiting to be confirmed (the limit is {})",
+                    self.limits.saga_max_pending
+                ),
+                retry_after_secs: RETRY_AFTER_SECS,
+            });
+        }
+        let oldest = self.state.oldest_pending_at.load(Ordering::Relaxed);
+        let waited = u64::try_from(time::now_millis() - oldest).unwrap_or_default();
+        if self.limits.saga_max_pending_age_ms > 0 && oldest > 0 && waited > self.limits.saga_max_pending_age_ms {
+            return Err(ServiceError::Overloaded {
+                message: format!(
+                    "orders are not being accepted: the oldest order waiting to be confirmed has waited {waited} ms (the limit is {} ms)",
+                    self.limits.saga_max_pending_age_ms
+                ),
+                retry_after_secs: RETRY_AFTER_SECS,
+            });
+        }
+        Ok(())
+    }
+
+    /// Counts an order this process just accepted.
+    pub fn accepted(&self) {
+        self.state.accepted_since.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Reads the backlog every [`REFRESH`] until `cancel` fires.
+    pub async fn watch(self, pool: AnyPool, cancel: CancellationToken) {
+        if self.limits.saga_max_pending == 0 && self.limits.saga_max_pending_age_ms == 0 {
+            return;
+        }
+        loop {
+            // Orders accepted before the query started are in its answer.
+            let accepted_before = self.state.accepted_since.load(Ordering::Relaxed);
+            let reading: Result<(i64, Option<i64>), _> =
+                sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM orders WHERE status = $1")
+                    .bind(OrderStatus::Pending.as_str())
+                    .fetch_one(&pool)
+                    .await;
+            match reading {
+                Ok((pending, oldest)) => {
+                    self.state.pending.store(u64::try_from(pending).unwrap_or_default(), Ordering::Relaxed);
+                    self.state.oldest_pending_at.store(oldest.unwrap_or_default(), Ordering::Relaxed);
+                    self.state.accepted_since.fetch_sub(accepted_before, Ordering::Relaxed);
+                }
+                Err(error) => tracing::warn!(%error, "reading the saga's backlog failed"),
+            }
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = tokio::time::sleep(REFRESH) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backlog(max_pending: u64, max_age_ms: u64) -> Backlog {
+        Backlog::new(BacklogArgs { saga_max_pending: max_pending, saga_max_pending_age_ms: max_age_ms })
+    }
+
+    #[test]
+    fn admits_below_the_bounds_and_refuses_past_them() {
+        let backlog = backlog(2, 1000);
+        assert!(backlog.admit().is_ok());
+        backlog.accepted();
+        backlog.accepted();
+        assert!(backlog.admit().is_ok(), "2 pending is at the bound, not past it");
+        backlog.accepted();
+        let refused = backlog.admit().expect_err("3 pending");
+        assert!(matches!(refused, ServiceError::Overloaded { retry_after_secs: 1, .. }), "{refused:?}");
+        assert!(refused.to_string().contains("3 orders are waiting"), "{refused}");
+    }
+
+    #[test]
+    fn refuses_while_the_oldest_pending_order_is_too_old() {
+        let backlog = backlog(0, 500);
+        backlog.state.oldest_pending_at.store(time::now_millis() - 100, Ordering::Relaxed);
+        assert!(backlog.admit().is_ok());
+        backlog.state.oldest_pending_at.store(time::now_millis() - 2_000, Ordering::Relaxed);
+        let refused = backlog.admit().expect_err("2 s old");
+        assert!(refused.to_string().contains("the limit is 500 ms"), "{refused}");
+    }
+
+    #[test]
+    fn zero_turns_both_bounds_off() {
+        let backlog = backlog(0, 0);
+        backlog.state.pending.store(1_000_000, Ordering::Relaxed);
+        backlog.state.oldest_pending_at.store(1, Ordering::Relaxed);
+        assert!(backlog.admit().is_ok());
+    }
+}

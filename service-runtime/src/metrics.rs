@@ -1,0 +1,39 @@
+//! Prometheus metrics: one recorder per process. The gateway renders it on its own `/metrics`;
+//! any binary also serves it on `METRICS_ADDR` when that is set. This module only exposes
+//! metrics; what to count is decided where the counting happens.
+
+use std::{net::SocketAddr, sync::OnceLock};
+
+use axum::{Router, routing::get};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::grpc::StartupError;
+
+/// The process-wide Prometheus recorder, installed on first use.
+pub fn prometheus() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        // Fails only if another recorder is installed already; then ours just stays empty.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+/// Binds `addr` and serves `GET /metrics` there in the background, for the life of the process.
+pub async fn serve(addr: SocketAddr) -> Result<SocketAddr, StartupError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|error| StartupError::config("METRICS_ADDR", format!("cannot listen on {addr}: {error}")))?;
+    let bound = listener.local_addr().map_err(|error| StartupError::config("METRICS_ADDR", error.to_string()))?;
+    let handle = prometheus();
+    let app = Router::new().route("/metrics", get(move || async move { handle.render() }));
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::warn!(%error, "the metrics listener stopped");
+        }
+    });
+    tracing::info!(%bound, "metrics on /metrics");
+    Ok(bound)
+}

@@ -1,0 +1,190 @@
+//! `cargo xtask supervise-broker` (started by `cargo xtask start`, not by hand): keeps the
+//! embedded broker running. The broker is this process's child; if it exits, or stops answering
+//! Kafka's ApiVersions request for [`MISSES_BEFORE_RESTART`] checks in a row (frozen, wedged),
+//! it is stopped and started again on the same port and data. SIGINT or SIGTERM stops the
+//! broker and then the supervisor. What it is doing is written to a small state file that
+//! `cargo xtask status` reads.
+
+use std::{
+    io::Write as _,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Duration,
+};
+
+use anyhow::Context as _;
+use tokio::{
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    signal::unix::{SignalKind, signal},
+};
+
+/// How often the broker is asked whether it answers.
+const CHECK_INTERVAL: Duration = Duration::from_secs(2);
+/// How long one check may take.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+/// Failed checks in a row before the broker is restarted: 10 s or more without an answer,
+/// far beyond any pause the broker takes when it is merely busy.
+const MISSES_BEFORE_RESTART: u32 = 5;
+/// How long the broker gets to stop on SIGINT before it is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, clap::Args)]
+pub struct SuperviseArgs {
+    /// The broker's binary (tansu).
+    #[arg(long)]
+    binary: PathBuf,
+    /// The port it listens on (127.0.0.1).
+    #[arg(long)]
+    port: u16,
+    /// Its data directory (the SQLite file goes in `broker/`).
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Its log, appended to across restarts.
+    #[arg(long)]
+    log: PathBuf,
+    /// Where the supervisor writes the broker's pid and its restarts.
+    #[arg(long)]
+    state: PathBuf,
+}
+
+/// What the supervisor last wrote: the broker's pid, how often it was restarted, and why last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SupervisorState {
+    pub broker_pid: u32,
+    pub restarts: u32,
+    pub last_reason: String,
+}
+
+impl SupervisorState {
+    pub fn read(path: &Path) -> Option<Self> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let mut fields = text.trim_end().splitn(3, '\t');
+        Some(Self {
+            broker_pid: fields.next()?.parse().ok()?,
+            restarts: fields.next()?.parse().ok()?,
+            last_reason: fields.next().unwrap_or_default().to_owned(),
+        })
+    }
+
+    fn write(&self, path: &Path) -> anyhow::Result<()> {
+        // Written aside and renamed, so a reader never sees half a line.
+        let partial = path.with_extension("partial");
+        std::fs::write(&partial, format!("{}\t{}\t{}\n", self.broker_pid, self.restarts, self.last_reason))?;
+        Ok(std::fs::rename(partial, path)?)
+    }
+}
+
+pub fn run(args: &SuperviseArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(supervise(args))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn supervise(args: &SuperviseArgs) -> anyhow::Result<()> {
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut state = SupervisorState { broker_pid: 0, restarts: 0, last_reason: String::new() };
+    loop {
+        let mut broker = start_broker(args)?;
+        state.broker_pid = broker.id().context("the broker exited at once")?;
+        state.write(&args.state)?;
+        let mut misses = 0;
+        let reason = loop {
+            tokio::select! {
+                _ = terminate.recv() => return stop(&mut broker, args).await,
+                _ = interrupt.recv() => return stop(&mut broker, args).await,
+                status = broker.wait() => break format!("the broker exited ({})", status?),
+                () = tokio::time::sleep(CHECK_INTERVAL) => {
+                    if answers(args.port).await {
+                        misses = 0;
+                    } else {
+                        misses += 1;
+                        if misses >= MISSES_BEFORE_RESTART {
+                            let _ = broker.kill().await;
+                            break format!("the broker did not answer for {misses} checks in a row");
+                        }
+                    }
+                }
+            }
+        };
+        state.restarts += 1;
+        state.last_reason = reason;
+        note(&args.log, &format!("{}; starting it again (restart {})", state.last_reason, state.restarts));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+fn start_broker(args: &SuperviseArgs) -> anyhow::Result<tokio::process::Child> {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(&args.log)?;
+    let mut command = crate::local::broker_command(&args.binary, args.port, &args.data_dir)?;
+    command.stdin(std::process::Stdio::null()).stdout(log.try_clone()?).stderr(log);
+    Ok(tokio::process::Command::from(command).kill_on_drop(true).spawn()?)
+}
+
+/// Stops the broker the way it wants to be stopped (it exits on SIGINT, not SIGTERM).
+async fn stop(broker: &mut tokio::process::Child, args: &SuperviseArgs) -> anyhow::Result<()> {
+    if let Some(pid) = broker.id() {
+        let _ = std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status();
+    }
+    if tokio::time::timeout(STOP_TIMEOUT, broker.wait()).await.is_err() {
+        let _ = broker.kill().await;
+    }
+    let _ = std::fs::remove_file(&args.state);
+    Ok(())
+}
+
+fn note(log: &Path, line: &str) {
+    if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
+        let _ = writeln!(file, "broker supervisor: {line}");
+    }
+}
+
+/// True when the broker at `port` answers a Kafka ApiVersions request (version 0) in time. It
+/// needs nothing from the broker's storage, so it says whether the broker is alive, not busy.
+pub async fn answers(port: u16) -> bool {
+    tokio::time::timeout(CHECK_TIMEOUT, api_versions(port)).await.is_ok_and(|answer| answer.is_ok())
+}
+
+async fn api_versions(port: u16) -> anyhow::Result<()> {
+    const API_VERSIONS: i16 = 18;
+    const CORRELATION_ID: i32 = 0x5eed;
+    const CLIENT_ID: &[u8] = b"xtask-supervisor";
+    let mut request = Vec::new();
+    request.extend_from_slice(&API_VERSIONS.to_be_bytes());
+    request.extend_from_slice(&0_i16.to_be_bytes());
+    request.extend_from_slice(&CORRELATION_ID.to_be_bytes());
+    request.extend_from_slice(&i16::try_from(CLIENT_ID.len())?.to_be_bytes());
+    request.extend_from_slice(CLIENT_ID);
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    stream.write_all(&i32::try_from(request.len())?.to_be_bytes()).await?;
+    stream.write_all(&request).await?;
+    let size = stream.read_i32().await?;
+    anyhow::ensure!(size >= 4, "a response of {size} bytes");
+    let correlation = stream.read_i32().await?;
+    anyhow::ensure!(correlation == CORRELATION_ID, "the answer is to another request ({correlation})");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_file_round_trips() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("state");
+        let state =
+            SupervisorState { broker_pid: 42, restarts: 3, last_reason: "the broker exited (signal: 9)".into() };
+        state.write(&path).expect("write");
+        assert_eq!(SupervisorState::read(&path), Some(state));
+        assert_eq!(SupervisorState::read(&dir.path().join("missing")), None);
+    }
+
+    #[tokio::test]
+    async fn a_port_without_a_broker_does_not_answer() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        drop(listener);
+        assert!(!answers(port).await);
+    }
+}

@@ -1,0 +1,3 @@
+//! The xtask binary's own behaviour, run as a user runs it.
+
+mod supervisor;
