@@ -4,27 +4,36 @@
 //! `fetch.wait.max.ms`, found or not: a short wait makes each saga hop quick but keeps the
 //! broker polling tens of times a second per consumer while nothing happens. [`IdleAware`]
 //! keeps the short wait while messages flow; after [`DOZE_AFTER`] without one it pauses its
-//! partitions and looks again only every [`DOZE_INTERVAL`] (one fetch per look), until a message
-//! comes or the process signals that one is due (it has just published an event that will be
-//! answered, or a client has just subscribed). Pausing never loses a message: librdkafka
+//! partitions and looks again only every [`DOZE_INTERVAL`] (a fetch or two per look), until a
+//! message comes or the process signals that one is due (it has just published an event that
+//! will be answered, or a client has just subscribed). Pausing never loses a message: librdkafka
 //! fetches a paused partition again from the last position handed to the application.
+//!
+//! A partition is paused only while librdkafka fetches every assigned partition from a known
+//! position (its statistics say so, see [`StatsContext::fetching_everywhere`]). Pausing one
+//! whose starting offset is still being looked up discards the lookup's answer, and resuming
+//! starts the lookup again: with looks shorter than a lookup against a busy broker, the
+//! partition would never be read.
 
 use std::{sync::Arc, time::Duration};
 
 use rdkafka::{
-    consumer::{Consumer as _, ConsumerContext, StreamConsumer},
+    consumer::{Consumer as _, StreamConsumer},
     error::KafkaResult,
     message::BorrowedMessage,
 };
 use tokio::{sync::Notify, time::Instant};
 use tokio_util::sync::CancellationToken;
 
+use crate::kafka::StatsContext;
+
 /// How long without a message before the consumer dozes.
 pub const DOZE_AFTER: Duration = Duration::from_secs(1);
 /// How long a dozing consumer leaves its partitions paused between two looks.
 pub const DOZE_INTERVAL: Duration = Duration::from_millis(250);
-/// How long a look lasts beyond the broker's fetch wait: time for the answer to come back.
-const LOOK_MARGIN: Duration = Duration::from_millis(30);
+/// How long a look lasts beyond two of the broker's fetch waits (a fetch in flight when the
+/// partitions were resumed, then the fetch that reads them): time for the answer to come back.
+const LOOK_MARGIN: Duration = Duration::from_millis(50);
 
 /// A signal that a message is due soon: a dozing consumer wakes at once.
 #[derive(Debug, Clone, Default)]
@@ -38,8 +47,8 @@ impl WakeSignal {
 }
 
 /// A consumer that dozes while idle.
-pub struct IdleAware<'c, C: ConsumerContext + 'static> {
-    consumer: &'c StreamConsumer<C>,
+pub struct IdleAware<'c> {
+    consumer: &'c StreamConsumer<StatsContext>,
     wake: WakeSignal,
     /// The broker's fetch wait: how long one look takes at least.
     fetch_wait: Duration,
@@ -47,14 +56,14 @@ pub struct IdleAware<'c, C: ConsumerContext + 'static> {
     last_activity: Instant,
 }
 
-impl<C: ConsumerContext + 'static> std::fmt::Debug for IdleAware<'_, C> {
+impl std::fmt::Debug for IdleAware<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IdleAware").field("last_activity", &self.last_activity).finish_non_exhaustive()
     }
 }
 
-impl<'c, C: ConsumerContext + 'static> IdleAware<'c, C> {
-    pub fn new(consumer: &'c StreamConsumer<C>, wake: WakeSignal, fetch_wait_ms: u32) -> Self {
+impl<'c> IdleAware<'c> {
+    pub fn new(consumer: &'c StreamConsumer<StatsContext>, wake: WakeSignal, fetch_wait_ms: u32) -> Self {
         Self {
             consumer,
             wake,
@@ -69,11 +78,15 @@ impl<'c, C: ConsumerContext + 'static> IdleAware<'c, C> {
             let awake_until = self.last_activity + DOZE_AFTER;
             let listen_until = if Instant::now() < awake_until {
                 awake_until
+            } else if !self.consumer.context().fetching_everywhere() {
+                // Not safe to pause yet: stay awake a while longer.
+                self.last_activity = Instant::now();
+                continue;
             } else {
                 if !self.doze(cancel).await {
                     return None;
                 }
-                Instant::now() + self.fetch_wait + LOOK_MARGIN
+                Instant::now() + self.fetch_wait * 2 + LOOK_MARGIN
             };
             tokio::select! {
                 () = cancel.cancelled() => return None,

@@ -25,6 +25,11 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 /// Failed checks in a row before the broker is restarted: 10 s or more without an answer,
 /// far beyond any pause the broker takes when it is merely busy.
 const MISSES_BEFORE_RESTART: u32 = 5;
+/// The pause before a restart, doubled (up to [`MAX_RESTART_DELAY`]) while the broker keeps
+/// failing within [`STABLE_AFTER`] of its start.
+const RESTART_DELAY: Duration = Duration::from_secs(1);
+const MAX_RESTART_DELAY: Duration = Duration::from_secs(30);
+const STABLE_AFTER: Duration = Duration::from_secs(30);
 /// How long the broker gets to stop on SIGINT before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -84,7 +89,9 @@ async fn supervise(args: &SuperviseArgs) -> anyhow::Result<()> {
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut state = SupervisorState { broker_pid: 0, restarts: 0, last_reason: String::new() };
+    let mut delay = RESTART_DELAY;
     loop {
+        let started = tokio::time::Instant::now();
         let mut broker = start_broker(args)?;
         state.broker_pid = broker.id().context("the broker exited at once")?;
         state.write(&args.state)?;
@@ -109,8 +116,19 @@ async fn supervise(args: &SuperviseArgs) -> anyhow::Result<()> {
         };
         state.restarts += 1;
         state.last_reason = reason;
-        note(&args.log, &format!("{}; starting it again (restart {})", state.last_reason, state.restarts));
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        // A broker that cannot stay up (its port taken, its data unreadable) is retried less
+        // and less often, so that its log stays readable.
+        delay = if started.elapsed() < STABLE_AFTER { (delay * 2).min(MAX_RESTART_DELAY) } else { RESTART_DELAY };
+        note(&args.log, &format!("{}; starting it again in {delay:?} (restart {})", state.last_reason, state.restarts));
+        let stopped = tokio::select! {
+            _ = terminate.recv() => true,
+            _ = interrupt.recv() => true,
+            () = tokio::time::sleep(delay) => false,
+        };
+        if stopped {
+            let _ = std::fs::remove_file(&args.state);
+            return Ok(());
+        }
     }
 }
 

@@ -36,6 +36,32 @@ fn every_system_scenario_runs_clean_against_the_real_system() {
 }
 
 #[test]
+fn the_overload_scenario_counts_orders_refused_by_backpressure_apart_from_errors() {
+    // A bound low enough that an open loop of 200 orders/s passes it on any machine.
+    let limits = [("RATE_LIMIT_PER_SECOND", "1000000"), ("RATE_LIMIT_BURST", "1000000")];
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let system = runtime
+        .block_on(SystemProcesses::start_with(Backend::Sqlite, &limits, &[("SAGA_MAX_PENDING", "3")], true))
+        .expect("start the system");
+    let gateway = system.gateway.url();
+    let args = |scenario: &'static str| {
+        ["--scenario", scenario, "--target", &gateway, "--products", "4", "--orders", "3", "--rate", "200"]
+    };
+    let run = run_loadgen(&args("create-order-overload"));
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let report = run.report.expect("a report");
+    assert_eq!(report.errors, 0, "{report:?}");
+    assert!(report.refused > 0, "nothing was refused: {report:?}");
+    assert!(report.requests > report.refused, "nothing was settled: {report:?}");
+    assert!(run.stdout.contains("refused"), "the summary counts the refusals: {}", run.stdout);
+
+    // Anywhere else a refusal is an error.
+    let run = run_loadgen(&args("create-order"));
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("UNAVAILABLE"), "{}", run.stdout);
+}
+
+#[test]
 fn a_run_against_a_gateway_whose_user_service_is_down_fails_naming_the_step() {
     let mut system = start_system(false);
     let gateway = system.gateway.url();
