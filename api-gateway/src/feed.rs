@@ -7,7 +7,6 @@ use std::{sync::Arc, time::Duration};
 use events::{
     KafkaArgs,
     envelope::decode,
-    idle::{IdleAware, WakeSignal},
     kafka::{Role, StatsContext, assign_all_partitions, ensure_topics_with_retry},
     payloads::{OrderStatusChanged, ProductStockUpdated},
     topics,
@@ -24,31 +23,22 @@ const CHANNEL_CAPACITY: usize = 1024;
 pub struct EventFeed {
     orders: broadcast::Sender<Arc<OrderStatusChanged>>,
     stock: broadcast::Sender<Arc<ProductStockUpdated>>,
-    /// Woken by a new subscription: the feed stops dozing, since events are awaited.
-    wake: WakeSignal,
     /// False without a broker: subscriptions then fail with UNAVAILABLE.
     pub enabled: bool,
 }
 
 impl EventFeed {
     pub fn new(enabled: bool) -> Self {
-        Self {
-            orders: broadcast::channel(CHANNEL_CAPACITY).0,
-            stock: broadcast::channel(CHANNEL_CAPACITY).0,
-            wake: WakeSignal::default(),
-            enabled,
-        }
+        Self { orders: broadcast::channel(CHANNEL_CAPACITY).0, stock: broadcast::channel(CHANNEL_CAPACITY).0, enabled }
     }
 
     /// Order status changes from now on.
     pub fn subscribe_orders(&self) -> broadcast::Receiver<Arc<OrderStatusChanged>> {
-        self.wake.wake();
         self.orders.subscribe()
     }
 
     /// Stock changes from now on.
     pub fn subscribe_stock(&self) -> broadcast::Receiver<Arc<ProductStockUpdated>> {
-        self.wake.wake();
         self.stock.subscribe()
     }
 }
@@ -84,10 +74,11 @@ async fn read(feed: &EventFeed, kafka: &KafkaArgs, cancel: &CancellationToken) -
         tokio::task::spawn_blocking(move || assign_all_partitions(&*consumer, &topics, Offset::End)).await??;
     }
     tracing::info!("subscription feed reading order.status.changed and product.stock.updated");
-    let mut incoming = IdleAware::new(&*consumer, feed.wake.clone(), kafka.kafka_fetch_wait_ms);
     loop {
-        let Some(message) = incoming.recv(cancel).await else { return Ok(()) };
-        let message = message?;
+        let message = tokio::select! {
+            () = cancel.cancelled() => return Ok(()),
+            message = consumer.recv() => message?,
+        };
         let payload = message.payload().unwrap_or_default();
         // A message the gateway cannot read is the owning consumers' concern (they dead-letter
         // it); subscribers simply do not see it.

@@ -31,7 +31,6 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     Envelope, Event, KafkaArgs,
     envelope::decode,
-    idle::{IdleAware, WakeSignal},
     kafka::{Role, StatsContext},
     outbox::OutboxSignal,
     topics,
@@ -45,8 +44,9 @@ pub const MAX_ATTEMPTS: u32 = 4;
 pub const MAX_BATCH: usize = 256;
 
 /// How often marked offsets are committed. One commit per message was one broker write per
-/// message, the largest share of the broker's work under load; redelivery is harmless.
-pub const OFFSET_COMMIT_INTERVAL_MS: u32 = 100;
+/// message, the largest share of the broker's work under load (the embedded broker makes two
+/// storage writes of each commit); a crash redelivers at most this much, which is harmless.
+pub const OFFSET_COMMIT_INTERVAL_MS: u32 = 500;
 
 /// How long the broker may go without a heartbeat before it drops a member. A broker busy with
 /// a burst answers heartbeats late (the embedded one queues them behind every storage request);
@@ -171,7 +171,6 @@ pub struct ProcessConsumer {
     group: String,
     pool: AnyPool,
     outbox: OutboxSignal,
-    wake: WakeSignal,
     routes: Vec<Box<dyn Route>>,
 }
 
@@ -186,9 +185,9 @@ impl std::fmt::Debug for ProcessConsumer {
 
 impl ProcessConsumer {
     /// A consumer in the group `service` (replicas of a service share the work), handling no
-    /// topic yet. `wake` tells it, while it dozes, that a message is due (see [`crate::idle`]).
-    pub fn new(kafka: KafkaArgs, service: &str, pool: AnyPool, outbox: OutboxSignal, wake: WakeSignal) -> Self {
-        Self { kafka, group: service.to_owned(), pool, outbox, wake, routes: Vec::new() }
+    /// topic yet.
+    pub fn new(kafka: KafkaArgs, service: &str, pool: AnyPool, outbox: OutboxSignal) -> Self {
+        Self { kafka, group: service.to_owned(), pool, outbox, routes: Vec::new() }
     }
 
     /// Also handles `E`'s topic with `handler`.
@@ -229,9 +228,11 @@ impl ProcessConsumer {
         consumer.subscribe(&topics)?;
         let dead_letters = self.kafka.producer(Role::DeadLetters)?;
         tracing::info!(?topics, group = %self.group, "consuming");
-        let mut incoming = IdleAware::new(&consumer, self.wake.clone(), self.kafka.kafka_fetch_wait_ms);
         loop {
-            let Some(first) = incoming.recv(&cancel).await else { return Ok(()) };
+            let first = tokio::select! {
+                () = cancel.cancelled() => return Ok(()),
+                message = consumer.recv() => message,
+            };
             let first = match first {
                 Ok(message) => message,
                 Err(error) => {

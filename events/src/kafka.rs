@@ -1,12 +1,6 @@
 //! Broker settings and topic creation.
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::Duration,
-};
+use std::time::Duration;
 
 use rdkafka::{
     ClientConfig,
@@ -51,24 +45,14 @@ impl Role {
 /// A client context that turns librdkafka's statistics into metrics: the requests sent to the
 /// brokers by type (`kafka_client_requests_total`) and the consumer group's rebalances
 /// (`kafka_consumer_rebalances_total`). They say what the broker's work is per unit of load.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct StatsContext {
     role: Role,
-    /// Whether every partition assigned to this consumer had an established fetch position at
-    /// the last report: only then may its partitions be paused and resumed safely (see
-    /// [`crate::idle`]).
-    fetching: Arc<AtomicBool>,
 }
 
 impl StatsContext {
     pub fn new(role: Role) -> Self {
-        Self { role, fetching: Arc::default() }
-    }
-
-    /// True when, at the last report, this consumer had partitions and fetched every one of
-    /// them from a known position (none was still looking its offset up).
-    pub fn fetching_everywhere(&self) -> bool {
-        self.fetching.load(Ordering::Relaxed)
+        Self { role }
     }
 }
 
@@ -87,14 +71,6 @@ impl ClientContext for StatsContext {
             metrics::counter!("kafka_client_requests_total", "role" => role, "request" => request.to_owned())
                 .absolute(u64::try_from(count).unwrap_or_default());
         }
-        let assigned: Vec<&str> = statistics
-            .topics
-            .values()
-            .flat_map(|topic| topic.partitions.values())
-            .filter(|partition| partition.desired && partition.partition >= 0)
-            .map(|partition| partition.fetch_state.as_str())
-            .collect();
-        self.fetching.store(!assigned.is_empty() && assigned.iter().all(|state| *state == "active"), Ordering::Relaxed);
         if let Some(group) = statistics.cgrp {
             metrics::counter!("kafka_consumer_rebalances_total", "role" => role)
                 .absolute(u64::try_from(group.rebalance_cnt).unwrap_or_default());
@@ -169,7 +145,12 @@ impl KafkaArgs {
     /// The common client settings.
     pub fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", self.kafka_brokers.trim()).set("client.id", "microservices");
+        config
+            .set("bootstrap.servers", self.kafka_brokers.trim())
+            .set("client.id", "microservices")
+            // KIP-714 client metrics: the embedded broker does not take them, and asking is one
+            // more request it queues behind everything else.
+            .set("enable.metrics.push", "false");
         config
     }
 

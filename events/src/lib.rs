@@ -9,12 +9,10 @@
 //! - [`consumer`]: one consumer group member per process, batches applied in one transaction
 //!   and committed after the effect is stored; effects are made idempotent by a processed-event
 //!   record in the same transaction; poison messages go to `<topic>.dlq` with the reason.
-//! - [`idle`]: consumers that spare an idle broker the polling, and wake when an answer is due.
 //! - [`kafka`]: broker settings (`KAFKA_BROKERS`) and topic creation at start.
 
 pub mod consumer;
 pub mod envelope;
-pub mod idle;
 pub mod kafka;
 pub mod outbox;
 pub mod payloads;

@@ -15,7 +15,6 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     Envelope, Event,
     envelope::{EVENT_TYPE_HEADER, TRACEPARENT_HEADER, new_traceparent},
-    idle::WakeSignal,
     kafka::StatsContext,
 };
 
@@ -70,8 +69,6 @@ pub struct Relay {
     pool: AnyPool,
     producer: FutureProducer<StatsContext>,
     signal: OutboxSignal,
-    /// Woken after events went out: answers to them are due.
-    published: WakeSignal,
 }
 
 impl std::fmt::Debug for Relay {
@@ -81,13 +78,8 @@ impl std::fmt::Debug for Relay {
 }
 
 impl Relay {
-    pub fn new(
-        pool: AnyPool,
-        producer: FutureProducer<StatsContext>,
-        signal: OutboxSignal,
-        published: WakeSignal,
-    ) -> Self {
-        Self { pool, producer, signal, published }
+    pub fn new(pool: AnyPool, producer: FutureProducer<StatsContext>, signal: OutboxSignal) -> Self {
+        Self { pool, producer, signal }
     }
 
     /// Publishes until `cancel` fires.
@@ -104,7 +96,6 @@ impl Relay {
                 // More may be waiting: go again at once.
                 Ok(_) => {
                     failures = 0;
-                    self.published.wake();
                     Duration::ZERO
                 }
                 Err(error) => {

@@ -8,7 +8,6 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     Event, KafkaArgs,
     consumer::{Handler, ProcessConsumer},
-    idle::WakeSignal,
     kafka::{Role, ensure_topics_with_retry},
     outbox::{OutboxSignal, Relay},
 };
@@ -19,7 +18,6 @@ pub struct EventPipeline {
     kafka: KafkaArgs,
     pool: AnyPool,
     signal: OutboxSignal,
-    wake: WakeSignal,
     consumer: ProcessConsumer,
 }
 
@@ -27,10 +25,8 @@ impl EventPipeline {
     /// The relay for `pool`'s outbox, woken by `signal`, and a consumer in the group `service`
     /// (replicas of a service share its work) that handles nothing until [`Self::consume`].
     pub fn new(kafka: KafkaArgs, service: &str, pool: AnyPool, signal: OutboxSignal) -> Self {
-        // Whatever this process publishes may be answered: its consumer stops dozing then.
-        let wake = WakeSignal::default();
-        let consumer = ProcessConsumer::new(kafka.clone(), service, pool.clone(), signal.clone(), wake.clone());
-        Self { kafka, pool, signal, wake, consumer }
+        let consumer = ProcessConsumer::new(kafka.clone(), service, pool.clone(), signal.clone());
+        Self { kafka, pool, signal, consumer }
     }
 
     /// Also consumes `E`'s topic with `handler`, in the same consumer as every other topic.
@@ -61,7 +57,7 @@ impl EventPipeline {
                 return;
             }
         };
-        let relay = tokio::spawn(Relay::new(self.pool, producer, self.signal, self.wake).run(cancel.clone()));
+        let relay = tokio::spawn(Relay::new(self.pool, producer, self.signal).run(cancel.clone()));
         if let Err(error) = self.consumer.run(cancel).await {
             tracing::error!(error = format!("{error:#}"), "consumer stopped");
         }
