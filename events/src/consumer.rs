@@ -16,9 +16,9 @@
 //! fails after [`MAX_ATTEMPTS`] tries (with backoff) goes to `<topic>.dlq` with the reason in
 //! headers, and the partition moves on.
 
-use std::{future::Future, marker::PhantomData, pin::Pin, time::Duration};
+use std::{future::Future, marker::PhantomData, time::Duration};
 
-use futures::FutureExt as _;
+use futures::{FutureExt as _, future::BoxFuture};
 use rdkafka::{
     Message as _,
     consumer::{Consumer as _, StreamConsumer},
@@ -92,8 +92,6 @@ pub trait Handler<E: Event>: Send + Sync + 'static {
         transaction: &'a mut AnyConnection,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a;
 }
-
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Why one message was not applied.
 #[derive(Debug)]
@@ -270,17 +268,13 @@ impl ProcessConsumer {
                             // Cancelled mid-way: leave the offsets alone, the messages come back.
                             return Ok(());
                         }
-                        if let Err(error) = consumer.store_offset_from_message(message) {
-                            tracing::warn!(%error, "offset not stored; the message may be redelivered");
-                        }
+                        mark_done(&consumer, message);
                     }
                     continue;
                 }
             }
             for message in &batch {
-                if let Err(error) = consumer.store_offset_from_message(message) {
-                    tracing::warn!(%error, "offset not stored; the message may be redelivered");
-                }
+                mark_done(&consumer, message);
             }
         }
     }
@@ -374,6 +368,13 @@ impl ProcessConsumer {
             transaction.rollback().await?;
         }
         Ok(applied)
+    }
+}
+
+/// Marks `message`'s offset for the next commit: its effect is stored (or it was dead-lettered).
+fn mark_done(consumer: &StreamConsumer<StatsContext>, message: &BorrowedMessage<'_>) {
+    if let Err(error) = consumer.store_offset_from_message(message) {
+        tracing::warn!(%error, "offset not stored; the message may be redelivered");
     }
 }
 
