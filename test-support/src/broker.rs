@@ -75,6 +75,8 @@ impl BrokerProcess {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        // Before any client connects, while nothing else writes.
+        crate::index_broker_storage(&dir.join("broker.db"), Duration::from_secs(30))?;
         Ok(broker)
     }
 

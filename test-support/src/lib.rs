@@ -8,10 +8,11 @@
 //! - [`ServiceProcess`]: a service's real binary, started with env settings and stopped by pid.
 //! - [`grpc`]: the health and reflection checks every service must pass.
 //! - [`BrokerStorage`] / [`BrokerProcess`]: the embedded Kafka-protocol broker, restartable on
-//!   the same port and data.
+//!   the same port and data; [`index_broker_storage`] adds the index its storage lacks.
 //! - [`SystemProcesses`]: the three services and the gateway (and a broker) on free ports.
 
 mod broker;
+mod broker_index;
 pub mod grpc;
 mod postgres;
 mod process;
@@ -19,6 +20,7 @@ mod storage;
 mod system;
 
 pub use broker::{BrokerProcess, BrokerStorage, TANSU_BIN_ENV, tansu_binary};
+pub use broker_index::{HEADER_INDEX, has_header_index, index_broker_storage};
 pub use postgres::{POSTGRES_URL_ENV, PostgresServer, TestDatabase, postgres_database};
 pub use process::{
     ServiceProcess, assert_serves_until_sigterm, expect_startup_failure, run_health_check, workspace_binary,

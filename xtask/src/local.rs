@@ -297,17 +297,24 @@ pub fn spawn(process: &Process, binary: &Path, settings: &Settings) -> anyhow::R
 /// The command that runs the broker (tansu) on `127.0.0.1:port`, its SQLite file in
 /// `<data_dir>/broker/`.
 pub fn broker_command(binary: &Path, port: u16, data_dir: &Path) -> anyhow::Result<Command> {
-    // tansu reads `sqlite:///<relative path>`; an absolute path needs a fourth slash.
-    let storage = data_dir.join("broker");
-    fs::create_dir_all(&storage)?;
+    let storage = broker_storage_file(data_dir);
+    if let Some(dir) = storage.parent() {
+        fs::create_dir_all(dir)?;
+    }
     let listener = format!("tcp://127.0.0.1:{port}");
     let mut command = Command::new(binary);
     command
         .args(["broker", "--kafka-listener-url", &listener, "--kafka-advertised-listener-url", &listener])
         .arg("--storage-engine")
-        .arg(format!("sqlite:///{}", storage.join("broker.db").display()))
+        // tansu reads `sqlite:///<relative path>`; an absolute path needs a fourth slash.
+        .arg(format!("sqlite:///{}", storage.display()))
         .env("RUST_LOG", "warn");
     Ok(command)
+}
+
+/// The broker's SQLite file in the data directory.
+pub fn broker_storage_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("broker").join("broker.db")
 }
 
 /// Starts the broker under `cargo xtask supervise-broker`, which restarts it if it exits or stops

@@ -32,6 +32,8 @@ const MAX_RESTART_DELAY: Duration = Duration::from_secs(30);
 const STABLE_AFTER: Duration = Duration::from_secs(30);
 /// How long the broker gets to stop on SIGINT before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a starting broker has to create its tables before its storage is indexed.
+const INDEX_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, clap::Args)]
 pub struct SuperviseArgs {
@@ -95,6 +97,12 @@ async fn supervise(args: &SuperviseArgs) -> anyhow::Result<()> {
         let mut broker = start_broker(args)?;
         state.broker_pid = broker.id().context("the broker exited at once")?;
         state.write(&args.state)?;
+        // At once, while the services are still starting: tansu does not wait for a lock. A
+        // broker without the index is slower but correct, so a failure is only noted.
+        let storage = crate::local::broker_storage_file(&args.data_dir);
+        if let Err(error) = test_support::index_broker_storage(&storage, INDEX_TIMEOUT) {
+            note(&args.log, &format!("could not index the broker's storage: {error:#}"));
+        }
         let mut misses = 0;
         let reason = loop {
             tokio::select! {

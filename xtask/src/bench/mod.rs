@@ -176,6 +176,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let broker = local::spawn(&PROCESSES[0], &broker_binary, &settings)?;
     running.system.push(broker);
     runtime.block_on(local::wait_until_healthy(&PROCESSES[0], settings.ports[0], Duration::from_millis(50)))?;
+    test_support::index_broker_storage(&local::broker_storage_file(&settings.data_dir), Duration::from_secs(10))?;
     let cold_start = start_services(&runtime, &target, &settings, &mut running)?;
     eprintln!("bench: all four healthy in {:.0} ms", cold_start.all_healthy_ms);
 

@@ -78,6 +78,13 @@ fn a_killed_broker_comes_back_by_itself_on_the_same_port() {
     let supervisor = Supervisor { child };
 
     wait_for("the broker to answer", Duration::from_secs(30), || broker_answers(port));
+    let storage = dir.path().join("broker").join("broker.db");
+    assert!(
+        test_support::has_header_index(&storage).expect("read the broker storage"),
+        "the supervisor did not add {} to {}",
+        test_support::HEADER_INDEX,
+        storage.display()
+    );
     let (first, restarts) = state(&state_file).expect("the supervisor's state");
     assert_eq!(restarts, 0);
 
