@@ -36,7 +36,7 @@ impl OrderApi {
     async fn create(&self, request: CreateOrderRequest) -> ServiceResult<Order> {
         let draft = pricing::draft(&request)?;
         // Refused before any peer is asked: an overloaded saga should cost as little as possible.
-        self.backlog.admit()?;
+        let admission = self.backlog.admit()?;
         let product_ids = draft.items.iter().map(|item| item.product_id.clone()).collect();
         // The two peers are independent; ask both at once.
         let (user_exists, catalog) =
@@ -45,7 +45,7 @@ impl OrderApi {
             return Err(ServiceError::invalid("userId", format!("user {} does not exist", draft.user_id)));
         }
         let order = self.orders.insert(pricing::price(draft, &catalog)?).await?;
-        self.backlog.accepted();
+        admission.accepted();
         tracing::info!(order_id = %order.id, user_id = %order.user_id, total_cents = order.total_cents, "order created");
         Ok(to_proto(order))
     }

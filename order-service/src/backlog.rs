@@ -4,8 +4,10 @@
 //! orders; it never touches the ones already accepted.
 //!
 //! The backlog is read from the database (so it holds for every replica's orders) a few times
-//! a second by [`Backlog::watch`]; orders accepted since the last reading are added to it, so
-//! a burst between two readings cannot overshoot the bound.
+//! a second by [`Backlog::watch`]. Orders accepted since the last reading, and orders admitted
+//! but still being written, are added to it, so that neither a burst between two readings nor a
+//! slow database (thousands of requests between the check and the insert) can overshoot the
+//! bound.
 
 use std::{
     sync::{
@@ -58,6 +60,8 @@ struct State {
     pending: AtomicU64,
     /// Orders this process accepted since the last reading.
     accepted_since: AtomicU64,
+    /// Orders this process admitted and is still writing (each holds an [`Admission`]).
+    admitting: AtomicU64,
     /// When the oldest PENDING order was created (ms since the epoch), 0 when none is.
     oldest_pending_at: AtomicI64,
 }
@@ -67,9 +71,14 @@ impl Backlog {
         Self { limits, state: Arc::default() }
     }
 
-    /// Refuses a new order while the saga is behind.
-    pub fn admit(&self) -> ServiceResult<()> {
-        let pending = self.state.pending.load(Ordering::Relaxed) + self.state.accepted_since.load(Ordering::Relaxed);
+    /// Refuses a new order while the saga is behind. An admitted order counts as pending from
+    /// here on: [`Admission::accepted`] once it is stored, or dropping the admission if it is not.
+    pub fn admit(&self) -> ServiceResult<Admission> {
+        let admission = Admission { state: Arc::clone(&self.state) };
+        let admitting = self.state.admitting.fetch_add(1, Ordering::Relaxed) + 1;
+        let pending = self.state.pending.load(Ordering::Relaxed)
+            + self.state.accepted_since.load(Ordering::Relaxed)
+            + admitting;
         if self.limits.saga_max_pending > 0 && pending > self.limits.saga_max_pending {
             return Err(ServiceError::Overloaded {
                 message: format!(
@@ -90,12 +99,7 @@ impl Backlog {
                 retry_after_secs: RETRY_AFTER_SECS,
             });
         }
-        Ok(())
-    }
-
-    /// Counts an order this process just accepted.
-    pub fn accepted(&self) {
-        self.state.accepted_since.fetch_add(1, Ordering::Relaxed);
+        Ok(admission)
     }
 
     /// Reads the backlog every [`REFRESH`] until `cancel` fires.
@@ -127,6 +131,27 @@ impl Backlog {
     }
 }
 
+/// An order admitted by [`Backlog::admit`] and not yet stored. Dropping it (the order failed
+/// validation or could not be written) takes it out of the backlog again.
+#[derive(Debug)]
+#[must_use = "an admission counts as pending until it is accepted or dropped"]
+pub struct Admission {
+    state: Arc<State>,
+}
+
+impl Admission {
+    /// The order is stored: it is pending until the next reading of the backlog finds it.
+    pub fn accepted(self) {
+        self.state.accepted_since.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.state.admitting.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,14 +163,25 @@ mod tests {
     #[test]
     fn admits_below_the_bounds_and_refuses_past_them() {
         let backlog = backlog(2, 1000);
-        assert!(backlog.admit().is_ok());
-        backlog.accepted();
-        backlog.accepted();
-        assert!(backlog.admit().is_ok(), "2 pending is at the bound, not past it");
-        backlog.accepted();
-        let refused = backlog.admit().expect_err("3 pending");
+        backlog.admit().expect("0 pending").accepted();
+        backlog.admit().expect("1 pending").accepted();
+        let refused = backlog.admit().expect_err("3 pending with this one");
         assert!(matches!(refused, ServiceError::Overloaded { retry_after_secs: 1, .. }), "{refused:?}");
         assert!(refused.to_string().contains("3 orders are waiting"), "{refused}");
+    }
+
+    #[test]
+    fn orders_still_being_written_count_and_a_dropped_admission_frees_its_place() {
+        let backlog = backlog(2, 1000);
+        let first = backlog.admit().expect("first");
+        let second = backlog.admit().expect("second");
+        assert!(backlog.admit().is_err(), "two admitted and not yet stored fill the bound");
+        drop(first);
+        let third = backlog.admit().expect("the first one's place is free again");
+        second.accepted();
+        drop(third);
+        assert_eq!(backlog.state.admitting.load(Ordering::Relaxed), 0);
+        assert_eq!(backlog.state.accepted_since.load(Ordering::Relaxed), 1);
     }
 
     #[test]
