@@ -23,7 +23,6 @@ use rdkafka::{
     Message as _,
     consumer::{Consumer as _, StreamConsumer},
     message::{BorrowedMessage, Header, Headers as _, OwnedHeaders},
-    producer::{FutureProducer, FutureRecord},
 };
 use sqlx::{AnyConnection, AnyPool};
 use tokio_util::sync::CancellationToken;
@@ -33,6 +32,7 @@ use crate::{
     envelope::decode,
     kafka::{Role, StatsContext},
     outbox::OutboxSignal,
+    producer::EventProducer,
     topics,
 };
 
@@ -203,7 +203,7 @@ impl ProcessConsumer {
     }
 
     /// Consumes until `cancel` fires.
-    pub async fn run(self, cancel: CancellationToken) -> anyhow::Result<()> {
+    pub async fn run(self, dead_letters: EventProducer, cancel: CancellationToken) -> anyhow::Result<()> {
         let topics = self.topics();
         if topics.is_empty() {
             return Ok(());
@@ -224,7 +224,6 @@ impl ProcessConsumer {
             .set("fetch.wait.max.ms", self.kafka.kafka_fetch_wait_ms.to_string())
             .create_with_context(StatsContext::new(Role::Consumer))?;
         consumer.subscribe(&topics)?;
-        let dead_letters = self.kafka.producer(Role::DeadLetters)?;
         tracing::info!(?topics, group = %self.group, "consuming");
         loop {
             let first = tokio::select! {
@@ -304,7 +303,7 @@ impl ProcessConsumer {
     async fn apply_alone(
         &self,
         message: &BorrowedMessage<'_>,
-        dead_letters: &FutureProducer<StatsContext>,
+        dead_letters: &EventProducer,
         cancel: &CancellationToken,
     ) -> bool {
         let outcome = match self.route_of(message.topic()) {
@@ -381,7 +380,7 @@ fn mark_done(consumer: &StreamConsumer<StatsContext>, message: &BorrowedMessage<
 /// Publishes `message` to its topic's dead-letter topic with the reason; false if cancelled
 /// before it got there.
 async fn send_to_dead_letter(
-    producer: &FutureProducer<StatsContext>,
+    producer: &EventProducer,
     message: &BorrowedMessage<'_>,
     reason: &str,
     cancel: &CancellationToken,
@@ -402,16 +401,9 @@ async fn send_to_dead_letter(
                 headers = headers.insert(Header { key: header.key, value: header.value });
             }
         }
-        let mut record = FutureRecord::to(&topic).headers(headers);
-        if let Some(key) = message.key() {
-            record = record.key(key);
-        }
-        if let Some(payload) = message.payload() {
-            record = record.payload(payload);
-        }
-        match producer.send(record, Duration::from_secs(10)).await {
-            Ok(_) => return true,
-            Err((error, _)) => tracing::warn!(%topic, %error, "dead-letter publish failed; retrying"),
+        match producer.send(&topic, message.key(), message.payload(), headers).await {
+            Ok(()) => return true,
+            Err(error) => tracing::warn!(%topic, %error, "dead-letter publish failed; retrying"),
         }
         tokio::select! {
             () = cancel.cancelled() => return false,

@@ -8,9 +8,10 @@ use rdkafka::{
     client::{ClientContext, DefaultClientContext},
     consumer::ConsumerContext,
     error::RDKafkaErrorCode,
-    producer::FutureProducer,
     statistics::Statistics,
 };
+
+use crate::producer::EventProducer;
 
 /// The default of `KAFKA_FETCH_WAIT_MS`: see [`KafkaArgs::kafka_fetch_wait_ms`]. Measured with
 /// `cargo xtask bench` on the embedded broker: 50 ms and 100 ms settled the same ~120 orders/s
@@ -24,12 +25,10 @@ const STATISTICS_INTERVAL_MS: u32 = 1000;
 /// What a Kafka client of a service is for; the label of its metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
-    /// The outbox relay's producer.
-    Outbox,
+    /// The process's producer: the outbox relay and dead letters.
+    Producer,
     /// The process's consumer group member.
     Consumer,
-    /// The producer that dead-letters messages.
-    DeadLetters,
     /// The gateway's subscription feed.
     Feed,
 }
@@ -37,9 +36,8 @@ pub enum Role {
 impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Outbox => "outbox",
+            Self::Producer => "producer",
             Self::Consumer => "consumer",
-            Self::DeadLetters => "dead-letters",
             Self::Feed => "feed",
         }
     }
@@ -174,14 +172,16 @@ impl KafkaArgs {
     /// refuses every produce until restarted. Without idempotence the broker skips that check. A
     /// retried send may then store an event twice; every consumer records the event ids it has
     /// applied, so the second copy does nothing. Checked by the saga test that freezes the broker.
-    pub fn producer(&self, role: Role) -> Result<FutureProducer<StatsContext>, rdkafka::error::KafkaError> {
-        self.client_config_with_stats()
+    pub fn producer(&self) -> Result<EventProducer, rdkafka::error::KafkaError> {
+        let config = self
+            .client_config_with_stats()
             .set("enable.idempotence", "false")
             .set("acks", "all")
             .set("max.in.flight.requests.per.connection", "1")
             .set("linger.ms", "5")
             .set("message.timeout.ms", "10000")
-            .create_with_context(StatsContext::new(role))
+            .clone();
+        EventProducer::new(&config, StatsContext::new(Role::Producer))
     }
 }
 

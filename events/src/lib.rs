@@ -9,6 +9,7 @@
 //! - [`consumer`]: one consumer group member per process, batches applied in one transaction
 //!   and committed after the effect is stored; effects are made idempotent by a processed-event
 //!   record in the same transaction; poison messages go to `<topic>.dlq` with the reason.
+//! - [`producer`]: the process's one producer, whose deliveries are awaited.
 //! - [`kafka`]: broker settings (`KAFKA_BROKERS`) and topic creation at start.
 
 pub mod consumer;
@@ -17,6 +18,7 @@ pub mod kafka;
 pub mod outbox;
 pub mod payloads;
 mod pipeline;
+pub mod producer;
 pub mod topics;
 
 pub use envelope::Envelope;

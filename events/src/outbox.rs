@@ -4,10 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use rdkafka::{
-    message::{Header, OwnedHeaders},
-    producer::{FutureProducer, FutureRecord},
-};
+use rdkafka::message::{Header, OwnedHeaders};
 use sqlx::{AnyConnection, AnyPool};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -15,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     Envelope, Event,
     envelope::{EVENT_TYPE_HEADER, TRACEPARENT_HEADER, new_traceparent},
-    kafka::StatsContext,
+    producer::EventProducer,
 };
 
 /// The most events published per round.
@@ -67,7 +64,7 @@ struct PendingEvent {
 /// Publishes the outbox.
 pub struct Relay {
     pool: AnyPool,
-    producer: FutureProducer<StatsContext>,
+    producer: EventProducer,
     signal: OutboxSignal,
 }
 
@@ -78,7 +75,7 @@ impl std::fmt::Debug for Relay {
 }
 
 impl Relay {
-    pub fn new(pool: AnyPool, producer: FutureProducer<StatsContext>, signal: OutboxSignal) -> Self {
+    pub fn new(pool: AnyPool, producer: EventProducer, signal: OutboxSignal) -> Self {
         Self { pool, producer, signal }
     }
 
@@ -148,8 +145,7 @@ impl Relay {
             let headers = OwnedHeaders::new()
                 .insert(Header { key: EVENT_TYPE_HEADER, value: Some(event_type.as_bytes()) })
                 .insert(Header { key: TRACEPARENT_HEADER, value: Some(event.traceparent.as_bytes()) });
-            let record = FutureRecord::to(&event.topic).key(&event.event_key).payload(&event.payload).headers(headers);
-            self.producer.send(record, Duration::from_secs(15))
+            self.producer.send(&event.topic, Some(event.event_key.as_bytes()), Some(event.payload.as_bytes()), headers)
         });
         let results = futures::future::join_all(deliveries).await;
         let delivered: Vec<&str> = pending
@@ -169,7 +165,7 @@ impl Relay {
             }
             mark.execute(&self.pool).await?;
         }
-        if let Some((error, _)) = results.into_iter().find_map(Result::err) {
+        if let Some(error) = results.into_iter().find_map(Result::err) {
             anyhow::bail!("{} of {} events published; then: {error}", delivered.len(), pending.len());
         }
         Ok(delivered.len())

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     Event, KafkaArgs,
     consumer::{Handler, ProcessConsumer},
-    kafka::{Role, ensure_topics_with_retry},
+    kafka::ensure_topics_with_retry,
     outbox::{OutboxSignal, Relay},
 };
 
@@ -49,7 +49,7 @@ impl EventPipeline {
         if !ensure_topics_with_retry(&self.kafka, &cancel).await {
             return;
         }
-        let producer = match self.kafka.producer(Role::Outbox) {
+        let producer = match self.kafka.producer() {
             Ok(producer) => producer,
             Err(error) => {
                 tracing::error!(%error, "cannot create the Kafka producer; events stay in the outbox");
@@ -57,8 +57,10 @@ impl EventPipeline {
                 return;
             }
         };
-        let relay = tokio::spawn(Relay::new(self.pool, producer, self.signal).run(cancel.clone()));
-        if let Err(error) = self.consumer.run(cancel).await {
+        // One producer for the relay and the dead letters: each producer is a connection
+        // and a thread of librdkafka's.
+        let relay = tokio::spawn(Relay::new(self.pool, producer.clone(), self.signal).run(cancel.clone()));
+        if let Err(error) = self.consumer.run(producer, cancel).await {
             tracing::error!(error = format!("{error:#}"), "consumer stopped");
         }
         let _ = relay.await;

@@ -76,9 +76,8 @@ impl Backlog {
     pub fn admit(&self) -> ServiceResult<Admission> {
         let admission = Admission { state: Arc::clone(&self.state) };
         let admitting = self.state.admitting.fetch_add(1, Ordering::Relaxed) + 1;
-        let pending = self.state.pending.load(Ordering::Relaxed)
-            + self.state.accepted_since.load(Ordering::Relaxed)
-            + admitting;
+        let pending =
+            self.state.pending.load(Ordering::Relaxed) + self.state.accepted_since.load(Ordering::Relaxed) + admitting;
         if self.limits.saga_max_pending > 0 && pending > self.limits.saga_max_pending {
             return Err(ServiceError::Overloaded {
                 message: format!(

@@ -93,11 +93,11 @@ mod tests {
 
     const BEFORE: &str = "# TYPE kafka_client_requests_total counter\n\
         kafka_client_requests_total{role=\"consumer\",request=\"Fetch\"} 100\n\
-        kafka_client_requests_total{role=\"outbox\",request=\"Produce\"} 10\n\
+        kafka_client_requests_total{role=\"producer\",request=\"Produce\"} 10\n\
         kafka_consumer_rebalances_total{role=\"consumer\"} 1\n\
         gateway_http_requests_total{path=\"/graphql\",status=\"200\"} 5\n";
     const AFTER: &str = "kafka_client_requests_total{role=\"consumer\",request=\"Fetch\"} 160\n\
-        kafka_client_requests_total{role=\"outbox\",request=\"Produce\"} 50\n\
+        kafka_client_requests_total{role=\"producer\",request=\"Produce\"} 50\n\
         kafka_client_requests_total{role=\"consumer\",request=\"Heartbeat\"} 3\n\
         kafka_consumer_rebalances_total{role=\"consumer\"} 1\n";
 
