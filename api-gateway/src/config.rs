@@ -31,6 +31,10 @@ pub struct Config {
     pub backend_timeout_ms: u64,
     #[command(flatten)]
     pub limits: Limits,
+    /// How long the subscription feed keeps reading the broker after the last subscription
+    /// ended, in milliseconds; an idle gateway then costs the broker nothing.
+    #[arg(long, env = "SUBSCRIPTION_FEED_IDLE_MS", default_value_t = 30_000)]
+    pub subscription_feed_idle_ms: u64,
     /// The broker that feeds subscriptions (empty: subscriptions are unavailable).
     #[command(flatten)]
     pub kafka: events::KafkaArgs,

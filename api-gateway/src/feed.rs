@@ -1,45 +1,118 @@
 //! The live event feed behind GraphQL subscriptions: the gateway reads `order.status.changed`
-//! and `product.stock.updated` from their current end and fans each event out to every
-//! subscription over a broadcast channel.
+//! and `product.stock.updated` and fans each event out to every subscription over a broadcast
+//! channel.
+//!
+//! It reads only while someone listens. With no subscription for a while
+//! (`SUBSCRIPTION_FEED_IDLE_MS`), its
+//! partitions are unassigned, so an idle gateway costs the broker no fetches (on the embedded
+//! broker each fetch is a round of storage queries, whether or not anything arrived). The first
+//! subscription then waits until the feed has taken the topics' current ends as its positions,
+//! so that nothing published after the subscription started is missed.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use events::{
     KafkaArgs,
     envelope::decode,
-    kafka::{Role, StatsContext, assign_all_partitions, ensure_topics_with_retry},
+    kafka::{Role, StatsContext, assign_at_high_watermarks, ensure_topics_with_retry},
     payloads::{OrderStatusChanged, ProductStockUpdated},
     topics,
 };
-use rdkafka::{Message as _, Offset, consumer::StreamConsumer};
-use tokio::sync::broadcast;
+use rdkafka::{
+    Message as _,
+    consumer::{Consumer as _, StreamConsumer},
+};
+use tokio::sync::{Notify, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
 /// How many events a slow subscriber may fall behind before it skips some.
 const CHANNEL_CAPACITY: usize = 1024;
+
+/// How long a new subscription waits for the feed to start reading before it is refused.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The topics the feed reads.
+const TOPICS: [&str; 2] = [topics::ORDER_STATUS_CHANGED, topics::PRODUCT_STOCK_UPDATED];
 
 /// Where subscriptions get their events.
 #[derive(Debug, Clone)]
 pub struct EventFeed {
     orders: broadcast::Sender<Arc<OrderStatusChanged>>,
     stock: broadcast::Sender<Arc<ProductStockUpdated>>,
+    demand: Arc<Demand>,
+    /// How long the feed keeps reading after the last subscription ended.
+    idle_after: Duration,
     /// False without a broker: subscriptions then fail with UNAVAILABLE.
     pub enabled: bool,
 }
 
+/// Whether the feed is reading, and the subscriptions waiting for it to start.
+#[derive(Debug)]
+struct Demand {
+    /// True while the partitions are assigned. Changed only with this lock held, so that the
+    /// feed cannot stop reading between a subscription's check and its listening.
+    reading: Mutex<bool>,
+    /// Wakes the feed when a subscription needs it reading.
+    wanted: Notify,
+    /// Tells waiting subscriptions that reading started.
+    started: watch::Sender<u64>,
+}
+
+/// The feed is not reading and could not start in time.
+#[derive(Debug, thiserror::Error)]
+#[error("the event feed is not reading from the broker")]
+pub struct FeedUnavailable;
+
 impl EventFeed {
-    pub fn new(enabled: bool) -> Self {
-        Self { orders: broadcast::channel(CHANNEL_CAPACITY).0, stock: broadcast::channel(CHANNEL_CAPACITY).0, enabled }
+    pub fn new(enabled: bool, idle_after: Duration) -> Self {
+        Self {
+            orders: broadcast::channel(CHANNEL_CAPACITY).0,
+            stock: broadcast::channel(CHANNEL_CAPACITY).0,
+            demand: Arc::new(Demand {
+                reading: Mutex::new(false),
+                wanted: Notify::new(),
+                started: watch::channel(0).0,
+            }),
+            idle_after,
+            enabled,
+        }
     }
 
     /// Order status changes from now on.
-    pub fn subscribe_orders(&self) -> broadcast::Receiver<Arc<OrderStatusChanged>> {
-        self.orders.subscribe()
+    pub async fn subscribe_orders(&self) -> Result<broadcast::Receiver<Arc<OrderStatusChanged>>, FeedUnavailable> {
+        // Listen first: from here on the feed does not stop while this receiver lives.
+        let receiver = self.orders.subscribe();
+        self.reading().await?;
+        Ok(receiver)
     }
 
     /// Stock changes from now on.
-    pub fn subscribe_stock(&self) -> broadcast::Receiver<Arc<ProductStockUpdated>> {
-        self.stock.subscribe()
+    pub async fn subscribe_stock(&self) -> Result<broadcast::Receiver<Arc<ProductStockUpdated>>, FeedUnavailable> {
+        let receiver = self.stock.subscribe();
+        self.reading().await?;
+        Ok(receiver)
+    }
+
+    /// Returns once the feed reads from positions taken after this call began.
+    async fn reading(&self) -> Result<(), FeedUnavailable> {
+        let mut started = self.demand.started.subscribe();
+        let seen = *started.borrow_and_update();
+        if *self.demand.reading.lock().unwrap_or_else(std::sync::PoisonError::into_inner) {
+            return Ok(());
+        }
+        self.demand.wanted.notify_one();
+        tokio::time::timeout(START_TIMEOUT, started.wait_for(|generation| *generation > seen))
+            .await
+            .map_err(|_| FeedUnavailable)?
+            .map_err(|_| FeedUnavailable)?;
+        Ok(())
+    }
+
+    fn listeners(&self) -> usize {
+        self.orders.receiver_count() + self.stock.receiver_count()
     }
 }
 
@@ -60,7 +133,7 @@ pub async fn run(feed: EventFeed, kafka: KafkaArgs, cancel: CancellationToken) {
 }
 
 async fn read(feed: &EventFeed, kafka: &KafkaArgs, cancel: &CancellationToken) -> anyhow::Result<()> {
-    // Its own group id and no commits: each gateway replica sees every event, from now on.
+    // Its own group id and no commits: each gateway replica sees every event.
     let consumer: StreamConsumer<StatsContext> = kafka
         .client_config_with_stats()
         .set("group.id", format!("api-gateway-feed-{}", uuid::Uuid::now_v7()))
@@ -68,33 +141,86 @@ async fn read(feed: &EventFeed, kafka: &KafkaArgs, cancel: &CancellationToken) -
         .set("fetch.wait.max.ms", kafka.kafka_fetch_wait_ms.to_string())
         .create_with_context(StatsContext::new(Role::Feed))?;
     let consumer = Arc::new(consumer);
-    {
-        let consumer = Arc::clone(&consumer);
-        let topics = [topics::ORDER_STATUS_CHANGED, topics::PRODUCT_STOCK_UPDATED];
-        tokio::task::spawn_blocking(move || assign_all_partitions(&*consumer, &topics, Offset::End)).await??;
-    }
-    tracing::info!("subscription feed reading order.status.changed and product.stock.updated");
+    // After an interruption, whoever was listening still wants events.
+    let result = serve(feed, &consumer, cancel).await;
+    *feed.demand.reading.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = false;
+    result
+}
+
+async fn serve(
+    feed: &EventFeed,
+    consumer: &Arc<StreamConsumer<StatsContext>>,
+    cancel: &CancellationToken,
+) -> anyhow::Result<()> {
+    let mut idle_since: Option<tokio::time::Instant> = None;
+    // A timer of its own: a steady stream of events must not keep the check from running.
+    let mut check = tokio::time::interval((feed.idle_after / 3).max(Duration::from_millis(10)));
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let message = tokio::select! {
-            () = cancel.cancelled() => return Ok(()),
-            message = consumer.recv() => message?,
-        };
-        let payload = message.payload().unwrap_or_default();
-        // A message the gateway cannot read is the owning consumers' concern (they dead-letter
-        // it); subscribers simply do not see it.
-        match message.topic() {
-            topics::ORDER_STATUS_CHANGED => match decode::<OrderStatusChanged>(payload) {
-                Ok(envelope) => {
-                    let _ = feed.orders.send(Arc::new(envelope.payload));
-                }
-                Err(error) => tracing::debug!(%error, "skipping an unreadable order.status.changed"),
-            },
-            _ => match decode::<ProductStockUpdated>(payload) {
-                Ok(envelope) => {
-                    let _ = feed.stock.send(Arc::new(envelope.payload));
-                }
-                Err(error) => tracing::debug!(%error, "skipping an unreadable product.stock.updated"),
-            },
+        let reading = *feed.demand.reading.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !reading && feed.listeners() > 0 {
+            start(feed, consumer).await?;
+            idle_since = None;
+            continue;
         }
+        // `recv` is polled even while nothing is assigned: it also serves librdkafka's own
+        // events (its statistics, once a second), which would otherwise pile up in its queue.
+        tokio::select! {
+            () = cancel.cancelled() => return Ok(()),
+            () = feed.demand.wanted.notified(), if !reading => {}
+            message = consumer.recv() => forward(feed, &message?),
+            _ = check.tick(), if reading => stop_if_idle(feed, consumer, &mut idle_since)?,
+        }
+    }
+}
+
+/// Assigns every partition at its current end, then lets the waiting subscriptions go.
+async fn start(feed: &EventFeed, consumer: &Arc<StreamConsumer<StatsContext>>) -> anyhow::Result<()> {
+    let assigning = Arc::clone(consumer);
+    let partitions = tokio::task::spawn_blocking(move || assign_at_high_watermarks(&*assigning, &TOPICS)).await??;
+    *feed.demand.reading.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+    feed.demand.started.send_modify(|generation| *generation += 1);
+    tracing::info!(partitions, "subscription feed reading order.status.changed and product.stock.updated");
+    Ok(())
+}
+
+/// Stops reading once nobody has listened for the feed's idle time.
+fn stop_if_idle(
+    feed: &EventFeed,
+    consumer: &StreamConsumer<StatsContext>,
+    idle_since: &mut Option<tokio::time::Instant>,
+) -> anyhow::Result<()> {
+    let mut reading = feed.demand.reading.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if feed.listeners() > 0 {
+        *idle_since = None;
+        return Ok(());
+    }
+    let since = *idle_since.get_or_insert_with(tokio::time::Instant::now);
+    if since.elapsed() >= feed.idle_after {
+        consumer.unassign()?;
+        *reading = false;
+        *idle_since = None;
+        tracing::info!("subscription feed paused: no subscriptions");
+    }
+    Ok(())
+}
+
+fn forward(feed: &EventFeed, message: &rdkafka::message::BorrowedMessage<'_>) {
+    let payload = message.payload().unwrap_or_default();
+    // A message the gateway cannot read is the owning consumers' concern (they dead-letter
+    // it); subscribers simply do not see it.
+    match message.topic() {
+        topics::ORDER_STATUS_CHANGED => match decode::<OrderStatusChanged>(payload) {
+            Ok(envelope) => {
+                let _ = feed.orders.send(Arc::new(envelope.payload));
+            }
+            Err(error) => tracing::debug!(%error, "skipping an unreadable order.status.changed"),
+        },
+        _ => match decode::<ProductStockUpdated>(payload) {
+            Ok(envelope) => {
+                let _ = feed.stock.send(Arc::new(envelope.payload));
+            }
+            Err(error) => tracing::debug!(%error, "skipping an unreadable product.stock.updated"),
+        },
     }
 }

@@ -166,9 +166,20 @@ impl TestSystem {
 
     /// The gateway's count of backend gRPC calls so far, from `/metrics`.
     pub async fn backend_calls(&self) -> u64 {
+        self.metric_sum("gateway_backend_calls_total").await
+    }
+
+    /// The fetch requests the subscription feed has sent the broker so far (librdkafka's count,
+    /// reported once a second).
+    pub async fn feed_fetches(&self) -> u64 {
+        self.metric_sum(r#"kafka_client_requests_total{role="feed",request="Fetch"}"#).await
+    }
+
+    /// The sum of the gateway's metric lines that start with `prefix`.
+    async fn metric_sum(&self, prefix: &str) -> u64 {
         let text = self.http.get(self.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
         text.lines()
-            .filter(|line| line.starts_with("gateway_backend_calls_total"))
+            .filter(|line| line.starts_with(prefix))
             .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
             .sum::<f64>() as u64
     }

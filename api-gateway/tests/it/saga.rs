@@ -95,17 +95,7 @@ async fn an_order_is_confirmed_through_the_saga_and_cancelling_releases_its_stoc
     // Follow the lamp's stock; an admin's edit shows when the subscription is live.
     let stock_query = "subscription($id: ID!) { productStockChanged(productId: $id) { stock delta reason orderId } }";
     let mut stock_events = subscribe(&system.gateway.url(), None, stock_query, json!({ "id": lamp })).await;
-    let set_stock = "mutation($id: ID!) { updateProduct(id: $id, stock: 5) { stock } }";
-    let mut live = false;
-    for _ in 0..20 {
-        system.ok(set_stock, json!({ "id": lamp }), Some(&admin)).await;
-        if let Some(event) = stock_events.next(Duration::from_millis(500)).await {
-            assert_eq!(event["data"]["productStockChanged"]["reason"], "set", "{event}");
-            live = true;
-            break;
-        }
-    }
-    assert!(live, "the stock subscription never delivered");
+    wait_until_live(&system, &admin, &lamp, &mut stock_events).await;
     // Drain echoes of repeated edits.
     while stock_events.next(Duration::from_millis(300)).await.is_some() {}
 
@@ -167,6 +157,48 @@ async fn an_order_is_confirmed_through_the_saga_and_cancelling_releases_its_stoc
     while stock(&system, &lamp).await != 4 {
         assert!(Instant::now() < deadline, "the cancelled order's stock was not released");
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Sets the product's stock until the stock subscription shows it: the subscription is live.
+async fn wait_until_live(system: &TestSystem, admin: &str, product: &str, events: &mut crate::ws::Subscription) {
+    let set_stock = "mutation($id: ID!) { updateProduct(id: $id, stock: 5) { stock } }";
+    for _ in 0..20 {
+        system.ok(set_stock, json!({ "id": product }), Some(admin)).await;
+        if let Some(event) = events.next(Duration::from_millis(500)).await {
+            assert_eq!(event["data"]["productStockChanged"]["reason"], "set", "{event}");
+            return;
+        }
+    }
+    panic!("the stock subscription never delivered");
+}
+
+/// librdkafka reports its counters once a second; this is long enough for a new reading.
+const STATISTICS_DELAY: Duration = Duration::from_millis(1500);
+
+/// The feed reads the broker only while someone subscribes: an idle gateway sends the broker
+/// no fetch, and a subscription after an idle spell still gets its events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_subscription_feed_reads_the_broker_only_while_someone_subscribes() {
+    let system = spawn_system_with_broker(&[("SUBSCRIPTION_FEED_IDLE_MS", "300")]).await;
+    let admin = system.admin_token().await;
+    let lamp = system.product(&admin, "Lamp", 10.0, 5).await;
+    let stock_query = "subscription($id: ID!) { productStockChanged(productId: $id) { stock delta reason orderId } }";
+
+    tokio::time::sleep(STATISTICS_DELAY).await;
+    assert_eq!(system.feed_fetches().await, 0, "the feed fetched before anyone subscribed");
+
+    for round in 1..=2 {
+        let mut events = subscribe(&system.gateway.url(), None, stock_query, json!({ "id": lamp })).await;
+        wait_until_live(&system, &admin, &lamp, &mut events).await;
+        drop(events);
+        // The feed stops once the idle time has passed with nobody listening.
+        tokio::time::sleep(STATISTICS_DELAY * 2).await;
+        let before = system.feed_fetches().await;
+        assert!(before > 0, "round {round}: the feed never fetched");
+        tokio::time::sleep(STATISTICS_DELAY * 2).await;
+        let after = system.feed_fetches().await;
+        assert!(after <= before + 1, "round {round}: the idle feed went on fetching ({before} -> {after})");
     }
 }
 
