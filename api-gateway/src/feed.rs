@@ -34,6 +34,9 @@ const CHANNEL_CAPACITY: usize = 1024;
 /// How long a new subscription waits for the feed to start reading before it is refused.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How many recent event ids the feed remembers to drop redelivered copies.
+const REMEMBERED_EVENTS: usize = 16_384;
+
 /// The topics the feed reads.
 const TOPICS: [&str; 2] = [topics::ORDER_STATUS_CHANGED, topics::PRODUCT_STOCK_UPDATED];
 
@@ -121,8 +124,9 @@ pub async fn run(feed: EventFeed, kafka: KafkaArgs, cancel: CancellationToken) {
     if !kafka.enabled() || !ensure_topics_with_retry(&kafka, &cancel).await {
         return;
     }
+    let mut seen = SeenEvents::default();
     loop {
-        if let Err(error) = read(&feed, &kafka, &cancel).await {
+        if let Err(error) = read(&feed, &kafka, &mut seen, &cancel).await {
             tracing::warn!(error = format!("{error:#}"), "subscription feed interrupted; reconnecting");
         }
         tokio::select! {
@@ -132,7 +136,12 @@ pub async fn run(feed: EventFeed, kafka: KafkaArgs, cancel: CancellationToken) {
     }
 }
 
-async fn read(feed: &EventFeed, kafka: &KafkaArgs, cancel: &CancellationToken) -> anyhow::Result<()> {
+async fn read(
+    feed: &EventFeed,
+    kafka: &KafkaArgs,
+    seen: &mut SeenEvents,
+    cancel: &CancellationToken,
+) -> anyhow::Result<()> {
     // Its own group id and no commits: each gateway replica sees every event.
     let consumer: StreamConsumer<StatsContext> = kafka
         .client_config_with_stats()
@@ -142,7 +151,7 @@ async fn read(feed: &EventFeed, kafka: &KafkaArgs, cancel: &CancellationToken) -
         .create_with_context(StatsContext::new(Role::Feed))?;
     let consumer = Arc::new(consumer);
     // After an interruption, whoever was listening still wants events.
-    let result = serve(feed, &consumer, cancel).await;
+    let result = serve(feed, &consumer, seen, cancel).await;
     *feed.demand.reading.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = false;
     result
 }
@@ -150,6 +159,7 @@ async fn read(feed: &EventFeed, kafka: &KafkaArgs, cancel: &CancellationToken) -
 async fn serve(
     feed: &EventFeed,
     consumer: &Arc<StreamConsumer<StatsContext>>,
+    seen: &mut SeenEvents,
     cancel: &CancellationToken,
 ) -> anyhow::Result<()> {
     let mut idle_since: Option<tokio::time::Instant> = None;
@@ -168,7 +178,7 @@ async fn serve(
         tokio::select! {
             () = cancel.cancelled() => return Ok(()),
             () = feed.demand.wanted.notified(), if !reading => {}
-            message = consumer.recv() => forward(feed, &message?),
+            message = consumer.recv() => forward(feed, &message?, seen),
             _ = check.tick(), if reading => stop_if_idle(feed, consumer, &mut idle_since)?,
         }
     }
@@ -205,22 +215,71 @@ fn stop_if_idle(
     Ok(())
 }
 
-fn forward(feed: &EventFeed, message: &rdkafka::message::BorrowedMessage<'_>) {
+/// Sends `message` to its subscribers, unless it is a copy of an event sent before (a
+/// redelivery, or a relay's retry).
+fn forward(feed: &EventFeed, message: &rdkafka::message::BorrowedMessage<'_>, seen: &mut SeenEvents) {
     let payload = message.payload().unwrap_or_default();
     // A message the gateway cannot read is the owning consumers' concern (they dead-letter
     // it); subscribers simply do not see it.
     match message.topic() {
         topics::ORDER_STATUS_CHANGED => match decode::<OrderStatusChanged>(payload) {
             Ok(envelope) => {
-                let _ = feed.orders.send(Arc::new(envelope.payload));
+                if seen.first_time(&envelope.id) {
+                    let _ = feed.orders.send(Arc::new(envelope.payload));
+                }
             }
             Err(error) => tracing::debug!(%error, "skipping an unreadable order.status.changed"),
         },
         _ => match decode::<ProductStockUpdated>(payload) {
             Ok(envelope) => {
-                let _ = feed.stock.send(Arc::new(envelope.payload));
+                if seen.first_time(&envelope.id) {
+                    let _ = feed.stock.send(Arc::new(envelope.payload));
+                }
             }
             Err(error) => tracing::debug!(%error, "skipping an unreadable product.stock.updated"),
         },
+    }
+}
+
+/// The ids of the last [`REMEMBERED_EVENTS`] events forwarded: a copy arrives close to its
+/// original (a retried publish, a redelivery after a reconnect), so a bounded memory suffices.
+#[derive(Debug, Default)]
+struct SeenEvents {
+    ids: std::collections::HashSet<String>,
+    order: std::collections::VecDeque<String>,
+}
+
+impl SeenEvents {
+    /// True the first time `id` is offered; false for a copy still remembered.
+    fn first_time(&mut self, id: &str) -> bool {
+        if self.ids.contains(id) {
+            return false;
+        }
+        if self.order.len() == REMEMBERED_EVENTS
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.ids.remove(&oldest);
+        }
+        self.ids.insert(id.to_owned());
+        self.order.push_back(id.to_owned());
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_copy_is_dropped_and_memory_stays_bounded() {
+        let mut seen = SeenEvents::default();
+        assert!(seen.first_time("a"));
+        assert!(!seen.first_time("a"), "a copy");
+        for i in 0..REMEMBERED_EVENTS {
+            assert!(seen.first_time(&format!("e{i}")));
+        }
+        assert_eq!(seen.ids.len(), REMEMBERED_EVENTS);
+        assert_eq!(seen.order.len(), REMEMBERED_EVENTS);
+        assert!(seen.first_time("a"), "forgotten once enough newer events came");
     }
 }

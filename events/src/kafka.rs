@@ -19,6 +19,10 @@ use crate::producer::EventProducer;
 /// 50 ms and 10 % at 100 ms; 100 ms costs each saga hop 100–200 ms.
 pub const DEFAULT_FETCH_WAIT_MS: u32 = 100;
 
+/// The default of `PROCESSED_EVENTS_RETENTION_SECS`: 8 days, a day past Kafka's default topic
+/// retention.
+pub const DEFAULT_PROCESSED_EVENTS_RETENTION_SECS: u64 = 8 * 24 * 3600;
+
 /// How often librdkafka reports its counters (requests sent, rebalances) to [`StatsContext`].
 const STATISTICS_INTERVAL_MS: u32 = 1000;
 
@@ -101,6 +105,11 @@ pub struct KafkaArgs {
     /// it bounds each saga hop from below; shorter costs the broker more polling when idle.
     #[arg(long, env = "KAFKA_FETCH_WAIT_MS", default_value_t = DEFAULT_FETCH_WAIT_MS, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub kafka_fetch_wait_ms: u32,
+    /// How long a consumed event's id is kept to recognise a redelivery, in seconds. Longer
+    /// than the topics keep messages (Kafka's default is 7 days), so that nothing the broker can
+    /// still redeliver has been forgotten.
+    #[arg(long, env = "PROCESSED_EVENTS_RETENTION_SECS", default_value_t = DEFAULT_PROCESSED_EVENTS_RETENTION_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub processed_events_retention_secs: u64,
     /// This process's identity in its consumer groups (static membership), set by the service
     /// from where it listens; see [`KafkaArgs::for_instance`].
     #[arg(skip)]
@@ -115,6 +124,7 @@ impl KafkaArgs {
             kafka_topic_partitions: 1,
             kafka_replication_factor: 1,
             kafka_fetch_wait_ms: DEFAULT_FETCH_WAIT_MS,
+            processed_events_retention_secs: DEFAULT_PROCESSED_EVENTS_RETENTION_SECS,
             group_instance: None,
         }
     }

@@ -10,11 +10,13 @@
 //!   and committed after the effect is stored; effects are made idempotent by a processed-event
 //!   record in the same transaction; poison messages go to `<topic>.dlq` with the reason.
 //! - [`producer`]: the process's one producer, whose deliveries are awaited.
+//! - `lease`: on PostgreSQL, one replica's relay publishes at a time (an advisory lock).
 //! - [`kafka`]: broker settings (`KAFKA_BROKERS`) and topic creation at start.
 
 pub mod consumer;
 pub mod envelope;
 pub mod kafka;
+mod lease;
 pub mod outbox;
 pub mod payloads;
 mod pipeline;

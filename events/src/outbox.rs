@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     Envelope, Event,
     envelope::{EVENT_TYPE_HEADER, TRACEPARENT_HEADER, new_traceparent},
+    lease::RelayLease,
     producer::EventProducer,
 };
 
@@ -61,11 +62,12 @@ struct PendingEvent {
     traceparent: String,
 }
 
-/// Publishes the outbox.
+/// Publishes the outbox, and prunes it and the processed-event record.
 pub struct Relay {
     pool: AnyPool,
     producer: EventProducer,
     signal: OutboxSignal,
+    processed_retention: Duration,
 }
 
 impl std::fmt::Debug for Relay {
@@ -74,16 +76,40 @@ impl std::fmt::Debug for Relay {
     }
 }
 
+/// How often a relay that does not publish (another replica does) asks for the lease again.
+const FOLLOWER_RETRY: Duration = Duration::from_secs(1);
+
+/// How often sent events and old processed-event ids are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
 impl Relay {
-    pub fn new(pool: AnyPool, producer: EventProducer, signal: OutboxSignal) -> Self {
-        Self { pool, producer, signal }
+    /// A relay for `pool`'s outbox that keeps consumed event ids for `processed_retention`.
+    pub fn new(pool: AnyPool, producer: EventProducer, signal: OutboxSignal, processed_retention: Duration) -> Self {
+        Self { pool, producer, signal, processed_retention }
     }
 
-    /// Publishes until `cancel` fires.
+    /// Publishes until `cancel` fires, while this replica holds the lease (always on SQLite).
     pub async fn run(self, cancel: CancellationToken) {
+        let mut lease = loop {
+            match RelayLease::for_pool(&self.pool).await {
+                Ok(lease) => break lease,
+                Err(error) => tracing::warn!(%error, "outbox relay cannot reach its database; will retry"),
+            }
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = tokio::time::sleep(FOLLOWER_RETRY) => {}
+            }
+        };
         let mut failures: u32 = 0;
         let mut last_prune = std::time::Instant::now();
         loop {
+            if !lease.holds(&self.pool).await {
+                // Another replica publishes; its own writes do not wake this one.
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    () = tokio::time::sleep(FOLLOWER_RETRY) => continue,
+                }
+            }
             let outcome = self.publish_batch().await;
             let wait = match outcome {
                 Ok(0) => {
@@ -105,15 +131,10 @@ impl Relay {
                     Duration::from_millis(200 * 2_u64.pow(failures.min(5)))
                 }
             };
-            if last_prune.elapsed() > Duration::from_secs(60) {
+            if last_prune.elapsed() > PRUNE_EVERY {
                 last_prune = std::time::Instant::now();
-                let cutoff = chrono::Utc::now().timestamp_millis() - KEEP_SENT.as_millis() as i64;
-                let pruned = sqlx::query("DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < $1")
-                    .bind(cutoff)
-                    .execute(&self.pool)
-                    .await;
-                if let Err(error) = pruned {
-                    tracing::warn!(%error, "pruning the outbox failed");
+                if let Err(error) = prune(&self.pool, KEEP_SENT, self.processed_retention).await {
+                    tracing::warn!(%error, "pruning the outbox and processed events failed");
                 }
             }
             if wait.is_zero() {
@@ -170,6 +191,24 @@ impl Relay {
         }
         Ok(delivered.len())
     }
+}
+
+/// Deletes events sent more than `keep_sent` ago and processed-event ids older than
+/// `processed_retention`; returns how many of each.
+pub async fn prune(pool: &AnyPool, keep_sent: Duration, processed_retention: Duration) -> sqlx::Result<(u64, u64)> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let millis = |duration: Duration| i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+    let sent = sqlx::query("DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < $1")
+        .bind(now.saturating_sub(millis(keep_sent)))
+        .execute(pool)
+        .await?
+        .rows_affected();
+    let processed = sqlx::query("DELETE FROM processed_events WHERE processed_at < $1")
+        .bind(now.saturating_sub(millis(processed_retention)))
+        .execute(pool)
+        .await?
+        .rows_affected();
+    Ok((sent, processed))
 }
 
 fn event_type_of(payload: &str) -> String {

@@ -59,7 +59,8 @@ impl EventPipeline {
         };
         // One producer for the relay and the dead letters: each producer is a connection
         // and a thread of librdkafka's.
-        let relay = tokio::spawn(Relay::new(self.pool, producer.clone(), self.signal).run(cancel.clone()));
+        let retention = std::time::Duration::from_secs(self.kafka.processed_events_retention_secs);
+        let relay = tokio::spawn(Relay::new(self.pool, producer.clone(), self.signal, retention).run(cancel.clone()));
         if let Err(error) = self.consumer.run(producer, cancel).await {
             tracing::error!(error = format!("{error:#}"), "consumer stopped");
         }

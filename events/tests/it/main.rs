@@ -1,0 +1,3 @@
+//! The events library against real processes: a PostgreSQL database and the embedded broker.
+
+mod relay;
