@@ -1,6 +1,6 @@
 //! The live event feed behind GraphQL subscriptions: the gateway reads `order.status.changed`
-//! and `product.stock.updated` and fans each event out to every subscription over a broadcast
-//! channel.
+//! and `product.stock.updated` and hands each event to the subscriptions that follow its order
+//! or product ([`Followers`]).
 //!
 //! It reads only while someone listens. With no subscription for a while
 //! (`SUBSCRIPTION_FEED_IDLE_MS`), its
@@ -28,8 +28,7 @@ use rdkafka::{
 use tokio::sync::{Notify, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
-/// How many events a slow subscriber may fall behind before it skips some.
-const CHANNEL_CAPACITY: usize = 1024;
+use crate::followers::Followers;
 
 /// How long a new subscription waits for the feed to start reading before it is refused.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -43,8 +42,8 @@ const TOPICS: [&str; 2] = [topics::ORDER_STATUS_CHANGED, topics::PRODUCT_STOCK_U
 /// Where subscriptions get their events.
 #[derive(Debug, Clone)]
 pub struct EventFeed {
-    orders: broadcast::Sender<Arc<OrderStatusChanged>>,
-    stock: broadcast::Sender<Arc<ProductStockUpdated>>,
+    orders: Arc<Followers<OrderStatusChanged>>,
+    stock: Arc<Followers<ProductStockUpdated>>,
     demand: Arc<Demand>,
     /// How long the feed keeps reading after the last subscription ended.
     idle_after: Duration,
@@ -72,8 +71,8 @@ pub struct FeedUnavailable;
 impl EventFeed {
     pub fn new(enabled: bool, idle_after: Duration) -> Self {
         Self {
-            orders: broadcast::channel(CHANNEL_CAPACITY).0,
-            stock: broadcast::channel(CHANNEL_CAPACITY).0,
+            orders: Arc::default(),
+            stock: Arc::default(),
             demand: Arc::new(Demand {
                 reading: Mutex::new(false),
                 wanted: Notify::new(),
@@ -84,17 +83,23 @@ impl EventFeed {
         }
     }
 
-    /// Order status changes from now on.
-    pub async fn subscribe_orders(&self) -> Result<broadcast::Receiver<Arc<OrderStatusChanged>>, FeedUnavailable> {
+    /// Status changes of order `order_id` from now on.
+    pub async fn follow_order(
+        &self,
+        order_id: &str,
+    ) -> Result<broadcast::Receiver<Arc<OrderStatusChanged>>, FeedUnavailable> {
         // Listen first: from here on the feed does not stop while this receiver lives.
-        let receiver = self.orders.subscribe();
+        let receiver = self.orders.follow(order_id);
         self.reading().await?;
         Ok(receiver)
     }
 
-    /// Stock changes from now on.
-    pub async fn subscribe_stock(&self) -> Result<broadcast::Receiver<Arc<ProductStockUpdated>>, FeedUnavailable> {
-        let receiver = self.stock.subscribe();
+    /// Stock changes of product `product_id` from now on.
+    pub async fn follow_stock(
+        &self,
+        product_id: &str,
+    ) -> Result<broadcast::Receiver<Arc<ProductStockUpdated>>, FeedUnavailable> {
+        let receiver = self.stock.follow(product_id);
         self.reading().await?;
         Ok(receiver)
     }
@@ -115,7 +120,7 @@ impl EventFeed {
     }
 
     fn listeners(&self) -> usize {
-        self.orders.receiver_count() + self.stock.receiver_count()
+        self.orders.listeners() + self.stock.listeners()
     }
 }
 
@@ -225,7 +230,7 @@ fn forward(feed: &EventFeed, message: &rdkafka::message::BorrowedMessage<'_>, se
         topics::ORDER_STATUS_CHANGED => match decode::<OrderStatusChanged>(payload) {
             Ok(envelope) => {
                 if seen.first_time(&envelope.id) {
-                    let _ = feed.orders.send(Arc::new(envelope.payload));
+                    feed.orders.send(&envelope.payload.order_id.clone(), envelope.payload);
                 }
             }
             Err(error) => tracing::debug!(%error, "skipping an unreadable order.status.changed"),
@@ -233,7 +238,7 @@ fn forward(feed: &EventFeed, message: &rdkafka::message::BorrowedMessage<'_>, se
         _ => match decode::<ProductStockUpdated>(payload) {
             Ok(envelope) => {
                 if seen.first_time(&envelope.id) {
-                    let _ = feed.stock.send(Arc::new(envelope.payload));
+                    feed.stock.send(&envelope.payload.product_id.clone(), envelope.payload);
                 }
             }
             Err(error) => tracing::debug!(%error, "skipping an unreadable product.stock.updated"),

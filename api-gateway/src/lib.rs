@@ -9,6 +9,7 @@ mod backends;
 mod config;
 mod errors;
 mod feed;
+mod followers;
 mod graphiql;
 mod http;
 pub mod schema;

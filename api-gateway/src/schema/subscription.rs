@@ -47,7 +47,7 @@ impl SubscriptionRoot {
         let viewer = auth::viewer(ctx)?;
         let feed = feed(ctx)?;
         // Listen before checking, so nothing that happens during the check is missed.
-        let events = BroadcastStream::new(feed.subscribe_orders().await.map_err(unavailable)?);
+        let events = BroadcastStream::new(feed.follow_order(&order_id.0).await.map_err(unavailable)?);
         let request = GetOrderRequest { id: order_id.0.clone() };
         let mut orders = backends(ctx).orders.clone();
         let order = call_optional("order-service", "GetOrder", orders.get_order(request)).await?;
@@ -72,7 +72,7 @@ impl SubscriptionRoot {
 
     /// Stock changes of one product. Public, like the catalog.
     async fn product_stock_changed(&self, ctx: &Context<'_>, product_id: ID) -> Result<impl Stream<Item = StockEvent>> {
-        let events = BroadcastStream::new(feed(ctx)?.subscribe_stock().await.map_err(unavailable)?);
+        let events = BroadcastStream::new(feed(ctx)?.follow_stock(&product_id.0).await.map_err(unavailable)?);
         Ok(events.filter_map(move |event| {
             let wanted = product_id.0.clone();
             async move {

@@ -10,10 +10,7 @@ use events::{
     payloads::ProductStockUpdated,
     topics,
 };
-use rdkafka::{
-    Message as _, Offset,
-    consumer::BaseConsumer,
-};
+use rdkafka::{Message as _, Offset, consumer::BaseConsumer};
 use service_runtime::config::DatabaseUrl;
 use sqlx::AnyPool;
 use tokio_util::sync::CancellationToken;
