@@ -45,6 +45,11 @@ pub struct Config {
 /// What one client may ask for.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Limits {
+    /// Proxies (CIDRs or addresses, comma-separated) whose `Forwarded` / `X-Forwarded-For`
+    /// headers say which client they forward for. Empty: none is trusted, and the TCP peer is
+    /// the client.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_proxy)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Sustained GraphQL requests per second per client address.
     #[arg(long, env = "RATE_LIMIT_PER_SECOND", default_value = "50")]
     pub rate_limit_per_second: NonZeroU32,
@@ -78,4 +83,13 @@ impl Config {
     pub fn backend_timeout(&self) -> Duration {
         Duration::from_millis(self.backend_timeout_ms)
     }
+}
+
+/// A trusted proxy: a CIDR (`10.0.0.0/8`) or one address (`10.0.0.7`).
+fn parse_proxy(value: &str) -> Result<ipnet::IpNet, String> {
+    let value = value.trim();
+    value
+        .parse::<ipnet::IpNet>()
+        .or_else(|_| value.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("`{value}` is not a CIDR (10.0.0.0/8) or an address (10.0.0.7)"))
 }

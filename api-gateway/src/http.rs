@@ -45,6 +45,7 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         Quota::per_second(limits.rate_limit_per_second).allow_burst(limits.rate_limit_burst),
     ));
     spawn_limiter_cleanup(Arc::clone(&limiter));
+    let limiter = ClientLimit { limiter, trusted_proxies: limits.trusted_proxies.clone().into() };
     let graphql = Router::new()
         .route("/graphql", get(graphiql::page).post(graphql))
         .route("/graphql/ws", get(graphql_ws))
@@ -127,14 +128,22 @@ async fn count_requests(request: Request, next: Next) -> Response {
     response
 }
 
+/// The per-client buckets, and whom to believe about who the client is.
+#[derive(Clone)]
+struct ClientLimit {
+    limiter: Arc<ClientLimiter>,
+    trusted_proxies: Arc<[ipnet::IpNet]>,
+}
+
 /// Answers 429 with `Retry-After` once a client address has used up its bucket.
 async fn rate_limit(
-    State(limiter): State<Arc<ClientLimiter>>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    State(limit): State<ClientLimit>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
     next: Next,
 ) -> Response {
-    match limiter.check_key(&client.ip()) {
+    let client = crate::client_addr::client_addr(peer.ip(), request.headers(), &limit.trusted_proxies);
+    match limit.limiter.check_key(&client) {
         Ok(()) => next.run(request).await,
         Err(not_until) => {
             let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());

@@ -6,6 +6,7 @@
 
 mod auth;
 mod backends;
+mod client_addr;
 mod config;
 mod errors;
 mod feed;

@@ -58,3 +58,40 @@ async fn the_rate_limiter_answers_429_with_retry_after() {
     let body = system.graphql("{ products { id } }", json!({}), None).await;
     assert!(body.get("errors").is_none(), "{body}");
 }
+
+/// The status of one `{ __typename }` request sent with `headers`.
+async fn status_with(system: &crate::helpers::TestSystem, headers: &[(&str, &str)]) -> u16 {
+    let mut request = system.http.post(system.url("/graphql")).json(&json!({ "query": "{ __typename }" }));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.expect("post").status().as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_each_client_has_its_bucket_and_forged_headers_are_ignored() {
+    let limits = [("RATE_LIMIT_PER_SECOND", "1"), ("RATE_LIMIT_BURST", "2")];
+    // The test connects from 127.0.0.1: here that is a trusted proxy.
+    let behind_proxy = spawn_system_with(&[limits[0], limits[1], ("TRUSTED_PROXIES", "127.0.0.1/32,10.0.0.0/8")]).await;
+    let first = [("x-forwarded-for", "203.0.113.1")];
+    let statuses = [
+        status_with(&behind_proxy, &first).await,
+        status_with(&behind_proxy, &first).await,
+        status_with(&behind_proxy, &first).await,
+    ];
+    assert_eq!(statuses, [200, 200, 429], "the first client's bucket");
+    assert_eq!(status_with(&behind_proxy, &[("x-forwarded-for", "203.0.113.2")]).await, 200, "a second client");
+    assert_eq!(status_with(&behind_proxy, &[("forwarded", "for=203.0.113.3")]).await, 200, "a third, by Forwarded");
+    // A client naming someone else before its own address does not escape its bucket.
+    let spoofed = [("x-forwarded-for", "198.51.100.77, 203.0.113.1")];
+    assert_eq!(status_with(&behind_proxy, &spoofed).await, 429, "the first client again");
+
+    // Without trusted proxies, a forged header changes nothing: the peer is the client.
+    let direct = spawn_system_with(&limits).await;
+    let mut statuses = Vec::new();
+    for n in 0..3 {
+        let forged = format!("198.51.100.{n}");
+        statuses.push(status_with(&direct, &[("x-forwarded-for", forged.as_str())]).await);
+    }
+    assert_eq!(statuses, [200, 200, 429], "forged X-Forwarded-For from an untrusted peer");
+}
