@@ -14,9 +14,9 @@ use rdkafka::{
 use crate::producer::EventProducer;
 
 /// The default of `KAFKA_FETCH_WAIT_MS`: see [`KafkaArgs::kafka_fetch_wait_ms`]. Measured with
-/// `cargo xtask bench` on the embedded broker: 50 ms and 100 ms settled the same ~120 orders/s
-/// (the broker's storage is the limit either way), while an idle broker used 18 % of a core at
-/// 50 ms and 10 % at 100 ms; 100 ms costs each saga hop 100–200 ms.
+/// `cargo xtask bench` on the embedded broker: 50 ms and 100 ms settled the same orders/s, while
+/// an idle broker used about twice the CPU at 50 ms (18 % against 10 % of a core, before the
+/// gateway's feed stopped polling while idle); 100 ms costs each saga hop 100–200 ms.
 pub const DEFAULT_FETCH_WAIT_MS: u32 = 100;
 
 /// The default of `PROCESSED_EVENTS_RETENTION_SECS`: 8 days, a day past Kafka's default topic
