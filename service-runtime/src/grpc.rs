@@ -216,23 +216,7 @@ impl RunningServer {
     }
 }
 
-/// A client channel to a peer service at `url`, connecting on first use so a service can start
-/// before its peers. `setting` names the env var in the error when the URL is malformed.
-pub fn client_channel(
-    setting: &'static str,
-    url: &str,
-    call_timeout: Duration,
-) -> Result<tonic::transport::Channel, StartupError> {
-    let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())
-        .map_err(|error| StartupError::config(setting, format!("not a valid URL: {error}")))?;
-    if !matches!(endpoint.uri().scheme_str(), Some("http" | "https")) || endpoint.uri().host().is_none() {
-        return Err(StartupError::config(setting, "must look like http://host:port"));
-    }
-    Ok(endpoint.connect_timeout(CLIENT_CONNECT_TIMEOUT).timeout(call_timeout).connect_lazy())
-}
-
-/// How long connecting to a peer may take before the call fails as unavailable.
-const CLIENT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+pub use crate::balance::client_channel;
 
 async fn futures_join(handles: Vec<JoinHandle<()>>) {
     for handle in handles {

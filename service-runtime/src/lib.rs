@@ -5,11 +5,13 @@
 //!   its `METRICS_ADDR` listener.
 //! - [`database`]: SQLite (default, WAL) or PostgreSQL by URL, with embedded migrations.
 //! - [`grpc`]: binding, health, reflection and graceful shutdown with a drain timeout;
+//!   [`balance`]: client channels spread over every replica of a peer;
 //!   [`drain`] counts the calls in flight that a shutdown waits for.
 //! - [`error`]: the one error type services return, and its one mapping to `tonic::Status`.
 //! - [`paging`], [`validate`], [`time`]: small rules every RPC follows the same way.
 //! - [`shutdown`]: the future that resolves on SIGTERM or Ctrl-C; [`process`]: a binary's `main`.
 
+pub mod balance;
 pub mod config;
 pub mod database;
 pub mod drain;

@@ -1,0 +1,209 @@
+//! Client channels to a peer service, spread over every replica of it.
+//!
+//! A tonic channel to one address holds one HTTP/2 connection, so behind a Kubernetes ClusterIP
+//! Service (or Docker's one name for a scaled service) every call of a process goes to the same
+//! replica. Here a peer's setting may list several URLs (comma-separated), and a host name is
+//! resolved to all of its addresses (a headless Service: `clusterIP: None`) and again every
+//! [`RESOLVE_EVERY`], so replicas that come and go are followed; calls are spread over all of
+//! them by tonic's balanced channel. A single URL with an IP address stays a plain channel.
+//! There is no health checking: a replica that went away gets its share of calls (each fails
+//! at once as unavailable) until the name stops resolving to it, within one re-resolution.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::IpAddr,
+    time::Duration,
+};
+
+use tokio::sync::mpsc::Sender;
+use tonic::transport::{Channel, Endpoint, channel::Change};
+
+use crate::grpc::StartupError;
+
+/// How often host names are resolved again.
+pub const RESOLVE_EVERY: Duration = Duration::from_secs(10);
+
+/// How many calls may wait for a ready replica.
+const BUFFER: usize = 1024;
+
+/// How long connecting to a peer may take before the call fails as unavailable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A channel to the peer at `urls` (one URL, or several separated by commas), connecting on
+/// first use so a service can start before its peers. `setting` names the env var in the error
+/// when a URL is malformed.
+pub fn client_channel(setting: &'static str, urls: &str, call_timeout: Duration) -> Result<Channel, StartupError> {
+    let targets = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .map(|url| Target::parse(setting, url))
+        .collect::<Result<Vec<_>, _>>()?;
+    let configure = move |endpoint: Endpoint| endpoint.connect_timeout(CONNECT_TIMEOUT).timeout(call_timeout);
+    match targets.as_slice() {
+        [] => Err(StartupError::config(setting, "must look like http://host:port")),
+        [single] if single.host.parse::<IpAddr>().is_ok() => Ok(configure(single.endpoint.clone()).connect_lazy()),
+        _ => {
+            let (channel, changes) = Channel::balance_channel::<String>(BUFFER);
+            // Until a name resolves, its URL itself is the endpoint: a call then fails at once
+            // (the name does not resolve) instead of waiting for a replica that never comes.
+            for target in &targets {
+                let _ = changes.try_send(Change::Insert(target.url.clone(), configure(target.endpoint.clone())));
+            }
+            tokio::spawn(follow(targets, changes, configure));
+            Ok(channel)
+        }
+    }
+}
+
+/// One URL of a peer.
+#[derive(Debug, Clone)]
+struct Target {
+    url: String,
+    scheme: String,
+    host: String,
+    port: u16,
+    endpoint: Endpoint,
+}
+
+impl Target {
+    fn parse(setting: &'static str, url: &str) -> Result<Self, StartupError> {
+        let endpoint = Endpoint::from_shared(url.to_owned())
+            .map_err(|error| StartupError::config(setting, format!("`{url}` is not a valid URL: {error}")))?;
+        let uri = endpoint.uri();
+        let scheme = match uri.scheme_str() {
+            Some(scheme @ ("http" | "https")) => scheme.to_owned(),
+            _ => return Err(StartupError::config(setting, format!("`{url}` must look like http://host:port"))),
+        };
+        let host = uri
+            .host()
+            .ok_or_else(|| StartupError::config(setting, format!("`{url}` must look like http://host:port")))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = uri.port_u16().unwrap_or(if scheme == "https" { 443 } else { 80 });
+        Ok(Self { url: url.to_owned(), scheme, host, port, endpoint })
+    }
+}
+
+/// Resolves every target now and every [`RESOLVE_EVERY`], and tells the channel which
+/// addresses came and went. Ends when the channel is gone.
+async fn follow(
+    targets: Vec<Target>,
+    changes: Sender<Change<String, Endpoint>>,
+    configure: impl Fn(Endpoint) -> Endpoint,
+) {
+    // What the channel has now, per target: its addresses, or its URL while none resolved.
+    let mut current: BTreeMap<String, BTreeSet<String>> =
+        targets.iter().map(|target| (target.url.clone(), BTreeSet::from([target.url.clone()]))).collect();
+    loop {
+        for target in &targets {
+            let resolved: BTreeSet<String> = match tokio::net::lookup_host((target.host.as_str(), target.port)).await {
+                Ok(addresses) => one_family(addresses.collect())
+                    .into_iter()
+                    .map(|address| format!("{}://{address}", target.scheme))
+                    .collect(),
+                Err(error) => {
+                    tracing::debug!(url = %target.url, %error, "peer name did not resolve; keeping what was known");
+                    BTreeSet::new()
+                }
+            };
+            // Nothing resolved: keep what the channel has rather than leave it empty.
+            if resolved.is_empty() {
+                continue;
+            }
+            let known = current.entry(target.url.clone()).or_default();
+            for gone in known.difference(&resolved) {
+                if changes.send(Change::Remove(gone.clone())).await.is_err() {
+                    return;
+                }
+            }
+            for new in resolved.difference(known) {
+                let Ok(endpoint) = Endpoint::from_shared(new.clone()) else { continue };
+                if changes.send(Change::Insert(new.clone(), configure(endpoint))).await.is_err() {
+                    return;
+                }
+            }
+            if *known != resolved {
+                tracing::info!(url = %target.url, replicas = resolved.len(), "peer addresses changed");
+            }
+            *known = resolved;
+        }
+        tokio::select! {
+            () = changes.closed() => return,
+            () = tokio::time::sleep(RESOLVE_EVERY) => {}
+        }
+    }
+}
+
+/// The IPv4 addresses when there are any, else all. A name such as `localhost` often resolves
+/// to both `127.0.0.1` and `::1` while the peer listens on one of them; a balanced channel keeps
+/// sending a share of the calls to an address that refuses them, where a plain connection would
+/// have tried the next address.
+fn one_family(addresses: Vec<std::net::SocketAddr>) -> Vec<std::net::SocketAddr> {
+    if addresses.iter().any(std::net::SocketAddr::is_ipv4) {
+        addresses.into_iter().filter(std::net::SocketAddr::is_ipv4).collect()
+    } else {
+        addresses
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+    use super::*;
+    use crate::grpc::GrpcServer;
+
+    async fn server(name: &'static str) -> crate::grpc::RunningServer {
+        let addr = "127.0.0.1:0".parse().expect("addr");
+        GrpcServer::bind(addr, tonic::service::Routes::default(), &[name], Duration::from_secs(1))
+            .await
+            .expect("bind")
+            .spawn()
+    }
+
+    /// Which of the two servers answered: each knows only its own service name.
+    async fn answered_by_a(client: &mut HealthClient<Channel>) -> bool {
+        client.check(HealthCheckRequest { service: "a".into() }).await.is_ok()
+    }
+
+    #[tokio::test]
+    async fn calls_are_spread_over_every_listed_url() {
+        let (a, b) = (server("a").await, server("b").await);
+        let channel =
+            client_channel("PEER_URL", &format!("{}, {}", a.url(), b.url()), Duration::from_secs(5)).expect("channel");
+        let mut client = HealthClient::new(channel);
+        let mut by_a = 0;
+        for _ in 0..40 {
+            by_a += usize::from(answered_by_a(&mut client).await);
+        }
+        assert!((1..40).contains(&by_a), "{by_a} of 40 calls went to the first replica");
+        a.stop().await.expect("stop a");
+        b.stop().await.expect("stop b");
+    }
+
+    #[tokio::test]
+    async fn a_host_name_is_resolved_to_its_addresses() {
+        let a = server("a").await;
+        let url = format!("http://localhost:{}", a.local_addr().port());
+        let mut client = HealthClient::new(client_channel("PEER_URL", &url, Duration::from_secs(5)).expect("channel"));
+        assert!(answered_by_a(&mut client).await);
+        a.stop().await.expect("stop");
+    }
+
+    #[test]
+    fn a_name_with_both_families_keeps_its_ipv4_addresses() {
+        let addresses = |list: &[&str]| list.iter().map(|a| a.parse().expect("address")).collect::<Vec<_>>();
+        assert_eq!(one_family(addresses(&["[::1]:1", "127.0.0.1:1"])), addresses(&["127.0.0.1:1"]));
+        assert_eq!(one_family(addresses(&["[::1]:1", "[::2]:1"])), addresses(&["[::1]:1", "[::2]:1"]));
+    }
+
+    #[test]
+    fn malformed_urls_name_the_setting() {
+        for bad in ["", " , ", "user-service:50051", "ftp://host:1", "http://"] {
+            let error = client_channel("USER_SERVICE_URL", bad, Duration::from_secs(1)).expect_err(bad);
+            assert!(error.to_string().starts_with("USER_SERVICE_URL: "), "{bad}: {error}");
+        }
+    }
+}
