@@ -21,9 +21,9 @@ use sqlx::{Connection as _, sqlite::SqliteConnectOptions};
 pub const HEADER_INDEX: &str = "header_by_record";
 
 /// Adds [`HEADER_INDEX`] to the broker storage at `db` (the file after `sqlite:///`), waiting up
-/// to `timeout` for tansu to have created its tables. Call it right after starting the broker,
-/// before any client connects: tansu sets no busy timeout, so a request that met our write
-/// lock would fail instead of waiting. On a new file it takes a millisecond; on a file that
+/// to `timeout` for its `header` table. Call it once the broker listens (tansu creates its
+/// tables before that, and a write while it still creates them makes it fail: it sets no busy
+/// timeout) and before any client connects, for the same reason. On a new file it takes a millisecond; on a file that
 /// already has the index, nothing is written.
 ///
 /// It runs on a thread of its own, so it may be called from synchronous code and from inside

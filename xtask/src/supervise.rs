@@ -97,8 +97,13 @@ async fn supervise(args: &SuperviseArgs) -> anyhow::Result<()> {
         let mut broker = start_broker(args)?;
         state.broker_pid = broker.id().context("the broker exited at once")?;
         state.write(&args.state)?;
-        // At once, while the services are still starting: tansu does not wait for a lock. A
-        // broker without the index is slower but correct, so a failure is only noted.
+        // Once it listens (its schema is complete: writing while tansu still creates tables makes
+        // it fail, as it sets no busy timeout) and as early as possible, while the services are
+        // still starting. A broker without the index is slower but correct: a failure is noted.
+        let deadline = tokio::time::Instant::now() + INDEX_TIMEOUT;
+        while !answers(args.port).await && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let storage = crate::local::broker_storage_file(&args.data_dir);
         if let Err(error) = test_support::index_broker_storage(&storage, INDEX_TIMEOUT) {
             note(&args.log, &format!("could not index the broker's storage: {error:#}"));

@@ -79,12 +79,10 @@ fn a_killed_broker_comes_back_by_itself_on_the_same_port() {
 
     wait_for("the broker to answer", Duration::from_secs(30), || broker_answers(port));
     let storage = dir.path().join("broker").join("broker.db");
-    assert!(
-        test_support::has_header_index(&storage).expect("read the broker storage"),
-        "the supervisor did not add {} to {}",
-        test_support::HEADER_INDEX,
-        storage.display()
-    );
+    // The supervisor adds it once the broker answers, so it may come a moment after.
+    wait_for(&format!("{} in {}", test_support::HEADER_INDEX, storage.display()), Duration::from_secs(10), || {
+        test_support::has_header_index(&storage).unwrap_or(false)
+    });
     let (first, restarts) = state(&state_file).expect("the supervisor's state");
     assert_eq!(restarts, 0);
 
