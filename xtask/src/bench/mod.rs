@@ -144,7 +144,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         build.extend(["--bin".to_owned(), binary.to_owned()]);
     }
     run_checked(Command::new("cargo").current_dir(&root).args(&build))?;
-    let target = root.join("target").join("release");
+    let target = crate::build::target_dir(&root)?.join("release");
     let broker_binary = crate::setup::broker(&root)?;
 
     let work = tempfile::Builder::new().prefix("bench-").tempdir()?;
