@@ -2,10 +2,9 @@
 //! and `product.stock.updated` and hands each event to the subscriptions that follow its order
 //! or product ([`Followers`]).
 //!
-//! It reads only while someone listens. With no subscription for a while
-//! (`SUBSCRIPTION_FEED_IDLE_MS`), its
-//! partitions are unassigned, so an idle gateway costs the broker no fetches (on the embedded
-//! broker each fetch is a round of storage queries, whether or not anything arrived). The first
+//! It reads only while someone listens. With no subscription for `SUBSCRIPTION_FEED_IDLE_MS`,
+//! its partitions are unassigned, so an idle gateway costs the broker no fetches (on the
+//! embedded broker each fetch is a round of storage queries, whether or not anything arrived). The first
 //! subscription then waits until the feed has taken the topics' current ends as its positions,
 //! so that nothing published after the subscription started is missed.
 
@@ -63,6 +62,14 @@ struct Demand {
     started: watch::Sender<u64>,
 }
 
+impl Demand {
+    /// Whether the feed reads, locked: the feed changes it and a subscription checks it under
+    /// this lock.
+    fn reading(&self) -> std::sync::MutexGuard<'_, bool> {
+        self.reading.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// The feed is not reading and could not start in time.
 #[derive(Debug, thiserror::Error)]
 #[error("the event feed is not reading from the broker")]
@@ -88,10 +95,7 @@ impl EventFeed {
         &self,
         order_id: &str,
     ) -> Result<broadcast::Receiver<Arc<OrderStatusChanged>>, FeedUnavailable> {
-        // Listen first: from here on the feed does not stop while this receiver lives.
-        let receiver = self.orders.follow(order_id);
-        self.reading().await?;
-        Ok(receiver)
+        self.follow(&self.orders, order_id).await
     }
 
     /// Stock changes of product `product_id` from now on.
@@ -99,7 +103,17 @@ impl EventFeed {
         &self,
         product_id: &str,
     ) -> Result<broadcast::Receiver<Arc<ProductStockUpdated>>, FeedUnavailable> {
-        let receiver = self.stock.follow(product_id);
+        self.follow(&self.stock, product_id).await
+    }
+
+    /// Events of entity `id` among `followers` from now on, once the feed reads.
+    async fn follow<T>(
+        &self,
+        followers: &Followers<T>,
+        id: &str,
+    ) -> Result<broadcast::Receiver<Arc<T>>, FeedUnavailable> {
+        // Listen first: from here on the feed does not stop while this receiver lives.
+        let receiver = followers.follow(id);
         self.reading().await?;
         Ok(receiver)
     }
@@ -108,7 +122,7 @@ impl EventFeed {
     async fn reading(&self) -> Result<(), FeedUnavailable> {
         let mut started = self.demand.started.subscribe();
         let seen = *started.borrow_and_update();
-        if *self.demand.reading.lock().unwrap_or_else(std::sync::PoisonError::into_inner) {
+        if *self.demand.reading() {
             return Ok(());
         }
         self.demand.wanted.notify_one();
@@ -157,7 +171,7 @@ async fn read(
     let consumer = Arc::new(consumer);
     // After an interruption, whoever was listening still wants events.
     let result = serve(feed, &consumer, seen, cancel).await;
-    *feed.demand.reading.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = false;
+    *feed.demand.reading() = false;
     result
 }
 
@@ -172,7 +186,7 @@ async fn serve(
     let mut check = tokio::time::interval((feed.idle_after / 3).max(Duration::from_millis(10)));
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let reading = *feed.demand.reading.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let reading = *feed.demand.reading();
         if !reading && feed.listeners() > 0 {
             start(feed, consumer).await?;
             idle_since = None;
@@ -193,7 +207,7 @@ async fn serve(
 async fn start(feed: &EventFeed, consumer: &Arc<StreamConsumer<StatsContext>>) -> anyhow::Result<()> {
     let assigning = Arc::clone(consumer);
     let partitions = tokio::task::spawn_blocking(move || assign_at_high_watermarks(&*assigning, &TOPICS)).await??;
-    *feed.demand.reading.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+    *feed.demand.reading() = true;
     feed.demand.started.send_modify(|generation| *generation += 1);
     tracing::info!(partitions, "subscription feed reading order.status.changed and product.stock.updated");
     Ok(())
@@ -205,7 +219,7 @@ fn stop_if_idle(
     consumer: &StreamConsumer<StatsContext>,
     idle_since: &mut Option<tokio::time::Instant>,
 ) -> anyhow::Result<()> {
-    let mut reading = feed.demand.reading.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut reading = feed.demand.reading();
     if feed.listeners() > 0 {
         *idle_since = None;
         return Ok(());

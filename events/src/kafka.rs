@@ -239,35 +239,38 @@ pub async fn ensure_topics_with_retry(kafka: &KafkaArgs, cancel: &tokio_util::sy
 /// Assigns every partition of `topics` to `consumer`, starting at `offset`, and returns how many
 /// partitions that was. No consumer group join: reading starts at once, and no group's offsets
 /// move. Blocking (it asks the broker for metadata), so async callers run it off the runtime.
-/// Assigns every partition of `topics` at its high watermark, read now: unlike
-/// [`rdkafka::Offset::End`], which librdkafka resolves later, whatever is published after this
-/// returns is read. Returns how many partitions were assigned.
-pub fn assign_at_high_watermarks<X: ConsumerContext, C: rdkafka::consumer::Consumer<X>>(
-    consumer: &C,
-    topics: &[&str],
-) -> rdkafka::error::KafkaResult<usize> {
-    let mut assignment = rdkafka::TopicPartitionList::new();
-    for topic in topics {
-        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-        for partition in metadata.topics().iter().flat_map(|topic| topic.partitions()) {
-            let (_, high) = consumer.fetch_watermarks(topic, partition.id(), Duration::from_secs(10))?;
-            assignment.add_partition_offset(topic, partition.id(), rdkafka::Offset::Offset(high))?;
-        }
-    }
-    consumer.assign(&assignment)?;
-    Ok(assignment.count())
-}
-
 pub fn assign_all_partitions<X: ConsumerContext, C: rdkafka::consumer::Consumer<X>>(
     consumer: &C,
     topics: &[&str],
     offset: rdkafka::Offset,
 ) -> rdkafka::error::KafkaResult<usize> {
+    assign_each_partition(consumer, topics, |_, _| Ok(offset))
+}
+
+/// Like [`assign_all_partitions`], each partition at its high watermark read now: unlike
+/// [`rdkafka::Offset::End`], which librdkafka resolves later, whatever is published after this
+/// returns is read.
+pub fn assign_at_high_watermarks<X: ConsumerContext, C: rdkafka::consumer::Consumer<X>>(
+    consumer: &C,
+    topics: &[&str],
+) -> rdkafka::error::KafkaResult<usize> {
+    assign_each_partition(consumer, topics, |topic, partition| {
+        let (_, high) = consumer.fetch_watermarks(topic, partition, Duration::from_secs(10))?;
+        Ok(rdkafka::Offset::Offset(high))
+    })
+}
+
+/// Assigns every partition of `topics`, each at the offset `offset_of(topic, partition)` says.
+fn assign_each_partition<X: ConsumerContext, C: rdkafka::consumer::Consumer<X>>(
+    consumer: &C,
+    topics: &[&str],
+    offset_of: impl Fn(&str, i32) -> rdkafka::error::KafkaResult<rdkafka::Offset>,
+) -> rdkafka::error::KafkaResult<usize> {
     let mut assignment = rdkafka::TopicPartitionList::new();
     for topic in topics {
         let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
         for partition in metadata.topics().iter().flat_map(|topic| topic.partitions()) {
-            assignment.add_partition_offset(topic, partition.id(), offset)?;
+            assignment.add_partition_offset(topic, partition.id(), offset_of(topic, partition.id())?)?;
         }
     }
     consumer.assign(&assignment)?;
