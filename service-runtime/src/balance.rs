@@ -5,9 +5,11 @@
 //! replica. Here a peer's setting may list several URLs (comma-separated), and a host name is
 //! resolved to all of its addresses (a headless Service: `clusterIP: None`) and again every
 //! [`RESOLVE_EVERY`], so replicas that come and go are followed; calls are spread over all of
-//! them by tonic's balanced channel. A single URL with an IP address stays a plain channel.
-//! There is no health checking: a replica that went away gets its share of calls (each fails
-//! at once as unavailable) until the name stops resolving to it, within one re-resolution.
+//! them by tonic's balanced channel. Every replica is probed (a TCP connect) every
+//! [`PROBE_EVERY`]; one that does not answer leaves the rotation until it answers again, so a
+//! crashed replica costs the calls in flight to it and those of the next second, not half of
+//! all calls until it is gone from DNS. A single URL with an IP address stays a plain channel:
+//! there is nowhere else to send its calls.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -22,6 +24,12 @@ use crate::grpc::StartupError;
 
 /// How often host names are resolved again.
 pub const RESOLVE_EVERY: Duration = Duration::from_secs(10);
+
+/// How often every known replica is probed.
+pub const PROBE_EVERY: Duration = Duration::from_secs(1);
+
+/// How long a probe's connection may take before the replica counts as gone.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// How many calls may wait for a ready replica.
 const BUFFER: usize = 1024;
@@ -86,54 +94,99 @@ impl Target {
     }
 }
 
-/// Resolves every target now and every [`RESOLVE_EVERY`], and tells the channel which
-/// addresses came and went. Ends when the channel is gone.
+/// Resolves every target now and every [`RESOLVE_EVERY`], probes every address found every
+/// [`PROBE_EVERY`], and keeps the channel's replicas to those that answer. Ends when the
+/// channel is gone.
 async fn follow(
     targets: Vec<Target>,
     changes: Sender<Change<String, Endpoint>>,
     configure: impl Fn(Endpoint) -> Endpoint,
 ) {
-    // What the channel has now, per target: its addresses, or its URL while none resolved.
-    let mut current: BTreeMap<String, BTreeSet<String>> =
-        targets.iter().map(|target| (target.url.clone(), BTreeSet::from([target.url.clone()]))).collect();
+    // What each target resolved to last: its addresses, or its URL itself while none resolved.
+    let mut resolved: BTreeMap<String, BTreeSet<Replica>> =
+        targets.iter().map(|target| (target.url.clone(), BTreeSet::from([Replica::unresolved(target)]))).collect();
+    // What the channel has now (the unresolved URLs, put there by `client_channel`).
+    let mut in_channel: BTreeSet<Replica> = resolved.values().flatten().cloned().collect();
+    let mut last_resolved: Option<tokio::time::Instant> = None;
     loop {
-        for target in &targets {
-            let resolved: BTreeSet<String> = match tokio::net::lookup_host((target.host.as_str(), target.port)).await {
-                Ok(addresses) => one_family(addresses.collect())
-                    .into_iter()
-                    .map(|address| format!("{}://{address}", target.scheme))
-                    .collect(),
-                Err(error) => {
-                    tracing::debug!(url = %target.url, %error, "peer name did not resolve; keeping what was known");
-                    BTreeSet::new()
+        if last_resolved.is_none_or(|at| at.elapsed() >= RESOLVE_EVERY) {
+            last_resolved = Some(tokio::time::Instant::now());
+            for target in &targets {
+                let found = resolve(target).await;
+                // Nothing resolved: keep what was known rather than leave the peer empty.
+                if found.is_empty() {
+                    continue;
                 }
-            };
-            // Nothing resolved: keep what the channel has rather than leave it empty.
-            if resolved.is_empty() {
-                continue;
-            }
-            let known = current.entry(target.url.clone()).or_default();
-            for gone in known.difference(&resolved) {
-                if changes.send(Change::Remove(gone.clone())).await.is_err() {
-                    return;
+                let known = resolved.entry(target.url.clone()).or_default();
+                if *known != found {
+                    tracing::info!(url = %target.url, replicas = found.len(), "peer addresses changed");
+                    *known = found;
                 }
             }
-            for new in resolved.difference(known) {
-                let Ok(endpoint) = Endpoint::from_shared(new.clone()) else { continue };
-                if changes.send(Change::Insert(new.clone(), configure(endpoint))).await.is_err() {
-                    return;
-                }
-            }
-            if *known != resolved {
-                tracing::info!(url = %target.url, replicas = resolved.len(), "peer addresses changed");
-            }
-            *known = resolved;
         }
+        let all: BTreeSet<Replica> = resolved.values().flatten().cloned().collect();
+        let answering = probe(&all).await;
+        // When none answers, keep them all: a call then fails at once as unavailable instead of
+        // waiting for a replica that may never come.
+        let wanted = if answering.is_empty() { all } else { answering };
+        for gone in in_channel.difference(&wanted) {
+            tracing::info!(replica = %gone.key, "peer replica left the rotation");
+            if changes.send(Change::Remove(gone.key.clone())).await.is_err() {
+                return;
+            }
+        }
+        for new in wanted.difference(&in_channel) {
+            let Ok(endpoint) = Endpoint::from_shared(new.key.clone()) else { continue };
+            if changes.send(Change::Insert(new.key.clone(), configure(endpoint))).await.is_err() {
+                return;
+            }
+        }
+        in_channel = wanted;
         tokio::select! {
             () = changes.closed() => return,
-            () = tokio::time::sleep(RESOLVE_EVERY) => {}
+            () = tokio::time::sleep(PROBE_EVERY) => {}
         }
     }
+}
+
+/// One replica of a peer: the key the channel knows it by (a URL) and where to probe it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Replica {
+    key: String,
+    probe: String,
+}
+
+impl Replica {
+    /// A target whose name has not resolved (yet): the URL itself.
+    fn unresolved(target: &Target) -> Self {
+        Self { key: target.url.clone(), probe: format!("{}:{}", target.host, target.port) }
+    }
+}
+
+/// The addresses `target`'s host name resolves to now; none when it does not resolve.
+async fn resolve(target: &Target) -> BTreeSet<Replica> {
+    match tokio::net::lookup_host((target.host.as_str(), target.port)).await {
+        Ok(addresses) => one_family(addresses.collect())
+            .into_iter()
+            .map(|address| Replica { key: format!("{}://{address}", target.scheme), probe: address.to_string() })
+            .collect(),
+        Err(error) => {
+            tracing::debug!(url = %target.url, %error, "peer name did not resolve; keeping what was known");
+            BTreeSet::new()
+        }
+    }
+}
+
+/// The replicas that accept a TCP connection within [`PROBE_TIMEOUT`]. A crashed process
+/// refuses at once and a lost host times out, so either leaves the rotation within about a
+/// second instead of failing its share of calls until it is gone from DNS (with a fixed list
+/// of URLs, for ever).
+async fn probe(replicas: &BTreeSet<Replica>) -> BTreeSet<Replica> {
+    let probes = replicas.iter().map(|replica| async move {
+        let connect = tokio::net::TcpStream::connect(replica.probe.as_str());
+        matches!(tokio::time::timeout(PROBE_TIMEOUT, connect).await, Ok(Ok(_))).then(|| replica.clone())
+    });
+    futures::future::join_all(probes).await.into_iter().flatten().collect()
 }
 
 /// The IPv4 addresses when there are any, else all. A name such as `localhost` often resolves
@@ -179,6 +232,37 @@ mod tests {
             by_a += usize::from(answered_by_a(&mut client).await);
         }
         assert!((1..40).contains(&by_a), "{by_a} of 40 calls went to the first replica");
+        a.stop().await.expect("stop a");
+        b.stop().await.expect("stop b");
+    }
+
+    #[tokio::test]
+    async fn a_replica_that_stops_answering_leaves_the_rotation_and_comes_back() {
+        let (a, b) = (server("a").await, server("b").await);
+        let a_addr = a.local_addr();
+        let channel =
+            client_channel("PEER_URL", &format!("{},{}", a.url(), b.url()), Duration::from_secs(5)).expect("channel");
+        let mut client = HealthClient::new(channel);
+        // Known to work before anything stops: both answer (the first probe has run).
+        tokio::time::sleep(PROBE_EVERY / 2).await;
+        a.stop().await.expect("stop a");
+        tokio::time::sleep(PROBE_EVERY * 2).await;
+        for call in 0..20 {
+            let answer = client.check(HealthCheckRequest { service: "b".into() }).await;
+            assert!(answer.is_ok(), "call {call} went to the stopped replica: {answer:?}");
+        }
+
+        // Back on the same address: it takes its share again.
+        let a = GrpcServer::bind(a_addr, tonic::service::Routes::default(), &["a"], Duration::from_secs(1))
+            .await
+            .expect("bind a again")
+            .spawn();
+        tokio::time::sleep(PROBE_EVERY * 2).await;
+        let mut by_a = 0;
+        for _ in 0..40 {
+            by_a += usize::from(answered_by_a(&mut client).await);
+        }
+        assert!(by_a > 0, "the replica that came back got no call");
         a.stop().await.expect("stop a");
         b.stop().await.expect("stop b");
     }

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{service::Routes, transport::server::TcpIncoming};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
-use crate::drain::InFlight;
+use crate::{drain::InFlight, rpc_metrics::RpcMetrics};
 
 /// How long to keep connections open after the last call finished, so its response is sent.
 const FLUSH_GRACE: Duration = Duration::from_millis(100);
@@ -131,6 +131,7 @@ impl GrpcServer {
         let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
         let server = tonic::transport::Server::builder()
             .layer(in_flight.clone())
+            .layer(RpcMetrics)
             .add_routes(self.routes)
             .serve_with_incoming_shutdown(incoming, stop_accepting.clone().cancelled_owned());
         tokio::pin!(server);

@@ -6,7 +6,8 @@
 //! - [`database`]: SQLite (default, WAL) or PostgreSQL by URL, with embedded migrations.
 //! - [`grpc`]: binding, health, reflection and graceful shutdown with a drain timeout;
 //!   [`balance`]: client channels spread over every replica of a peer;
-//!   [`drain`] counts the calls in flight that a shutdown waits for.
+//!   [`drain`] counts the calls in flight that a shutdown waits for; [`rpc_metrics`] counts
+//!   and times every call by method and status.
 //! - [`error`]: the one error type services return, and its one mapping to `tonic::Status`.
 //! - [`paging`], [`validate`], [`time`]: small rules every RPC follows the same way.
 //! - [`shutdown`]: the future that resolves on SIGTERM or Ctrl-C; [`process`]: a binary's `main`.
@@ -20,6 +21,7 @@ pub mod grpc;
 pub mod metrics;
 pub mod paging;
 pub mod process;
+pub mod rpc_metrics;
 pub mod shutdown;
 pub mod telemetry;
 pub mod time;
