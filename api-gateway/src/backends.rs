@@ -7,19 +7,18 @@ use proto::{
     order::order_service_client::OrderServiceClient, product::product_service_client::ProductServiceClient,
     user::user_service_client::UserServiceClient,
 };
-use service_runtime::grpc::{StartupError, client_channel};
-use tonic::transport::Channel;
+use service_runtime::grpc::{PeerChannel, StartupError, client_channel};
 
 use crate::{config::Config, errors};
 
 /// Clients for the backends; cheap to clone (the channels are shared).
 #[derive(Debug, Clone)]
 pub struct Backends {
-    pub users: UserServiceClient<Channel>,
-    pub products: ProductServiceClient<Channel>,
-    pub orders: OrderServiceClient<Channel>,
+    pub users: UserServiceClient<PeerChannel>,
+    pub products: ProductServiceClient<PeerChannel>,
+    pub orders: OrderServiceClient<PeerChannel>,
     /// For `/health`: each backend's name, gRPC service name and channel.
-    pub health_targets: Vec<(&'static str, &'static str, Channel)>,
+    pub health_targets: Vec<(&'static str, &'static str, PeerChannel)>,
 }
 
 impl Backends {

@@ -46,6 +46,15 @@ pub fn from_status(service: &str, status: Status) -> Error {
             with_code(status.message(), code::UNAVAILABLE)
                 .extend_with(|_, ext| ext.set(RETRY_AFTER_EXTENSION, retry_after))
         }
+        // The connection broke during the call (the replica died, say): tonic reports that as
+        // UNKNOWN with the transport error as its source. The backend may be back, or another
+        // replica may answer, on the next try.
+        Code::Unknown
+            if std::error::Error::source(&status).is_some_and(|source| source.is::<tonic::transport::Error>()) =>
+        {
+            tracing::warn!(service, %status, "lost the connection to the backend during a call");
+            with_code(&format!("{service} is unavailable, try again later"), code::UNAVAILABLE)
+        }
         Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
             tracing::warn!(service, %status, "backend unavailable");
             with_code(&format!("{service} is unavailable, try again later"), code::UNAVAILABLE)

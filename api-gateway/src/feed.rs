@@ -36,6 +36,16 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 const REMEMBERED_EVENTS: usize = 16_384;
 
 /// The topics the feed reads.
+/// Status changes one order subscription may fall behind on before it misses some: an order
+/// has a handful in its whole life.
+const ORDER_BACKLOG: usize = 16;
+
+/// Stock changes one product subscription may fall behind on. A popular product's stock
+/// changes with every order, and the feed hands a whole fetched batch over at once: at 16, a
+/// burst of 50 orders for one product left its subscribers with the last 16 changes. The
+/// channel's slots (some 50 bytes each) exist once per followed product, not per subscription.
+const STOCK_BACKLOG: usize = 1024;
+
 const TOPICS: [&str; 2] = [topics::ORDER_STATUS_CHANGED, topics::PRODUCT_STOCK_UPDATED];
 
 /// Where subscriptions get their events.
@@ -78,8 +88,8 @@ pub struct FeedUnavailable;
 impl EventFeed {
     pub fn new(enabled: bool, idle_after: Duration) -> Self {
         Self {
-            orders: Arc::default(),
-            stock: Arc::default(),
+            orders: Arc::new(Followers::new(ORDER_BACKLOG)),
+            stock: Arc::new(Followers::new(STOCK_BACKLOG)),
             demand: Arc::new(Demand {
                 reading: Mutex::new(false),
                 wanted: Notify::new(),

@@ -13,30 +13,28 @@ use std::{
 
 use tokio::sync::broadcast;
 
-/// Events one subscription may fall behind on its entity before it skips some: an order has a
-/// handful of status changes in its whole life.
-const PER_ENTITY_CAPACITY: usize = 16;
-
 /// The channels of the entities someone follows, by entity id.
 #[derive(Debug)]
 pub struct Followers<T> {
     channels: Mutex<HashMap<String, broadcast::Sender<Arc<T>>>>,
-}
-
-impl<T> Default for Followers<T> {
-    fn default() -> Self {
-        Self { channels: Mutex::new(HashMap::new()) }
-    }
+    /// How many events a subscription may fall behind on its entity before it misses some
+    /// (each followed entity's channel holds this many slots while followed).
+    capacity: usize,
 }
 
 impl<T> Followers<T> {
+    /// Followers whose subscriptions may each fall `capacity` events behind.
+    pub fn new(capacity: usize) -> Self {
+        Self { channels: Mutex::new(HashMap::new()), capacity }
+    }
+
     /// Events of entity `id` from now on.
     pub fn follow(&self, id: &str) -> broadcast::Receiver<Arc<T>> {
         let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
         match channels.get(id) {
             Some(sender) => sender.subscribe(),
             None => {
-                let (sender, receiver) = broadcast::channel(PER_ENTITY_CAPACITY);
+                let (sender, receiver) = broadcast::channel(self.capacity);
                 channels.insert(id.to_owned(), sender);
                 receiver
             }
@@ -68,7 +66,7 @@ mod tests {
 
     #[test]
     fn an_event_reaches_only_the_followers_of_its_entity() {
-        let followers = Followers::default();
+        let followers = Followers::new(16);
         let mut first = followers.follow("a");
         let mut second = followers.follow("a");
         let mut other = followers.follow("b");
@@ -82,7 +80,7 @@ mod tests {
 
     #[test]
     fn entities_nobody_follows_are_forgotten() {
-        let followers = Followers::default();
+        let followers = Followers::new(16);
         let receiver = followers.follow("a");
         drop(followers.follow("b"));
         assert_eq!(followers.listeners(), 1);

@@ -16,12 +16,12 @@
 //! fails after [`MAX_ATTEMPTS`] tries (with backoff) goes to `<topic>.dlq` with the reason in
 //! headers, and the partition moves on.
 
-use std::{future::Future, marker::PhantomData, time::Duration};
+use std::{future::Future, marker::PhantomData, sync::Arc, time::Duration};
 
 use futures::{FutureExt as _, future::BoxFuture};
 use rdkafka::{
     Message as _,
-    consumer::{Consumer as _, StreamConsumer},
+    consumer::{BaseConsumer, Consumer as _, StreamConsumer},
     message::{BorrowedMessage, Header, Headers as _, OwnedHeaders},
 };
 use sqlx::{AnyConnection, AnyPool};
@@ -31,6 +31,7 @@ use crate::{
     Envelope, Event, KafkaArgs,
     envelope::decode,
     kafka::{Role, StatsContext},
+    orphans,
     outbox::OutboxSignal,
     producer::EventProducer,
     topics,
@@ -163,6 +164,55 @@ enum Outcome {
     DeadLettered(String),
 }
 
+/// Every [`orphans::CHECK_EVERY`], looks at the partitions of `topics` that `consumer` does not
+/// hold, and makes the group share them out again when one has gone unread for
+/// [`orphans::ORPHANED_AFTER`] (see [`orphans`]).
+async fn watch_for_orphans(
+    consumer: Arc<StreamConsumer<StatsContext>>,
+    kafka: KafkaArgs,
+    group: String,
+    topics: Vec<&'static str>,
+    cancel: CancellationToken,
+) {
+    let watcher: Arc<BaseConsumer> = match kafka.client_config().set("group.id", &group).create() {
+        Ok(watcher) => Arc::new(watcher),
+        Err(error) => {
+            tracing::warn!(%error, "cannot watch the group's partitions");
+            return;
+        }
+    };
+    let mut watch = orphans::OrphanWatch::default();
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(orphans::CHECK_EVERY) => {}
+        }
+        let Ok(held) = consumer.assignment() else { continue };
+        let (looking, watched) = (Arc::clone(&watcher), topics.clone());
+        let seen = match tokio::task::spawn_blocking(move || orphans::look(&looking, &watched, &held)).await {
+            Ok(Ok(seen)) => seen,
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "could not look at the group's partitions");
+                continue;
+            }
+            Err(_) => continue,
+        };
+        if watch.saw(std::time::Instant::now(), &seen) {
+            tracing::warn!(
+                %group,
+                after = ?orphans::ORPHANED_AFTER,
+                "partitions with unread events have no reader; making the group share them out again"
+            );
+            metrics::counter!("kafka_consumer_group_nudges_total", "group" => group.clone()).increment(1);
+            let (kafka, group, topics) = (kafka.clone(), group.clone(), topics.clone());
+            if let Ok(Err(error)) = tokio::task::spawn_blocking(move || orphans::nudge(&kafka, &group, &topics)).await {
+                tracing::warn!(%error, "could not make the group rebalance");
+            }
+            watch.forget();
+        }
+    }
+}
+
 /// The consumer of one process: every topic it handles, in one group.
 pub struct ProcessConsumer {
     kafka: KafkaArgs,
@@ -225,6 +275,17 @@ impl ProcessConsumer {
             .create_with_context(StatsContext::new(Role::Consumer))?;
         consumer.subscribe(&topics)?;
         tracing::info!(?topics, group = %self.group, "consuming");
+        let consumer = Arc::new(consumer);
+        let watching = cancel.child_token();
+        tokio::spawn(watch_for_orphans(
+            Arc::clone(&consumer),
+            self.kafka.clone(),
+            self.group.clone(),
+            topics.clone(),
+            watching.clone(),
+        ));
+        // The watch ends with this loop, however it ends.
+        let _stop_watching = watching.drop_guard();
         loop {
             let first = tokio::select! {
                 () = cancel.cancelled() => return Ok(()),

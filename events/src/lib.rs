@@ -8,7 +8,9 @@
 //!   change; a relay publishes them in batches and marks them sent once the broker has confirmed.
 //! - [`consumer`]: one consumer group member per process, batches applied in one transaction
 //!   and committed after the effect is stored; effects are made idempotent by a processed-event
-//!   record in the same transaction; poison messages go to `<topic>.dlq` with the reason.
+//!   record in the same transaction; poison messages go to `<topic>.dlq` with the reason;
+//!   [`orphans`]: partitions no member reads (a replica killed outright, on a broker that does
+//!   not rebalance around it) are noticed and the group made to share them out again.
 //! - [`producer`]: the process's one producer, whose deliveries are awaited.
 //! - `lease`: on PostgreSQL, one replica's relay publishes at a time (an advisory lock).
 //! - [`kafka`]: broker settings (`KAFKA_BROKERS`) and topic creation at start.
@@ -17,6 +19,7 @@ pub mod consumer;
 pub mod envelope;
 pub mod kafka;
 mod lease;
+pub mod orphans;
 pub mod outbox;
 pub mod payloads;
 mod pipeline;

@@ -8,9 +8,9 @@ use proto::{
 };
 use service_runtime::{
     ServiceError, ServiceResult,
-    grpc::{StartupError, client_channel},
+    grpc::{PeerChannel, StartupError, client_channel},
 };
-use tonic::{Code, Status, transport::Channel};
+use tonic::{Code, Status};
 
 use crate::Config;
 
@@ -20,8 +20,8 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Clients for the peers; cheap to clone (channels are shared).
 #[derive(Debug, Clone)]
 pub struct Peers {
-    users: UserServiceClient<Channel>,
-    products: ProductServiceClient<Channel>,
+    users: UserServiceClient<PeerChannel>,
+    products: ProductServiceClient<PeerChannel>,
 }
 
 impl Peers {

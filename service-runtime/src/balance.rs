@@ -14,19 +14,24 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     net::IpAddr,
+    sync::Arc,
     time::Duration,
 };
 
-use tokio::sync::mpsc::Sender;
+use tokio::sync::{Notify, mpsc::Sender};
 use tonic::transport::{Channel, Endpoint, channel::Change};
 
 use crate::grpc::StartupError;
+pub use crate::peer_channel::PeerChannel;
 
 /// How often host names are resolved again.
 pub const RESOLVE_EVERY: Duration = Duration::from_secs(10);
 
 /// How often every known replica is probed.
 pub const PROBE_EVERY: Duration = Duration::from_secs(1);
+
+/// The shortest time between two probes, however often calls report a refused connection.
+const PROBE_AGAIN_AFTER: Duration = Duration::from_millis(10);
 
 /// How long a probe's connection may take before the replica counts as gone.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
@@ -38,9 +43,10 @@ const BUFFER: usize = 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A channel to the peer at `urls` (one URL, or several separated by commas), connecting on
-/// first use so a service can start before its peers. `setting` names the env var in the error
+/// first use so a service can start before its peers; a call refused a connection is sent
+/// again ([`PeerChannel`]). `setting` names the env var in the error
 /// when a URL is malformed.
-pub fn client_channel(setting: &'static str, urls: &str, call_timeout: Duration) -> Result<Channel, StartupError> {
+pub fn client_channel(setting: &'static str, urls: &str, call_timeout: Duration) -> Result<PeerChannel, StartupError> {
     let targets = urls
         .split(',')
         .map(str::trim)
@@ -50,7 +56,9 @@ pub fn client_channel(setting: &'static str, urls: &str, call_timeout: Duration)
     let configure = move |endpoint: Endpoint| endpoint.connect_timeout(CONNECT_TIMEOUT).timeout(call_timeout);
     match targets.as_slice() {
         [] => Err(StartupError::config(setting, "must look like http://host:port")),
-        [single] if single.host.parse::<IpAddr>().is_ok() => Ok(configure(single.endpoint.clone()).connect_lazy()),
+        [single] if single.host.parse::<IpAddr>().is_ok() => {
+            Ok(PeerChannel::new(configure(single.endpoint.clone()).connect_lazy(), None))
+        }
         _ => {
             let (channel, changes) = Channel::balance_channel::<String>(BUFFER);
             // Until a name resolves, its URL itself is the endpoint: a call then fails at once
@@ -58,8 +66,9 @@ pub fn client_channel(setting: &'static str, urls: &str, call_timeout: Duration)
             for target in &targets {
                 let _ = changes.try_send(Change::Insert(target.url.clone(), configure(target.endpoint.clone())));
             }
-            tokio::spawn(follow(targets, changes, configure));
-            Ok(channel)
+            let refused = Arc::new(Notify::new());
+            tokio::spawn(follow(targets, changes, configure, Arc::clone(&refused)));
+            Ok(PeerChannel::new(channel, Some(refused)))
         }
     }
 }
@@ -101,6 +110,7 @@ async fn follow(
     targets: Vec<Target>,
     changes: Sender<Change<String, Endpoint>>,
     configure: impl Fn(Endpoint) -> Endpoint,
+    refused: Arc<Notify>,
 ) {
     // What each target resolved to last: its addresses, or its URL itself while none resolved.
     let mut resolved: BTreeMap<String, BTreeSet<Replica>> =
@@ -142,9 +152,13 @@ async fn follow(
             }
         }
         in_channel = wanted;
+        // Probe again after the interval, or at once when a call found a replica refusing (at
+        // most every PROBE_AGAIN_AFTER while calls keep failing, say with every replica down).
+        tokio::time::sleep(PROBE_AGAIN_AFTER).await;
         tokio::select! {
             () = changes.closed() => return,
-            () = tokio::time::sleep(PROBE_EVERY) => {}
+            () = tokio::time::sleep(PROBE_EVERY - PROBE_AGAIN_AFTER) => {}
+            () = refused.notified() => {}
         }
     }
 }
@@ -217,7 +231,7 @@ mod tests {
     }
 
     /// Which of the two servers answered: each knows only its own service name.
-    async fn answered_by_a(client: &mut HealthClient<Channel>) -> bool {
+    async fn answered_by_a(client: &mut HealthClient<PeerChannel>) -> bool {
         client.check(HealthCheckRequest { service: "a".into() }).await.is_ok()
     }
 
@@ -264,6 +278,24 @@ mod tests {
         }
         assert!(by_a > 0, "the replica that came back got no call");
         a.stop().await.expect("stop a");
+        b.stop().await.expect("stop b");
+    }
+
+    #[tokio::test]
+    async fn calls_right_after_a_replica_died_go_to_the_other() {
+        let (a, b) = (server("a").await, server("b").await);
+        let channel =
+            client_channel("PEER_URL", &format!("{},{}", a.url(), b.url()), Duration::from_secs(5)).expect("channel");
+        let mut client = HealthClient::new(channel);
+        for _ in 0..10 {
+            answered_by_a(&mut client).await;
+        }
+        // No time for a periodic probe: each call that meets the dead replica goes again.
+        a.stop().await.expect("stop a");
+        for call in 0..20 {
+            let answer = client.check(HealthCheckRequest { service: "b".into() }).await;
+            assert!(answer.is_ok(), "call {call} failed: {answer:?}");
+        }
         b.stop().await.expect("stop b");
     }
 

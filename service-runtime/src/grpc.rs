@@ -217,7 +217,7 @@ impl RunningServer {
     }
 }
 
-pub use crate::balance::client_channel;
+pub use crate::balance::{PeerChannel, client_channel};
 
 async fn futures_join(handles: Vec<JoinHandle<()>>) {
     for handle in handles {

@@ -5,7 +5,8 @@
 //!   its `METRICS_ADDR` listener.
 //! - [`database`]: SQLite (default, WAL) or PostgreSQL by URL, with embedded migrations.
 //! - [`grpc`]: binding, health, reflection and graceful shutdown with a drain timeout;
-//!   [`balance`]: client channels spread over every replica of a peer;
+//!   [`balance`]: client channels spread over every replica of a peer, [`peer_channel`]:
+//!   which send a call again when its replica refused the connection;
 //!   [`drain`] counts the calls in flight that a shutdown waits for; [`rpc_metrics`] counts
 //!   and times every call by method and status.
 //! - [`error`]: the one error type services return, and its one mapping to `tonic::Status`.
@@ -20,6 +21,7 @@ pub mod error;
 pub mod grpc;
 pub mod metrics;
 pub mod paging;
+pub mod peer_channel;
 pub mod process;
 pub mod rpc_metrics;
 pub mod shutdown;

@@ -34,6 +34,6 @@ pub async fn serve(addr: SocketAddr) -> Result<SocketAddr, StartupError> {
             tracing::warn!(%error, "the metrics listener stopped");
         }
     });
-    tracing::info!(%bound, "metrics on /metrics");
+    tracing::info!(%bound, "metrics listening on /metrics");
     Ok(bound)
 }

@@ -50,14 +50,20 @@ impl BrokerProcess {
     fn start(dir: &Path, port: u16) -> anyhow::Result<Self> {
         let binary = tansu_binary()?;
         let listener = format!("tcp://127.0.0.1:{port}");
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("broker.log"))?;
+        // TEST_BROKER_LOG=<file> keeps the broker's log at info level in that file, for a test
+        // that needs explaining (the temporary directory goes with the test).
+        let (log_path, level) = match std::env::var_os("TEST_BROKER_LOG") {
+            Some(path) => (std::path::PathBuf::from(path), "warn,tansu_broker::coordinator=info"),
+            None => (dir.join("broker.log"), "warn"),
+        };
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
         let child = Command::new(&binary)
             .arg("broker")
             .args(["--kafka-listener-url", &listener, "--kafka-advertised-listener-url", &listener])
             .arg("--storage-engine")
             // tansu reads the path after `sqlite:///` as relative: an absolute one needs a 4th slash.
             .arg(format!("sqlite:///{}", dir.join("broker.db").display()))
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", level)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -67,7 +73,7 @@ impl BrokerProcess {
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             if let Some(status) = broker.child.try_wait()? {
-                let log = std::fs::read_to_string(dir.join("broker.log")).unwrap_or_default();
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
                 bail!("the broker exited with {status}: {log}");
             }
             if Instant::now() > deadline {

@@ -9,7 +9,8 @@
 //! - [`grpc`]: the health and reflection checks every service must pass.
 //! - [`BrokerStorage`] / [`BrokerProcess`]: the embedded Kafka-protocol broker, restartable on
 //!   the same port and data; [`index_broker_storage`] adds the index its storage lacks.
-//! - [`SystemProcesses`]: the three services and the gateway (and a broker) on free ports.
+//! - [`SystemProcesses`]: the three services and the gateway (and a broker) on free ports;
+//!   [`ScaledSystem`]: several replicas of each on PostgreSQL, behind several gateways.
 
 mod broker;
 mod broker_index;
@@ -21,9 +22,9 @@ mod system;
 
 pub use broker::{BrokerProcess, BrokerStorage, TANSU_BIN_ENV, tansu_binary};
 pub use broker_index::{HEADER_INDEX, has_header_index, index_broker_storage};
-pub use postgres::{POSTGRES_URL_ENV, PostgresServer, TestDatabase, postgres_database};
+pub use postgres::{OutboxCount, POSTGRES_URL_ENV, PostgresServer, TestDatabase, postgres_database};
 pub use process::{
     ServiceProcess, assert_serves_until_sigterm, expect_startup_failure, run_health_check, workspace_binary,
 };
 pub use storage::{Backend, TestStorage};
-pub use system::{ADMIN_EMAIL, ADMIN_PASSWORD, SystemProcesses};
+pub use system::{ADMIN_EMAIL, ADMIN_PASSWORD, ScaledSystem, SystemProcesses};

@@ -124,6 +124,29 @@ pub struct TestDatabase {
     _server: Option<PostgresServer>,
 }
 
+/// What a service's outbox holds for one topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutboxCount {
+    /// Every event written (sent or not, until pruned).
+    pub events: i64,
+    /// Those the relay has not published yet.
+    pub unsent: i64,
+}
+
+impl TestDatabase {
+    /// The service's outbox, per topic.
+    pub async fn outbox(&self) -> anyhow::Result<std::collections::BTreeMap<String, OutboxCount>> {
+        let mut connection = PgConnection::connect(&self.url).await?;
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT topic, COUNT(*), COUNT(*) FILTER (WHERE sent_at IS NULL) FROM outbox GROUP BY topic",
+        )
+        .fetch_all(&mut connection)
+        .await?;
+        connection.close().await?;
+        Ok(rows.into_iter().map(|(topic, events, unsent)| (topic, OutboxCount { events, unsent })).collect())
+    }
+}
+
 /// Creates a new, empty database on the shared server (or a private one) and returns its URL.
 pub async fn postgres_database() -> anyhow::Result<TestDatabase> {
     let (admin_url, server) = match std::env::var(POSTGRES_URL_ENV) {

@@ -17,6 +17,8 @@ use anyhow::{Context as _, bail};
 pub struct ServiceProcess {
     child: Child,
     addr: SocketAddr,
+    /// Where it serves Prometheus metrics, when it was started with `METRICS_ADDR`.
+    metrics_addr: Option<SocketAddr>,
     /// Every log line after the "listening" one, for assertions.
     lines: mpsc::Receiver<String>,
 }
@@ -51,8 +53,13 @@ impl ServiceProcess {
                 }
             }
         });
-        let mut process = Self { child, addr: SocketAddr::from(([0, 0, 0, 0], 0)), lines };
-        let listening = process.wait_for_log("server listening", Duration::from_secs(30))?;
+        let mut process = Self { child, addr: SocketAddr::from(([0, 0, 0, 0], 0)), metrics_addr: None, lines };
+        // The metrics listener, when asked for, is bound before the server and says where.
+        let mut listening = process.wait_for_log("listening", Duration::from_secs(30))?;
+        if listening.contains("metrics listening") {
+            process.metrics_addr = Some(json_field(&listening, "bound").context("no bound address")?.parse()?);
+            listening = process.wait_for_log("server listening", Duration::from_secs(30))?;
+        }
         process.addr = json_field(&listening, "addr").context("no addr in the listening line")?.parse()?;
         Ok(process)
     }
@@ -73,6 +80,11 @@ impl ServiceProcess {
     /// `http://<addr>`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// `http://<metrics addr>/metrics`, when it was started with `METRICS_ADDR`.
+    pub fn metrics_url(&self) -> Option<String> {
+        self.metrics_addr.map(|addr| format!("http://{addr}/metrics"))
     }
 
     /// Sends SIGTERM and waits up to `timeout` for the process to exit on its own.

@@ -99,19 +99,81 @@ impl SystemProcesses {
         order_envs: &[(&'static str, &str)],
         with_broker: bool,
     ) -> anyhow::Result<Self> {
-        let broker = if with_broker {
+        let layout = Layout { backend, replicas: 1, gateways: 1, with_broker, metrics: false };
+        let ScaledSystem { mut gateways, mut users, mut products, mut orders, broker, databases } =
+            layout.start(gateway_envs, order_envs).await?;
+        let only = |replicas: &mut Vec<Backend>| replicas.pop().expect("one replica");
+        Ok(Self {
+            gateway: gateways.pop().expect("one gateway"),
+            users: only(&mut users),
+            products: only(&mut products),
+            orders: only(&mut orders),
+            broker: broker.map(|(storage, process)| (storage, Some(process))),
+            databases,
+        })
+    }
+}
+
+/// Every service at several replicas, each replica with its own port and `DATA_DIR` but the
+/// replicas of a service sharing one PostgreSQL database, behind several gateways, on one
+/// broker; every client (gateway or service) is pointed at every replica of its peers.
+#[derive(Debug)]
+pub struct ScaledSystem {
+    pub gateways: Vec<ServiceProcess>,
+    pub users: Vec<Backend>,
+    pub products: Vec<Backend>,
+    pub orders: Vec<Backend>,
+    pub broker: Option<(BrokerStorage, BrokerProcess)>,
+    /// The services' databases: users, products, orders.
+    pub databases: Vec<TestDatabase>,
+}
+
+impl ScaledSystem {
+    /// `replicas` instances of each service on PostgreSQL and `gateways` gateways (with
+    /// `gateway_envs`), on a fresh broker; every replica serves metrics on a port of its own.
+    pub async fn start(replicas: usize, gateways: usize, gateway_envs: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let layout = Layout { backend: crate::Backend::Postgres, replicas, gateways, with_broker: true, metrics: true };
+        layout.start(gateway_envs, &[]).await
+    }
+
+    /// `KAFKA_BROKERS` for this system's broker.
+    pub fn bootstrap(&self) -> String {
+        self.broker.as_ref().expect("a system with a broker").0.bootstrap()
+    }
+}
+
+/// How many of each process to start, and on what.
+struct Layout {
+    backend: crate::Backend,
+    replicas: usize,
+    gateways: usize,
+    with_broker: bool,
+    /// Each replica serves Prometheus metrics (`METRICS_ADDR` on a free port).
+    metrics: bool,
+}
+
+impl Layout {
+    async fn start(
+        &self,
+        gateway_envs: &[(&str, &str)],
+        order_envs: &[(&'static str, &str)],
+    ) -> anyhow::Result<ScaledSystem> {
+        let broker = if self.with_broker {
             let storage = BrokerStorage::new()?;
             let process = storage.start()?;
-            Some((storage, Some(process)))
+            Some((storage, process))
         } else {
             None
         };
         // Without a broker, events stay in each service's outbox.
         let kafka = ("KAFKA_BROKERS", broker.as_ref().map(|(storage, _)| storage.bootstrap()).unwrap_or_default());
+        // A partition per replica, so that each replica of a consumer group has work of its own
+        // (and a replica's loss strands some until the group hands them to the survivors).
+        let partitions = ("KAFKA_TOPIC_PARTITIONS", self.replicas.to_string());
         let mut databases = Vec::new();
         let mut database_urls = Vec::new();
         for _ in 0..3 {
-            let (database, url) = database_for(backend).await?;
+            let (database, url) = database_for(self.backend).await?;
             databases.extend(database);
             database_urls.push(("DATABASE_URL", url));
         }
@@ -121,14 +183,16 @@ impl SystemProcesses {
             ("ADMIN_EMAIL", ADMIN_EMAIL.to_owned()),
             ("ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()),
             kafka.clone(),
+            partitions.clone(),
             users_db,
         ];
-        let users = Backend::start("user-service", &admin)?;
-        let products = Backend::start("product-service", &[kafka.clone(), products_db])?;
+        let users = self.replicas("user-service", &admin)?;
+        let products = self.replicas("product-service", &[kafka.clone(), partitions.clone(), products_db])?;
         let mut peers = vec![
-            ("USER_SERVICE_URL", users.url.clone()),
-            ("PRODUCT_SERVICE_URL", products.url.clone()),
+            ("USER_SERVICE_URL", urls(&users)),
+            ("PRODUCT_SERVICE_URL", urls(&products)),
             kafka.clone(),
+            partitions,
             orders_db,
         ];
         // Tests check what is decided, not how fast: no order is refused for waiting long (a
@@ -136,17 +200,34 @@ impl SystemProcesses {
         // The count bound stays; a test may set either (the last setting of a name wins).
         peers.push(("SAGA_MAX_PENDING_AGE_MS", "0".to_owned()));
         peers.extend(order_envs.iter().map(|(key, value)| (*key, (*value).to_owned())));
-        let orders = Backend::start("order-service", &peers)?;
+        let orders = self.replicas("order-service", &peers)?;
         let mut envs = vec![
-            ("USER_SERVICE_URL", users.url.clone()),
-            ("PRODUCT_SERVICE_URL", products.url.clone()),
-            ("ORDER_SERVICE_URL", orders.url.clone()),
+            ("USER_SERVICE_URL", urls(&users)),
+            ("PRODUCT_SERVICE_URL", urls(&products)),
+            ("ORDER_SERVICE_URL", urls(&orders)),
             ("JWT_SECRET", JWT_SECRET.to_owned()),
             ("BACKEND_TIMEOUT_MS", "2000".to_owned()),
             kafka,
         ];
         envs.extend(gateway_envs.iter().map(|(key, value)| (*key, (*value).to_owned())));
-        let gateway = ServiceProcess::start(&workspace_binary("api-gateway"), &envs)?;
-        Ok(Self { gateway, users, products, orders, broker, databases })
+        let gateways = (0..self.gateways)
+            .map(|_| ServiceProcess::start(&workspace_binary("api-gateway"), &envs))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(ScaledSystem { gateways, users, products, orders, broker, databases })
     }
+
+    /// Starts this layout's number of replicas of service `name`, one after the other (the
+    /// first creates the schema and any seed data; the others find them).
+    fn replicas(&self, name: &'static str, envs: &[(&'static str, String)]) -> anyhow::Result<Vec<Backend>> {
+        let mut envs = envs.to_vec();
+        if self.metrics {
+            envs.push(("METRICS_ADDR", "127.0.0.1:0".to_owned()));
+        }
+        (0..self.replicas).map(|_| Backend::start(name, &envs)).collect()
+    }
+}
+
+/// Every replica's URL, comma-separated, as a client's `*_SERVICE_URL` takes them.
+fn urls(replicas: &[Backend]) -> String {
+    replicas.iter().map(|replica| replica.url.as_str()).collect::<Vec<_>>().join(",")
 }

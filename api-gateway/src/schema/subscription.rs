@@ -2,9 +2,13 @@
 //! services publish them.
 
 use async_graphql::{Context, ID, Result, SimpleObject, Subscription};
+use events::payloads::{OrderStatusChanged, ProductStockUpdated};
 use futures::{Stream, StreamExt as _};
 use proto::order::GetOrderRequest;
-use tokio_stream::wrappers::BroadcastStream;
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+use tokio_stream::wrappers::{BroadcastStream, errors::BroadcastStreamRecvError};
 
 use super::query::backends;
 use crate::{auth, backends::call_optional, errors, feed::EventFeed};
@@ -43,11 +47,11 @@ impl SubscriptionRoot {
         &self,
         ctx: &Context<'_>,
         order_id: ID,
-    ) -> Result<impl Stream<Item = OrderStatusEvent>> {
+    ) -> Result<impl Stream<Item = Result<OrderStatusEvent>>> {
         let viewer = auth::viewer(ctx)?;
         let feed = feed(ctx)?;
         // Listen before checking, so nothing that happens during the check is missed.
-        let events = BroadcastStream::new(feed.follow_order(&order_id.0).await.map_err(unavailable)?);
+        let events = feed.follow_order(&order_id.0).await.map_err(unavailable)?;
         let request = GetOrderRequest { id: order_id.0.clone() };
         let mut orders = backends(ctx).orders.clone();
         let order = call_optional("order-service", "GetOrder", orders.get_order(request)).await?;
@@ -55,38 +59,62 @@ impl SubscriptionRoot {
         if !viewer.is_admin() && order.user_id != viewer.user_id {
             return Err(errors::forbidden("you may only follow your own orders"));
         }
-        Ok(events.filter_map(move |event| {
-            let wanted = order_id.0.clone();
-            async move {
-                let event = event.ok()?;
-                (event.order_id == wanted).then(|| OrderStatusEvent {
-                    order_id: ID(event.order_id.clone()),
-                    user_id: ID(event.user_id.clone()),
-                    from: event.from.clone(),
-                    to: event.to.clone(),
-                    reason: event.reason.clone(),
-                })
-            }
+        let wanted = order_id.0;
+        Ok(followed(events, move |event: &OrderStatusChanged| {
+            (event.order_id == wanted).then(|| OrderStatusEvent {
+                order_id: ID(event.order_id.clone()),
+                user_id: ID(event.user_id.clone()),
+                from: event.from.clone(),
+                to: event.to.clone(),
+                reason: event.reason.clone(),
+            })
         }))
     }
 
     /// Stock changes of one product. Public, like the catalog.
-    async fn product_stock_changed(&self, ctx: &Context<'_>, product_id: ID) -> Result<impl Stream<Item = StockEvent>> {
-        let events = BroadcastStream::new(feed(ctx)?.follow_stock(&product_id.0).await.map_err(unavailable)?);
-        Ok(events.filter_map(move |event| {
-            let wanted = product_id.0.clone();
-            async move {
-                let event = event.ok()?;
-                (event.product_id == wanted).then(|| StockEvent {
-                    product_id: ID(event.product_id.clone()),
-                    stock: i32::try_from(event.stock).unwrap_or(i32::MAX),
-                    delta: event.delta.map(|delta| i32::try_from(delta).unwrap_or(i32::MAX)),
-                    reason: event.reason.clone(),
-                    order_id: event.order_id.clone().map(ID),
-                })
-            }
+    async fn product_stock_changed(
+        &self,
+        ctx: &Context<'_>,
+        product_id: ID,
+    ) -> Result<impl Stream<Item = Result<StockEvent>>> {
+        let events = feed(ctx)?.follow_stock(&product_id.0).await.map_err(unavailable)?;
+        let wanted = product_id.0;
+        Ok(followed(events, move |event: &ProductStockUpdated| {
+            (event.product_id == wanted).then(|| StockEvent {
+                product_id: ID(event.product_id.clone()),
+                stock: i32::try_from(event.stock).unwrap_or(i32::MAX),
+                delta: event.delta.map(|delta| i32::try_from(delta).unwrap_or(i32::MAX)),
+                reason: event.reason.clone(),
+                order_id: event.order_id.clone().map(ID),
+            })
         }))
     }
+}
+
+/// The events of `receiver` that `pick` keeps, as a subscription streams them. A subscription
+/// that fell so far behind that its channel dropped events gets an error saying so, and ends:
+/// its client then reads the current state and subscribes again, instead of missing changes
+/// without knowing.
+fn followed<T: Send + Sync + 'static, E: Send + 'static>(
+    receiver: broadcast::Receiver<Arc<T>>,
+    pick: impl Fn(&T) -> Option<E> + Send + 'static,
+) -> impl Stream<Item = Result<E>> {
+    BroadcastStream::new(receiver)
+        .scan(false, move |lagged, event| {
+            let item = match event {
+                _ if *lagged => None,
+                Ok(event) => Some(Ok(pick(&event))),
+                Err(BroadcastStreamRecvError::Lagged(missed)) => {
+                    *lagged = true;
+                    let message = format!(
+                        "this subscription fell behind and missed {missed} events; read the current state and subscribe again"
+                    );
+                    Some(Err(errors::with_code(&message, errors::code::UNAVAILABLE)))
+                }
+            };
+            futures::future::ready(item)
+        })
+        .filter_map(|item| futures::future::ready(item.transpose()))
 }
 
 fn unavailable(error: crate::feed::FeedUnavailable) -> async_graphql::Error {
@@ -99,5 +127,35 @@ fn feed<'a>(ctx: &Context<'a>) -> Result<&'a EventFeed> {
         Ok(feed)
     } else {
         Err(errors::with_code("subscriptions need a broker (KAFKA_BROKERS)", errors::code::UNAVAILABLE))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_subscription_that_fell_behind_is_told_and_ends() {
+        let (sender, receiver) = broadcast::channel(2);
+        let stream = followed(receiver, |event: &i32| (*event % 2 == 0).then_some(*event));
+        for event in 0..5 {
+            sender.send(Arc::new(event)).expect("send");
+        }
+        let items: Vec<_> = stream.collect().await;
+        assert_eq!(items.len(), 1, "the error, then nothing: {items:?}");
+        let error = items[0].as_ref().expect_err("an error");
+        assert!(error.message.contains("missed 3 events"), "{}", error.message);
+    }
+
+    #[tokio::test]
+    async fn a_subscription_that_keeps_up_gets_what_it_follows() {
+        let (sender, receiver) = broadcast::channel(8);
+        let stream = followed(receiver, |event: &i32| (*event % 2 == 0).then_some(*event));
+        for event in 0..5 {
+            sender.send(Arc::new(event)).expect("send");
+        }
+        drop(sender);
+        let items: Vec<i32> = stream.map(|item| item.expect("no error")).collect().await;
+        assert_eq!(items, [0, 2, 4]);
     }
 }

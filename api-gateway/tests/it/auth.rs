@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::spawn_system;
+use crate::helpers::{GatewayClient as _, spawn_system};
 
 const CREATE_PRODUCT: &str = r#"mutation { createProduct(name: "X", price: 1.0, stock: 1, category: "C") { id } }"#;
 

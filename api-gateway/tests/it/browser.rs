@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use headless_chrome::{Browser, LaunchOptions, protocol::cdp::Input::DispatchKeyEvent};
 
-use crate::helpers::spawn_system;
+use crate::helpers::{GatewayClient as _, spawn_system};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 

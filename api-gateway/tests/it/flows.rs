@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::spawn_system;
+use crate::helpers::{GatewayClient as _, spawn_system};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_operation_works_end_to_end() {

@@ -91,14 +91,26 @@ impl TestSystem {
     pub fn bootstrap(&self) -> String {
         self.broker.as_ref().expect("a system with a broker").0.bootstrap()
     }
+}
 
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.gateway.url())
+/// A GraphQL client of one gateway: the test system's, or one of several.
+#[allow(async_fn_in_trait, reason = "used only inside this test crate, never across a Send bound")]
+pub trait GatewayClient {
+    /// The HTTP client requests go through.
+    fn http(&self) -> &reqwest::Client;
+
+    /// `http://<gateway addr>`.
+    fn base_url(&self) -> String;
+
+    /// `path` on this gateway.
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url())
     }
 
     /// Posts a GraphQL request and returns the whole response body.
-    pub async fn graphql(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
-        let mut request = self.http.post(self.url("/graphql")).json(&json!({ "query": query, "variables": variables }));
+    async fn graphql(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
+        let mut request =
+            self.http().post(self.url("/graphql")).json(&json!({ "query": query, "variables": variables }));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -107,14 +119,14 @@ impl TestSystem {
     }
 
     /// Runs a query that must succeed and returns its `data`.
-    pub async fn ok(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
+    async fn ok(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
         let body = self.graphql(query, variables, token).await;
         assert!(body.get("errors").is_none(), "unexpected errors: {body:#}");
         body["data"].clone()
     }
 
     /// Runs a query that must fail and returns its first error's `extensions.code`.
-    pub async fn error_code(&self, query: &str, variables: Value, token: Option<&str>) -> (String, Value) {
+    async fn error_code(&self, query: &str, variables: Value, token: Option<&str>) -> (String, Value) {
         let body = self.graphql(query, variables, token).await;
         let error = body["errors"][0].clone();
         assert!(!error.is_null(), "expected an error: {body:#}");
@@ -122,7 +134,7 @@ impl TestSystem {
     }
 
     /// Registers a user and logs in; returns (id, token).
-    pub async fn sign_up(&self, email: &str) -> (String, String) {
+    async fn sign_up(&self, email: &str) -> (String, String) {
         let created = self
             .ok(
                 "mutation($email: String!) { createUser(name: \"Test User\", email: $email, password: \"password123\") { id } }",
@@ -135,7 +147,7 @@ impl TestSystem {
     }
 
     /// Logs in and returns the token.
-    pub async fn login(&self, email: &str, password: &str) -> String {
+    async fn login(&self, email: &str, password: &str) -> String {
         let data = self
             .ok(
                 "mutation($email: String!, $password: String!) { login(email: $email, password: $password) { token } }",
@@ -146,12 +158,12 @@ impl TestSystem {
         data["login"]["token"].as_str().expect("token").to_owned()
     }
 
-    pub async fn admin_token(&self) -> String {
+    async fn admin_token(&self) -> String {
         self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
     }
 
     /// Creates a product as admin and returns its id.
-    pub async fn product(&self, admin: &str, name: &str, price: f64, stock: i32) -> String {
+    async fn product(&self, admin: &str, name: &str, price: f64, stock: i32) -> String {
         let data = self
             .ok(
                 "mutation($name: String!, $price: Float!, $stock: Int!) {
@@ -165,22 +177,49 @@ impl TestSystem {
     }
 
     /// The gateway's count of backend gRPC calls so far, from `/metrics`.
-    pub async fn backend_calls(&self) -> u64 {
+    async fn backend_calls(&self) -> u64 {
         self.metric_sum("gateway_backend_calls_total").await
     }
 
     /// The fetch requests the subscription feed has sent the broker so far (librdkafka's count,
     /// reported once a second).
-    pub async fn feed_fetches(&self) -> u64 {
+    async fn feed_fetches(&self) -> u64 {
         self.metric_sum(r#"kafka_client_requests_total{role="feed",request="Fetch"}"#).await
     }
 
     /// The sum of the gateway's metric lines that start with `prefix`.
     async fn metric_sum(&self, prefix: &str) -> u64 {
-        let text = self.http.get(self.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+        let text = self.http().get(self.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
         text.lines()
             .filter(|line| line.starts_with(prefix))
             .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
             .sum::<f64>() as u64
+    }
+}
+
+impl GatewayClient for TestSystem {
+    fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    fn base_url(&self) -> String {
+        self.gateway.url()
+    }
+}
+
+/// A client of one gateway of several.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    pub http: reqwest::Client,
+    pub base_url: String,
+}
+
+impl GatewayClient for Gateway {
+    fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    fn base_url(&self) -> String {
+        self.base_url.clone()
     }
 }

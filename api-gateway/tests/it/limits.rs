@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{spawn_system, spawn_system_with};
+use crate::helpers::{GatewayClient as _, spawn_system, spawn_system_with};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_deep_too_complex_and_too_large_requests_are_refused() {

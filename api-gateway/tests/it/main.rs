@@ -8,6 +8,7 @@ mod flows;
 mod helpers;
 mod limits;
 mod readme;
+mod replicas;
 mod resilience;
 mod saga;
 mod schema;

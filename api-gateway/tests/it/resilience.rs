@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::spawn_system;
+use crate::helpers::{GatewayClient as _, spawn_system};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_backend_gives_unavailable_and_recovers_when_it_returns() {

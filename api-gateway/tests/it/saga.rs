@@ -12,19 +12,21 @@ use serde_json::json;
 use test_support::Backend;
 
 use crate::{
-    helpers::{TestSystem, spawn_system_with_broker, spawn_system_with_broker_and, spawn_system_with_broker_on},
+    helpers::{
+        GatewayClient, TestSystem, spawn_system_with_broker, spawn_system_with_broker_and, spawn_system_with_broker_on,
+    },
     topics::{produce_raw, read_until},
     ws::subscribe,
 };
 
-const CREATE_ORDER: &str = "mutation($user: ID!, $p: ID!, $q: Int!) { createOrder(userId: $user, items: [{ productId: $p, quantity: $q }]) { id status } }";
+pub const CREATE_ORDER: &str = "mutation($user: ID!, $p: ID!, $q: Int!) { createOrder(userId: $user, items: [{ productId: $p, quantity: $q }]) { id status } }";
 /// Bursts of hundreds of orders: no rate limit, and backend calls may queue for a while on a
 /// loaded machine (these tests check what is decided, not how fast).
-const UNLIMITED: [(&str, &str); 3] =
+pub const UNLIMITED: [(&str, &str); 3] =
     [("RATE_LIMIT_PER_SECOND", "100000"), ("RATE_LIMIT_BURST", "100000"), ("BACKEND_TIMEOUT_MS", "30000")];
 
 /// Every order's status and reason, as the admin sees them.
-async fn statuses(system: &TestSystem, admin: &str) -> HashMap<String, (String, Option<String>)> {
+pub async fn statuses(system: &impl GatewayClient, admin: &str) -> HashMap<String, (String, Option<String>)> {
     let mut all = HashMap::new();
     for page in 1.. {
         let data = system
@@ -48,8 +50,8 @@ async fn statuses(system: &TestSystem, admin: &str) -> HashMap<String, (String, 
 }
 
 /// Waits until none of `ids` is PENDING; returns their statuses.
-async fn wait_until_decided(
-    system: &TestSystem,
+pub async fn wait_until_decided(
+    system: &impl GatewayClient,
     admin: &str,
     ids: &[String],
     timeout: Duration,
@@ -76,12 +78,12 @@ async fn wait_until_decided(
     }
 }
 
-async fn stock(system: &TestSystem, product: &str) -> i64 {
+pub async fn stock(system: &impl GatewayClient, product: &str) -> i64 {
     let data = system.ok("query($id: ID!) { product(id: $id) { stock } }", json!({ "id": product }), None).await;
     data["product"]["stock"].as_i64().expect("stock")
 }
 
-fn count<'a>(statuses: impl IntoIterator<Item = &'a String>, wanted: &str) -> usize {
+pub fn count<'a>(statuses: impl IntoIterator<Item = &'a String>, wanted: &str) -> usize {
     statuses.into_iter().filter(|status| *status == wanted).count()
 }
 
@@ -161,7 +163,12 @@ async fn an_order_is_confirmed_through_the_saga_and_cancelling_releases_its_stoc
 }
 
 /// Sets the product's stock until the stock subscription shows it: the subscription is live.
-async fn wait_until_live(system: &TestSystem, admin: &str, product: &str, events: &mut crate::ws::Subscription) {
+pub async fn wait_until_live(
+    system: &impl GatewayClient,
+    admin: &str,
+    product: &str,
+    events: &mut crate::ws::Subscription,
+) {
     let set_stock = "mutation($id: ID!) { updateProduct(id: $id, stock: 5) { stock } }";
     for _ in 0..20 {
         system.ok(set_stock, json!({ "id": product }), Some(admin)).await;

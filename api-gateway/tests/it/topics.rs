@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::{
     ClientConfig, Message as _, Offset,
-    consumer::BaseConsumer,
+    consumer::{BaseConsumer, Consumer as _},
     message::Headers as _,
     producer::{BaseRecord, DefaultProducerContext, Producer as _, ThreadedProducer},
 };
@@ -63,6 +63,32 @@ pub async fn read_until(
             }
         }
         records
+    })
+    .await
+    .expect("join")
+}
+
+/// How many messages `topic` holds, over all its partitions (from the broker's watermarks).
+pub async fn message_count(bootstrap: &str, topic: &str) -> i64 {
+    let bootstrap = bootstrap.to_owned();
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer =
+            ClientConfig::new().set("bootstrap.servers", &bootstrap).create().expect("consumer");
+        let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10)).expect("metadata");
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .flat_map(|topic| topic.partitions().iter().map(|partition| partition.id()))
+            .collect();
+        partitions
+            .iter()
+            .map(|partition| {
+                let (low, high) =
+                    consumer.fetch_watermarks(&topic, *partition, Duration::from_secs(10)).expect("watermarks");
+                high - low
+            })
+            .sum()
     })
     .await
     .expect("join")
