@@ -91,7 +91,39 @@ pub trait Handler<E: Event>: Send + Sync + 'static {
         &'a self,
         event: &'a Envelope<E>,
         transaction: &'a mut AnyConnection,
-    ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a;
+    ) -> impl Future<Output = Result<Effect, HandlerError>> + Send + 'a;
+}
+
+/// What a handler leaves to do once its transaction has committed: counting what it decided,
+/// say. It runs exactly once per applied event, and never for an attempt that was rolled back
+/// (a batch that failed and is applied again message by message).
+#[derive(Default)]
+pub struct Effect {
+    after_commit: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl Effect {
+    /// Nothing to do after the commit.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// `run` once the transaction has committed.
+    pub fn after_commit(run: impl FnOnce() + Send + 'static) -> Self {
+        Self { after_commit: Some(Box::new(run)) }
+    }
+
+    fn committed(self) {
+        if let Some(run) = self.after_commit {
+            run();
+        }
+    }
+}
+
+impl std::fmt::Debug for Effect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Effect").field("after_commit", &self.after_commit.is_some()).finish()
+    }
 }
 
 /// Why one message was not applied.
@@ -113,13 +145,13 @@ impl From<sqlx::Error> for Failure {
 trait Route: Send + Sync {
     fn topic(&self) -> &'static str;
 
-    /// Decodes `payload` and applies it in `transaction`, recording its event id first; false
+    /// Decodes `payload` and applies it in `transaction`, recording its event id first; `None`
     /// when the event had been processed before.
     fn apply<'a>(
         &'a self,
         payload: &'a [u8],
         transaction: &'a mut AnyConnection,
-    ) -> BoxFuture<'a, Result<bool, Failure>>;
+    ) -> BoxFuture<'a, Result<Option<Effect>, Failure>>;
 }
 
 struct Typed<E, H> {
@@ -136,7 +168,7 @@ impl<E: Event + 'static, H: Handler<E>> Route for Typed<E, H> {
         &'a self,
         payload: &'a [u8],
         transaction: &'a mut AnyConnection,
-    ) -> BoxFuture<'a, Result<bool, Failure>> {
+    ) -> BoxFuture<'a, Result<Option<Effect>, Failure>> {
         Box::pin(async move {
             let envelope = decode::<E>(payload).map_err(|error| Failure::Undecodable(error.to_string()))?;
             // Record first: the write takes SQLite's lock at once, and a duplicate stops here.
@@ -149,10 +181,9 @@ impl<E: Event + 'static, H: Handler<E>> Route for Typed<E, H> {
             .execute(&mut *transaction)
             .await?;
             if recorded.rows_affected() == 0 {
-                return Ok(false);
+                return Ok(None);
             }
-            self.handler.handle(&envelope, transaction).await.map_err(Failure::Handler)?;
-            Ok(true)
+            self.handler.handle(&envelope, transaction).await.map(Some).map_err(Failure::Handler)
         })
     }
 }
@@ -347,15 +378,23 @@ impl ProcessConsumer {
     /// failure rolls the whole batch back and says why (in words, for the log).
     async fn apply_batch(&self, batch: &[BorrowedMessage<'_>]) -> Result<bool, String> {
         let mut transaction = self.pool.begin().await.map_err(|error| error.to_string())?;
-        let mut applied = false;
+        let mut effects = Vec::with_capacity(batch.len());
         for message in batch {
             let route = self.route_of(message.topic()).ok_or("a message from a topic without a handler")?;
             match route.apply(message.payload().unwrap_or_default(), &mut transaction).await {
-                Ok(effect) => applied |= effect,
+                Ok(effect) => effects.push((message.topic(), effect)),
                 Err(failure) => return Err(format!("{failure:?}")),
             }
         }
         transaction.commit().await.map_err(|error| error.to_string())?;
+        let mut applied = false;
+        for (topic, effect) in effects {
+            applied |= effect.is_some();
+            count_consumed(topic, effect.as_ref().map_or(CONSUMED_DUPLICATE, |_| CONSUMED_APPLIED));
+            if let Some(effect) = effect {
+                effect.committed();
+            }
+        }
         Ok(applied)
     }
 
@@ -374,12 +413,22 @@ impl ProcessConsumer {
         match outcome {
             None => false,
             Some(Outcome::Applied) => {
+                count_consumed(message.topic(), CONSUMED_APPLIED);
                 self.outbox.wake();
                 true
             }
-            Some(Outcome::Duplicate) => true,
+            Some(Outcome::Duplicate) => {
+                count_consumed(message.topic(), CONSUMED_DUPLICATE);
+                true
+            }
             // Never drop a message: keep trying until the dead-letter topic has it.
-            Some(Outcome::DeadLettered(reason)) => send_to_dead_letter(dead_letters, message, &reason, cancel).await,
+            Some(Outcome::DeadLettered(reason)) => {
+                let sent = send_to_dead_letter(dead_letters, message, &reason, cancel).await;
+                if sent {
+                    count_consumed(message.topic(), CONSUMED_DEAD_LETTERED);
+                }
+                sent
+            }
         }
     }
 
@@ -419,16 +468,32 @@ impl ProcessConsumer {
         }
     }
 
+    /// Applies `payload` in a transaction of its own; true if it had an effect (false: a
+    /// duplicate).
     async fn apply_one(&self, route: &dyn Route, payload: &[u8]) -> Result<bool, Failure> {
         let mut transaction = self.pool.begin().await?;
-        let applied = route.apply(payload, &mut transaction).await?;
-        if applied {
-            transaction.commit().await?;
-        } else {
-            transaction.rollback().await?;
+        match route.apply(payload, &mut transaction).await? {
+            Some(effect) => {
+                transaction.commit().await?;
+                effect.committed();
+                Ok(true)
+            }
+            None => {
+                transaction.rollback().await?;
+                Ok(false)
+            }
         }
-        Ok(applied)
     }
+}
+
+/// The `outcome` label of `events_consumed_total`: what became of a message.
+const CONSUMED_APPLIED: &str = "applied";
+const CONSUMED_DUPLICATE: &str = "duplicate";
+const CONSUMED_DEAD_LETTERED: &str = "dead_lettered";
+
+/// Counts one message a consumer is done with (`events_consumed_total{topic, outcome}`).
+fn count_consumed(topic: &str, outcome: &'static str) {
+    metrics::counter!("events_consumed_total", "topic" => topic.to_owned(), "outcome" => outcome).increment(1);
 }
 
 /// Marks `message`'s offset for the next commit: its effect is stored (or it was dead-lettered).

@@ -48,8 +48,9 @@ impl Role {
 }
 
 /// A client context that turns librdkafka's statistics into metrics: the requests sent to the
-/// brokers by type (`kafka_client_requests_total`) and the consumer group's rebalances
-/// (`kafka_consumer_rebalances_total`). They say what the broker's work is per unit of load.
+/// brokers by type (`kafka_client_requests_total`), the consumer group's rebalances
+/// (`kafka_consumer_rebalances_total`) and its lag per partition (`kafka_consumer_lag_messages`).
+/// They say what the broker's work is per unit of load, and whether consumers keep up.
 #[derive(Debug, Clone, Copy)]
 pub struct StatsContext {
     role: Role,
@@ -79,6 +80,24 @@ impl ClientContext for StatsContext {
         if let Some(group) = statistics.cgrp {
             metrics::counter!("kafka_consumer_rebalances_total", "role" => role)
                 .absolute(u64::try_from(group.rebalance_cnt).unwrap_or_default());
+        }
+        // How far the group member is behind each partition it holds (librdkafka's estimate from
+        // the high watermark and the committed offset; -1 while unknown, then not reported).
+        // Only the group member reports it: the feed reads from the ends and commits nothing.
+        if self.role == Role::Consumer {
+            for (topic, stats) in &statistics.topics {
+                for partition in stats.partitions.values().filter(|partition| partition.partition >= 0) {
+                    if partition.consumer_lag >= 0 {
+                        #[allow(clippy::cast_precision_loss, reason = "a message count, far below 2^52")]
+                        metrics::gauge!(
+                            "kafka_consumer_lag_messages",
+                            "topic" => topic.clone(),
+                            "partition" => partition.partition.to_string()
+                        )
+                        .set(partition.consumer_lag as f64);
+                    }
+                }
+            }
         }
     }
 }

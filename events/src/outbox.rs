@@ -76,6 +76,9 @@ impl std::fmt::Debug for Relay {
     }
 }
 
+/// How often the outbox's depth and oldest unsent event are measured.
+const MEASURE_EVERY: Duration = Duration::from_secs(5);
+
 /// How often a relay that does not publish (another replica does) asks for the lease again.
 const FOLLOWER_RETRY: Duration = Duration::from_secs(1);
 
@@ -102,7 +105,14 @@ impl Relay {
         };
         let mut failures: u32 = 0;
         let mut last_prune = std::time::Instant::now();
+        let mut last_measure: Option<std::time::Instant> = None;
         loop {
+            if last_measure.is_none_or(|at| at.elapsed() >= MEASURE_EVERY) {
+                last_measure = Some(std::time::Instant::now());
+                if let Err(error) = measure(&self.pool).await {
+                    tracing::debug!(%error, "could not measure the outbox");
+                }
+            }
             if !lease.holds(&self.pool).await {
                 // Another replica publishes; its own writes do not wake this one.
                 tokio::select! {
@@ -185,12 +195,36 @@ impl Relay {
                 mark = mark.bind(*id);
             }
             mark.execute(&self.pool).await?;
+            for event in &pending[..delivered.len()] {
+                metrics::counter!("events_published_total", "topic" => event.topic.clone()).increment(1);
+            }
         }
         if let Some(error) = results.into_iter().find_map(Result::err) {
             anyhow::bail!("{} of {} events published; then: {error}", delivered.len(), pending.len());
         }
         Ok(delivered.len())
     }
+}
+
+/// Reports the outbox's depth (`outbox_unsent_events`) and the age of its oldest unsent event
+/// (`outbox_oldest_unsent_age_seconds`, 0 when none waits): a relay that cannot publish shows as
+/// both growing. Also the pool's connections in use and idle (`db_pool_connections{state}`).
+async fn measure(pool: &AnyPool) -> sqlx::Result<()> {
+    let (unsent, oldest): (i64, Option<i64>) =
+        sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE sent_at IS NULL").fetch_one(pool).await?;
+    let age_millis = oldest.map_or(0, |created| chrono::Utc::now().timestamp_millis().saturating_sub(created).max(0));
+    #[allow(clippy::cast_precision_loss, reason = "a count and milliseconds, far below 2^52")]
+    {
+        metrics::gauge!("outbox_unsent_events").set(unsent as f64);
+        metrics::gauge!("outbox_oldest_unsent_age_seconds").set(age_millis as f64 / 1000.0);
+    }
+    // The service's database pool, sampled at the same pace (sqlx counts no waiters).
+    let idle = pool.num_idle();
+    let open = usize::try_from(pool.size()).unwrap_or(usize::MAX);
+    metrics::gauge!("db_pool_connections", "state" => "idle").set(f64::from(u32::try_from(idle).unwrap_or(u32::MAX)));
+    metrics::gauge!("db_pool_connections", "state" => "in_use")
+        .set(f64::from(u32::try_from(open.saturating_sub(idle)).unwrap_or(u32::MAX)));
+    Ok(())
 }
 
 /// Deletes events sent more than `keep_sent` ago and processed-event ids older than

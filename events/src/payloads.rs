@@ -150,3 +150,50 @@ pub struct ReservationResult {
     pub reason: Option<String>,
 }
 event!(ReservationResult, topics::PRODUCT_RESERVATION_RESULT, "ReservationResult", 1, order_id);
+
+/// Why a reservation is refused: the reasons' wording, written by product-service and read by
+/// people, and the short kind of each (a bounded metric label, where the text names products).
+pub mod refusal {
+    const CANCELLED: &str = "the order was cancelled before stock was reserved";
+    const GONE: &str = "no longer exists";
+    const SHORT: &str = "insufficient stock for product";
+
+    pub fn order_cancelled() -> String {
+        CANCELLED.to_owned()
+    }
+
+    pub fn product_gone(product_id: &str) -> String {
+        format!("product {product_id} {GONE}")
+    }
+
+    pub fn insufficient_stock(product_id: &str, requested: i64, available: i64) -> String {
+        format!("{SHORT} {product_id}: {requested} requested, {available} available")
+    }
+
+    /// `insufficient_stock`, `product_gone`, `order_cancelled`, or `other` for a reason this
+    /// version did not write.
+    pub fn kind(reason: &str) -> &'static str {
+        if reason.starts_with(SHORT) {
+            "insufficient_stock"
+        } else if reason.ends_with(GONE) {
+            "product_gone"
+        } else if reason == CANCELLED {
+            "order_cancelled"
+        } else {
+            "other"
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn each_reason_has_its_kind() {
+            assert_eq!(kind(&insufficient_stock("p", 2, 1)), "insufficient_stock");
+            assert_eq!(kind(&product_gone("p")), "product_gone");
+            assert_eq!(kind(&order_cancelled()), "order_cancelled");
+            assert_eq!(kind("a reason from elsewhere"), "other");
+        }
+    }
+}

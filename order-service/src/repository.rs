@@ -44,6 +44,14 @@ pub struct OrderRow {
     updated_at: i64,
 }
 
+impl OrderRow {
+    /// How long the order had existed when it was last changed (by the change just made, right
+    /// after a transition): for a decided order, how long it was PENDING.
+    pub fn age_at_last_change(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(u64::try_from(self.updated_at - self.created_at).unwrap_or(0))
+    }
+}
+
 /// What a status change came to.
 #[derive(Debug)]
 pub enum Transition<T = OrderRecord> {

@@ -10,9 +10,9 @@ use std::collections::HashMap;
 
 use events::{
     Envelope,
-    consumer::{Handler, HandlerError},
+    consumer::{Effect, Handler, HandlerError},
     outbox,
-    payloads::{OrderCreated, OrderStatusChanged, ProductStockUpdated, ReservationResult},
+    payloads::{OrderCreated, OrderStatusChanged, ProductStockUpdated, ReservationResult, refusal},
 };
 use service_runtime::{database, time};
 use sqlx::AnyConnection;
@@ -30,7 +30,7 @@ impl Handler<OrderCreated> for ReserveStock {
         &self,
         event: &Envelope<OrderCreated>,
         transaction: &mut AnyConnection,
-    ) -> Result<(), HandlerError> {
+    ) -> Result<Effect, HandlerError> {
         let order = &event.payload;
         let refusal = match refusal(order, transaction).await? {
             Some(reason) => Some(reason),
@@ -43,7 +43,7 @@ impl Handler<OrderCreated> for ReserveStock {
             ReservationResult { order_id: order.order_id.clone(), reserved: refusal.is_none(), reason: refusal };
         tracing::info!(order_id = %order.order_id, reserved = result.reserved, reason = ?result.reason, "reservation decided");
         outbox::enqueue(transaction, result).await?;
-        Ok(())
+        Ok(Effect::none())
     }
 }
 
@@ -55,7 +55,7 @@ async fn refusal(order: &OrderCreated, transaction: &mut AnyConnection) -> Resul
         .fetch_optional(&mut *transaction)
         .await?;
     if cancelled.is_some() {
-        return Ok(Some("the order was cancelled before stock was reserved".into()));
+        return Ok(Some(refusal::order_cancelled()));
     }
     let ids: Vec<String> = order.items.iter().map(|item| item.product_id.clone()).collect();
     let stock: HashMap<String, i64> = database::fetch_all_in::<(String, i64), _>(
@@ -69,12 +69,9 @@ async fn refusal(order: &OrderCreated, transaction: &mut AnyConnection) -> Resul
     .collect();
     for item in &order.items {
         match stock.get(&item.product_id) {
-            None => return Ok(Some(format!("product {} no longer exists", item.product_id))),
+            None => return Ok(Some(refusal::product_gone(&item.product_id))),
             Some(available) if *available < item.quantity => {
-                return Ok(Some(format!(
-                    "insufficient stock for product {}: {} requested, {available} available",
-                    item.product_id, item.quantity
-                )));
+                return Ok(Some(refusal::insufficient_stock(&item.product_id, item.quantity, *available)));
             }
             Some(_) => {}
         }
@@ -123,10 +120,10 @@ impl Handler<OrderStatusChanged> for ReleaseStock {
         &self,
         event: &Envelope<OrderStatusChanged>,
         transaction: &mut AnyConnection,
-    ) -> Result<(), HandlerError> {
+    ) -> Result<Effect, HandlerError> {
         let change = &event.payload;
         if change.to != "CANCELLED" {
-            return Ok(());
+            return Ok(Effect::none());
         }
         let now = time::now_millis();
         sqlx::query(
@@ -165,6 +162,6 @@ impl Handler<OrderStatusChanged> for ReleaseStock {
             }
         }
         tracing::info!(order_id = %change.order_id, "cancelled order's stock released");
-        Ok(())
+        Ok(Effect::none())
     }
 }

@@ -99,7 +99,7 @@ impl SystemProcesses {
         order_envs: &[(&'static str, &str)],
         with_broker: bool,
     ) -> anyhow::Result<Self> {
-        let layout = Layout { backend, replicas: 1, gateways: 1, with_broker, metrics: false };
+        let layout = Layout { backend, replicas: 1, gateways: 1, with_broker };
         let ScaledSystem { mut gateways, mut users, mut products, mut orders, broker, databases } =
             layout.start(gateway_envs, order_envs).await?;
         let only = |replicas: &mut Vec<Backend>| replicas.pop().expect("one replica");
@@ -130,9 +130,9 @@ pub struct ScaledSystem {
 
 impl ScaledSystem {
     /// `replicas` instances of each service on PostgreSQL and `gateways` gateways (with
-    /// `gateway_envs`), on a fresh broker; every replica serves metrics on a port of its own.
+    /// `gateway_envs`), on a fresh broker.
     pub async fn start(replicas: usize, gateways: usize, gateway_envs: &[(&str, &str)]) -> anyhow::Result<Self> {
-        let layout = Layout { backend: crate::Backend::Postgres, replicas, gateways, with_broker: true, metrics: true };
+        let layout = Layout { backend: crate::Backend::Postgres, replicas, gateways, with_broker: true };
         layout.start(gateway_envs, &[]).await
     }
 
@@ -148,8 +148,6 @@ struct Layout {
     replicas: usize,
     gateways: usize,
     with_broker: bool,
-    /// Each replica serves Prometheus metrics (`METRICS_ADDR` on a free port).
-    metrics: bool,
 }
 
 impl Layout {
@@ -217,12 +215,11 @@ impl Layout {
     }
 
     /// Starts this layout's number of replicas of service `name`, one after the other (the
-    /// first creates the schema and any seed data; the others find them).
+    /// first creates the schema and any seed data; the others find them). Each serves its
+    /// Prometheus metrics on a port of its own ([`ServiceProcess::metrics_url`]).
     fn replicas(&self, name: &'static str, envs: &[(&'static str, String)]) -> anyhow::Result<Vec<Backend>> {
         let mut envs = envs.to_vec();
-        if self.metrics {
-            envs.push(("METRICS_ADDR", "127.0.0.1:0".to_owned()));
-        }
+        envs.push(("METRICS_ADDR", "127.0.0.1:0".to_owned()));
         (0..self.replicas).map(|_| Backend::start(name, &envs)).collect()
     }
 }

@@ -5,6 +5,7 @@
 mod loaders;
 mod mutation;
 mod objects;
+mod operation_metrics;
 mod query;
 mod subscription;
 
@@ -29,6 +30,7 @@ pub fn build(backends: Backends, auth: Auth, feed: EventFeed, limits: &Limits) -
         .data(feed)
         .limit_depth(limits.max_query_depth)
         .limit_complexity(limits.max_query_complexity)
+        .extension(operation_metrics::OperationMetrics)
         .finish()
 }
 

@@ -7,6 +7,7 @@ mod config;
 mod flows;
 mod helpers;
 mod limits;
+mod metrics;
 mod readme;
 mod replicas;
 mod resilience;
