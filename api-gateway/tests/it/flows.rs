@@ -168,18 +168,24 @@ async fn order_lists_make_a_constant_number_of_backend_calls() {
                 )
                 .await;
         }
-        let before = system.backend_calls().await;
-        let data = system.ok(query, json!({ "user": user }), Some(&token)).await;
-        let after = system.backend_calls().await;
-        assert_eq!(data["userOrders"].as_array().map(Vec::len), Some(order_count));
-        assert!(
-            data["userOrders"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .all(|order| order["items"][0]["product"]["name"] == "Widget")
-        );
-        calls_per_query.push(after - before);
+        // The fewest over three runs: a loader's batch window is a millisecond, and on a busy
+        // machine one run may split a batch in two; an N+1 would show in every run.
+        let mut fewest = u64::MAX;
+        for _ in 0..3 {
+            let before = system.backend_calls().await;
+            let data = system.ok(query, json!({ "user": user }), Some(&token)).await;
+            let after = system.backend_calls().await;
+            assert_eq!(data["userOrders"].as_array().map(Vec::len), Some(order_count));
+            assert!(
+                data["userOrders"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .all(|order| order["items"][0]["product"]["name"] == "Widget")
+            );
+            fewest = fewest.min(after - before);
+        }
+        calls_per_query.push(fewest);
     }
     // One GetUserOrders, one GetUsersByIds and one GetProductsByIds, whatever the order count.
     assert_eq!(calls_per_query, vec![3, 3], "backend calls for 1 and for 20 orders");
