@@ -3,6 +3,8 @@
 
 use std::{future::Future, time::Duration};
 
+use tracing::Instrument as _;
+
 use proto::{
     order::order_service_client::OrderServiceClient, product::product_service_client::ProductServiceClient,
     user::user_service_client::UserServiceClient,
@@ -48,7 +50,12 @@ pub async fn call<T>(
     response: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 ) -> async_graphql::Result<T> {
     metrics::counter!("gateway_backend_calls_total", "service" => service, "method" => method).increment(1);
-    match response.await {
+    let span = if service_runtime::telemetry::exporting() {
+        tracing::info_span!("backend call", otel.name = %format!("{service}/{method}"), otel.kind = "client", rpc.system = "grpc", peer.service = service, rpc.method = method)
+    } else {
+        tracing::Span::none()
+    };
+    match response.instrument(span).await {
         Ok(response) => Ok(response.into_inner()),
         Err(status) => Err(errors::from_status(service, status)),
     }

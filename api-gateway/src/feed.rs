@@ -247,6 +247,8 @@ fn stop_if_idle(
 /// Sends `message` to its subscribers, unless it is a copy of an event sent before (a
 /// redelivery, or a relay's retry).
 fn forward(feed: &EventFeed, message: &rdkafka::message::BorrowedMessage<'_>, seen: &mut SeenEvents) {
+    // The last hop of the event's trace (when traces are exported).
+    let _span = events::kafka::consumer_span("api-gateway feed", message).entered();
     let payload = message.payload().unwrap_or_default();
     // A message the gateway cannot read is the owning consumers' concern (they dead-letter
     // it); subscribers simply do not see it.

@@ -19,6 +19,7 @@ use axum::{
 };
 use governor::{Quota, RateLimiter, clock::Clock as _, state::keyed::DefaultKeyedStateStore};
 use tower_http::limit::RequestBodyLimitLayer;
+use tracing::Instrument as _;
 
 use crate::{
     auth::Auth,
@@ -121,11 +122,32 @@ async fn count_requests(request: Request, next: Next) -> Response {
         _ => "other",
     };
     let started = std::time::Instant::now();
-    let response = next.run(request).await;
+    let span = request_span(&request, path);
+    let response = next.run(request).instrument(span.clone()).await;
+    span.record("http.response.status_code", response.status().as_u16());
     let status = response.status().as_u16().to_string();
     metrics::counter!("gateway_http_requests_total", "path" => path, "status" => status).increment(1);
     metrics::histogram!("gateway_http_request_duration_seconds", "path" => path).record(started.elapsed());
     response
+}
+
+/// The span of one HTTP request (continuing the client's trace when it sends one), when
+/// traces are exported; none otherwise.
+fn request_span(request: &Request, route: &'static str) -> tracing::Span {
+    if !service_runtime::telemetry::exporting() {
+        return tracing::Span::none();
+    }
+    let method = request.method().as_str();
+    let span = tracing::info_span!(
+        "HTTP request",
+        otel.name = %format!("{method} {route}"),
+        otel.kind = "server",
+        http.request.method = method,
+        http.route = route,
+        http.response.status_code = tracing::field::Empty,
+    );
+    service_runtime::trace_context::continue_from_headers(&span, request.headers());
+    span
 }
 
 /// The per-client buckets, and whom to believe about who the client is.

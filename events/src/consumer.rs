@@ -26,6 +26,7 @@ use rdkafka::{
 };
 use sqlx::{AnyConnection, AnyPool};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::{
     Envelope, Event, KafkaArgs,
@@ -381,7 +382,8 @@ impl ProcessConsumer {
         let mut effects = Vec::with_capacity(batch.len());
         for message in batch {
             let route = self.route_of(message.topic()).ok_or("a message from a topic without a handler")?;
-            match route.apply(message.payload().unwrap_or_default(), &mut transaction).await {
+            let span = crate::kafka::consumer_span(&self.group, message);
+            match route.apply(message.payload().unwrap_or_default(), &mut transaction).instrument(span).await {
                 Ok(effect) => effects.push((message.topic(), effect)),
                 Err(failure) => return Err(format!("{failure:?}")),
             }
@@ -442,7 +444,8 @@ impl ProcessConsumer {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let error = match self.apply_one(route, payload).await {
+            let span = crate::kafka::consumer_span(&self.group, message);
+            let error = match self.apply_one(route, payload).instrument(span).await {
                 Ok(true) => return Some(Outcome::Applied),
                 Ok(false) => return Some(Outcome::Duplicate),
                 Err(Failure::Undecodable(reason) | Failure::Handler(HandlerError::Permanent(reason))) => {

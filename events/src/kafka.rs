@@ -295,3 +295,33 @@ fn assign_each_partition<X: ConsumerContext, C: rdkafka::consumer::Consumer<X>>(
     consumer.assign(&assignment)?;
     Ok(assignment.count())
 }
+
+/// The span of handling one consumed message, continuing the trace its `traceparent` header
+/// names, when traces are exported; none otherwise. `consumer` names who handles it (a
+/// service's group, the gateway's feed).
+pub fn consumer_span(consumer: &str, message: &rdkafka::message::BorrowedMessage<'_>) -> tracing::Span {
+    use rdkafka::{Message as _, message::Headers as _};
+
+    if !service_runtime::telemetry::exporting() {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!(
+        "event consumed",
+        otel.name = %format!("{} process", message.topic()),
+        otel.kind = "consumer",
+        messaging.system = "kafka",
+        messaging.destination.name = message.topic(),
+        messaging.consumer.group.name = consumer,
+        messaging.kafka.offset = message.offset(),
+    );
+    let traceparent = message.headers().and_then(|headers| {
+        headers
+            .iter()
+            .find(|header| header.key == crate::envelope::TRACEPARENT_HEADER)
+            .and_then(|header| std::str::from_utf8(header.value?).ok())
+    });
+    if let Some(traceparent) = traceparent {
+        service_runtime::trace_context::continue_from_traceparent(&span, traceparent);
+    }
+    span
+}

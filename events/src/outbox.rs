@@ -23,6 +23,18 @@ const POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// Sent events are kept this long (for inspection), then deleted.
 const KEEP_SENT: Duration = Duration::from_secs(3600);
 
+/// The trace the event joins: the current span's when traces are exported (the RPC or the
+/// consumed event that caused it), so that the consumers of the event continue it; a fresh one
+/// otherwise.
+fn traceparent_here() -> String {
+    if service_runtime::telemetry::exporting()
+        && let Some(traceparent) = service_runtime::trace_context::traceparent_of(&tracing::Span::current())
+    {
+        return traceparent;
+    }
+    new_traceparent()
+}
+
 /// Writes `event` to the outbox within the caller's transaction (`connection` is the
 /// transaction's). Call [`OutboxSignal::wake`] after committing for prompt publishing.
 pub async fn enqueue<E: Event>(connection: &mut AnyConnection, event: E) -> sqlx::Result<()> {
@@ -36,7 +48,7 @@ pub async fn enqueue<E: Event>(connection: &mut AnyConnection, event: E) -> sqlx
     .bind(E::TOPIC)
     .bind(key)
     .bind(payload)
-    .bind(new_traceparent())
+    .bind(traceparent_here())
     .bind(chrono::Utc::now().timestamp_millis())
     .execute(connection)
     .await?;

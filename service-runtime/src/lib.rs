@@ -1,8 +1,9 @@
 //! The runtime every service shares, so that the three services differ only in their domain.
 //!
 //! - [`config`]: the configuration contract's common settings (flags with env fallbacks).
-//! - [`telemetry`]: structured logs, JSON or pretty; [`metrics`]: the Prometheus recorder and
-//!   its `METRICS_ADDR` listener.
+//! - [`telemetry`]: structured logs, JSON or pretty, and OpenTelemetry traces over OTLP when
+//!   configured; [`trace_context`]: the W3C trace context in gRPC and Kafka headers;
+//!   [`metrics`]: the Prometheus recorder and its `METRICS_ADDR` listener.
 //! - [`database`]: SQLite (default, WAL) or PostgreSQL by URL, with embedded migrations.
 //! - [`grpc`]: binding, health, reflection and graceful shutdown with a drain timeout;
 //!   [`balance`]: client channels spread over every replica of a peer, [`peer_channel`]:
@@ -27,6 +28,7 @@ pub mod rpc_metrics;
 pub mod shutdown;
 pub mod telemetry;
 pub mod time;
+pub mod trace_context;
 pub mod validate;
 
 pub use error::{ServiceError, ServiceResult};

@@ -127,10 +127,13 @@ pub async fn run_service<S: Serve>(
     // Listening for SIGTERM starts before anything is bound, so that no window exists in which
     // the service answers health checks but a SIGTERM would kill it outright.
     let shutdown = crate::shutdown::signal();
-    if let Err(error) = crate::telemetry::init(runtime.log_format) {
-        eprintln!("{name}: {error}");
-        return ExitCode::FAILURE;
-    }
+    let telemetry = match crate::telemetry::init(runtime.log_format, name) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("{name}: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     if let Some(addr) = runtime.metrics_addr
         && let Err(error) = crate::metrics::serve(addr).await
     {
@@ -144,7 +147,9 @@ pub async fn run_service<S: Serve>(
             return ExitCode::FAILURE;
         }
     };
-    match server.serve(shutdown).await {
+    let served = server.serve(shutdown).await;
+    telemetry.shutdown().await;
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("{name}: server failed: {error}");

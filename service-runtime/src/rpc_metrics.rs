@@ -1,6 +1,7 @@
 //! Per-RPC metrics of a gRPC server: how many calls each method handled, by status code, and
 //! how long they took (`grpc_server_handled_total`, `grpc_server_handling_seconds`, the names
-//! Prometheus' own gRPC middleware uses, so existing dashboards fit).
+//! Prometheus' own gRPC middleware uses, so existing dashboards fit); and, when traces are
+//! exported, a server span per call that continues the caller's trace.
 //!
 //! The status is read from the response headers: tonic puts `grpc-status` there for a call that
 //! fails before its first message (every error of a unary call), and in the trailers of a
@@ -16,6 +17,7 @@ use std::{
 };
 
 use tonic::{Code, codegen::http};
+use tracing::Instrument as _;
 
 /// The tower layer that records every call's metrics.
 #[derive(Debug, Clone, Copy, Default)]
@@ -51,18 +53,44 @@ where
     fn call(&mut self, request: http::Request<RequestBody>) -> Self::Future {
         let path = request.uri().path().to_owned();
         let started = Instant::now();
-        let call = self.inner.call(request);
-        Box::pin(async move {
-            let response = call.await;
-            let code = match &response {
-                Ok(response) => status_of(response.headers()),
-                // The service itself failed (not a gRPC status): the connection breaks.
-                Err(_) => Code::Internal,
-            };
-            record(&path, code, started);
-            response
-        })
+        let span = server_span(&path, request.headers());
+        let call = span.in_scope(|| self.inner.call(request));
+        Box::pin(
+            async move {
+                let response = call.await;
+                let code = match &response {
+                    Ok(response) => status_of(response.headers()),
+                    // The service itself failed (not a gRPC status): the connection breaks.
+                    Err(_) => Code::Internal,
+                };
+                tracing::Span::current().record("rpc.grpc.status_code", i32::from(code));
+                record(&path, code, started);
+                response
+            }
+            .instrument(span),
+        )
     }
+}
+
+/// The span of one call, a child of the caller's when its headers carry a trace context; none
+/// at all when traces are not exported.
+fn server_span(path: &str, headers: &http::HeaderMap) -> tracing::Span {
+    if !crate::telemetry::exporting() {
+        return tracing::Span::none();
+    }
+    let name = path.trim_start_matches('/');
+    let (service, method) = name.split_once('/').unwrap_or((name, ""));
+    let span = tracing::info_span!(
+        "grpc server call",
+        otel.name = name,
+        otel.kind = "server",
+        rpc.system = "grpc",
+        rpc.service = service,
+        rpc.method = method,
+        rpc.grpc.status_code = tracing::field::Empty,
+    );
+    crate::trace_context::continue_from_headers(&span, headers);
+    span
 }
 
 /// The status a response's headers carry, `OK` when they carry none.

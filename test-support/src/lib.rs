@@ -6,7 +6,8 @@
 //!   directory, or a fresh PostgreSQL database — chosen by [`Backend`]; [`backend_tests!`]
 //!   runs a test body once on each.
 //! - [`ServiceProcess`]: a service's real binary, started with env settings and stopped by pid.
-//! - [`grpc`]: the health and reflection checks every service must pass.
+//! - [`grpc`]: the health and reflection checks every service must pass; [`OtlpReceiver`]: a
+//!   real OTLP trace receiver, for the spans the processes export.
 //! - [`BrokerStorage`] / [`BrokerProcess`]: the embedded Kafka-protocol broker, restartable on
 //!   the same port and data; [`index_broker_storage`] adds the index its storage lacks.
 //! - [`SystemProcesses`]: the three services and the gateway (and a broker) on free ports;
@@ -15,6 +16,7 @@
 mod broker;
 mod broker_index;
 pub mod grpc;
+mod otlp;
 mod postgres;
 mod process;
 mod storage;
@@ -22,6 +24,7 @@ mod system;
 
 pub use broker::{BrokerProcess, BrokerStorage, TANSU_BIN_ENV, tansu_binary};
 pub use broker_index::{HEADER_INDEX, has_header_index, index_broker_storage};
+pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use postgres::{OutboxCount, POSTGRES_URL_ENV, PostgresServer, TestDatabase, postgres_database};
 pub use process::{
     ServiceProcess, assert_serves_until_sigterm, expect_startup_failure, run_health_check, workspace_binary,

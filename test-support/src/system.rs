@@ -99,7 +99,19 @@ impl SystemProcesses {
         order_envs: &[(&'static str, &str)],
         with_broker: bool,
     ) -> anyhow::Result<Self> {
-        let layout = Layout { backend, replicas: 1, gateways: 1, with_broker };
+        Self::start_everywhere(backend, gateway_envs, order_envs, &[], with_broker).await
+    }
+
+    /// Like [`SystemProcesses::start_with`], with `common_envs` given to every process (where
+    /// to export traces, say).
+    pub async fn start_everywhere(
+        backend: crate::Backend,
+        gateway_envs: &[(&str, &str)],
+        order_envs: &[(&'static str, &str)],
+        common_envs: &[(&'static str, String)],
+        with_broker: bool,
+    ) -> anyhow::Result<Self> {
+        let layout = Layout { backend, replicas: 1, gateways: 1, with_broker, common: common_envs.to_vec() };
         let ScaledSystem { mut gateways, mut users, mut products, mut orders, broker, databases } =
             layout.start(gateway_envs, order_envs).await?;
         let only = |replicas: &mut Vec<Backend>| replicas.pop().expect("one replica");
@@ -132,7 +144,8 @@ impl ScaledSystem {
     /// `replicas` instances of each service on PostgreSQL and `gateways` gateways (with
     /// `gateway_envs`), on a fresh broker.
     pub async fn start(replicas: usize, gateways: usize, gateway_envs: &[(&str, &str)]) -> anyhow::Result<Self> {
-        let layout = Layout { backend: crate::Backend::Postgres, replicas, gateways, with_broker: true };
+        let layout =
+            Layout { backend: crate::Backend::Postgres, replicas, gateways, with_broker: true, common: Vec::new() };
         layout.start(gateway_envs, &[]).await
     }
 
@@ -148,6 +161,8 @@ struct Layout {
     replicas: usize,
     gateways: usize,
     with_broker: bool,
+    /// Settings every process gets.
+    common: Vec<(&'static str, String)>,
 }
 
 impl Layout {
@@ -207,6 +222,7 @@ impl Layout {
             ("BACKEND_TIMEOUT_MS", "2000".to_owned()),
             kafka,
         ];
+        envs.extend(self.common.iter().cloned());
         envs.extend(gateway_envs.iter().map(|(key, value)| (*key, (*value).to_owned())));
         let gateways = (0..self.gateways)
             .map(|_| ServiceProcess::start(&workspace_binary("api-gateway"), &envs))
@@ -220,6 +236,7 @@ impl Layout {
     fn replicas(&self, name: &'static str, envs: &[(&'static str, String)]) -> anyhow::Result<Vec<Backend>> {
         let mut envs = envs.to_vec();
         envs.push(("METRICS_ADDR", "127.0.0.1:0".to_owned()));
+        envs.extend(self.common.iter().cloned());
         (0..self.replicas).map(|_| Backend::start(name, &envs)).collect()
     }
 }

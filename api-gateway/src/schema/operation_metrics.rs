@@ -5,12 +5,15 @@
 //! (`product`, `createOrder`): both come from the schema, so the labels stay few whatever clients
 //! send. The client-chosen operation name is not a label (every distinct value would be a series
 //! kept for ever). A request that never executes (it does not parse or validate) is labelled
-//! `invalid`. The time covers parsing, validation and execution.
+//! `invalid`. The time covers parsing, validation and execution. When traces are exported, each
+//! executed operation is a span named by the same type and field, with the operation's name.
 
 use std::{
     sync::{Arc, Mutex, PoisonError},
     time::Instant,
 };
+
+use tracing::Instrument as _;
 
 use async_graphql::{
     Response, ServerResult, Variables,
@@ -117,7 +120,16 @@ impl Extension for Measurement {
             }
             .map(|(_, labels)| labels.clone())
         };
+        let span = match &labels {
+            Some(labels) if service_runtime::telemetry::exporting() => tracing::info_span!(
+                "GraphQL operation",
+                otel.name = %format!("{} {}", labels.kind, labels.field),
+                graphql.operation.type = labels.kind,
+                graphql.operation.name = operation_name.unwrap_or_default(),
+            ),
+            _ => tracing::Span::none(),
+        };
         *self.executed.lock().unwrap_or_else(PoisonError::into_inner) = labels;
-        next.run(ctx, operation_name).await
+        next.run(ctx, operation_name).instrument(span).await
     }
 }

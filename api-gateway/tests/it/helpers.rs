@@ -62,6 +62,12 @@ async fn start_system(backend: test_support::Backend, gateway_envs: &[(&str, &st
     TestSystem { processes, http: reqwest::Client::new() }
 }
 
+impl From<SystemProcesses> for TestSystem {
+    fn from(processes: SystemProcesses) -> Self {
+        Self { processes, http: reqwest::Client::new() }
+    }
+}
+
 impl TestSystem {
     /// Stops the broker (a broker outage); its data stays.
     pub fn stop_broker(&mut self) {

@@ -14,4 +14,5 @@ mod resilience;
 mod saga;
 mod schema;
 mod topics;
+mod traces;
 mod ws;

@@ -1,0 +1,75 @@
+//! W3C trace context across process boundaries: written into and read from gRPC metadata
+//! (HTTP/2 headers) and Kafka headers, so that one trace follows a request through every
+//! service and across the broker.
+//!
+//! With tracing export off (no `OTEL_EXPORTER_OTLP_ENDPOINT`) no propagator is installed and
+//! spans carry no OpenTelemetry context: injecting writes nothing and extracting yields an
+//! empty context, at the cost of a lookup.
+
+use opentelemetry::{
+    Context,
+    propagation::{Extractor, Injector},
+};
+use tonic::codegen::http::{HeaderMap, HeaderName, HeaderValue};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+/// Writes the context of `span` into `headers` (`traceparent`, `tracestate`).
+pub fn inject_into_headers(span: &tracing::Span, headers: &mut HeaderMap) {
+    let context = span.context();
+    opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.inject_context(&context, &mut HeaderInjector(headers));
+    });
+}
+
+/// The trace context that `headers` carry, if any.
+pub fn extract_from_headers(headers: &HeaderMap) -> Context {
+    opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&HeaderExtractor(headers)))
+}
+
+/// Makes `span` a child of the context that `headers` carry (a no-op when they carry none).
+pub fn continue_from_headers(span: &tracing::Span, headers: &HeaderMap) {
+    let parent = extract_from_headers(headers);
+    // An empty context would make the span a root of its own: leave it as it is instead.
+    if opentelemetry::trace::TraceContextExt::span(&parent).span_context().is_valid() {
+        let _ = span.set_parent(parent);
+    }
+}
+
+/// The W3C `traceparent` of `span`, when it is part of a trace that is recorded.
+pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
+    let mut carrier = std::collections::HashMap::new();
+    let context = span.context();
+    opentelemetry::global::get_text_map_propagator(|propagator| propagator.inject_context(&context, &mut carrier));
+    carrier.remove("traceparent")
+}
+
+/// Makes `span` a child of the trace that `traceparent` names (a no-op when it names none).
+pub fn continue_from_traceparent(span: &tracing::Span, traceparent: &str) {
+    let carrier = std::collections::HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
+    let parent = opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&carrier));
+    if opentelemetry::trace::TraceContextExt::span(&parent).span_context().is_valid() {
+        let _ = span.set_parent(parent);
+    }
+}
+
+struct HeaderInjector<'a>(&'a mut HeaderMap);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(key.as_bytes()), HeaderValue::from_str(&value)) {
+            self.0.insert(name, value);
+        }
+    }
+}
+
+struct HeaderExtractor<'a>(&'a HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|value| value.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(HeaderName::as_str).collect()
+    }
+}
