@@ -313,6 +313,8 @@ pub fn consumer_span(consumer: &str, message: &rdkafka::message::BorrowedMessage
         messaging.destination.name = message.topic(),
         messaging.consumer.group.name = consumer,
         messaging.kafka.offset = message.offset(),
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
     );
     let traceparent = message.headers().and_then(|headers| {
         headers
@@ -320,8 +322,6 @@ pub fn consumer_span(consumer: &str, message: &rdkafka::message::BorrowedMessage
             .find(|header| header.key == crate::envelope::TRACEPARENT_HEADER)
             .and_then(|header| std::str::from_utf8(header.value?).ok())
     });
-    if let Some(traceparent) = traceparent {
-        service_runtime::trace_context::continue_from_traceparent(&span, traceparent);
-    }
+    service_runtime::trace_context::continue_from_traceparent(&span, traceparent);
     span
 }

@@ -26,12 +26,28 @@ pub fn extract_from_headers(headers: &HeaderMap) -> Context {
     opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&HeaderExtractor(headers)))
 }
 
-/// Makes `span` a child of the context that `headers` carry (a no-op when they carry none).
+/// Makes `span` a child of the context that `headers` carry (a no-op when they carry none),
+/// and records its ids ([`record_ids`]).
 pub fn continue_from_headers(span: &tracing::Span, headers: &HeaderMap) {
     let parent = extract_from_headers(headers);
     // An empty context would make the span a root of its own: leave it as it is instead.
     if opentelemetry::trace::TraceContextExt::span(&parent).span_context().is_valid() {
         let _ = span.set_parent(parent);
+    }
+    record_ids(span);
+}
+
+/// Fills `span`'s `trace_id` and `span_id` fields (declared empty where it was created) from its
+/// OpenTelemetry context, so that every log line written inside it names its trace. Call it
+/// after the span's parent is set.
+pub fn record_ids(span: &tracing::Span) {
+    use opentelemetry::trace::TraceContextExt as _;
+
+    let context = span.context();
+    let ids = context.span().span_context().clone();
+    if ids.is_valid() {
+        span.record("trace_id", tracing::field::display(ids.trace_id()));
+        span.record("span_id", tracing::field::display(ids.span_id()));
     }
 }
 
@@ -43,13 +59,17 @@ pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
     carrier.remove("traceparent")
 }
 
-/// Makes `span` a child of the trace that `traceparent` names (a no-op when it names none).
-pub fn continue_from_traceparent(span: &tracing::Span, traceparent: &str) {
-    let carrier = std::collections::HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
-    let parent = opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&carrier));
-    if opentelemetry::trace::TraceContextExt::span(&parent).span_context().is_valid() {
-        let _ = span.set_parent(parent);
+/// Makes `span` a child of the trace that `traceparent` names (a no-op when it names none),
+/// and records its ids ([`record_ids`]).
+pub fn continue_from_traceparent(span: &tracing::Span, traceparent: Option<&str>) {
+    if let Some(traceparent) = traceparent {
+        let carrier = std::collections::HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
+        let parent = opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&carrier));
+        if opentelemetry::trace::TraceContextExt::span(&parent).span_context().is_valid() {
+            let _ = span.set_parent(parent);
+        }
     }
+    record_ids(span);
 }
 
 struct HeaderInjector<'a>(&'a mut HeaderMap);

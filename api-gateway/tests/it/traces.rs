@@ -31,7 +31,7 @@ async fn one_order_is_one_trace_across_every_service_and_every_kafka_hop() {
     let processes = SystemProcesses::start_everywhere(test_support::Backend::Sqlite, &[], &[], &tracing, true)
         .await
         .expect("start the system");
-    let system = TestSystem::from(processes);
+    let mut system = TestSystem::from(processes);
     let admin = system.admin_token().await;
     let (user, token) = system.sign_up("traced@example.com").await;
     let lamp = system.product(&admin, "Lamp", 10.0, 5).await;
@@ -112,6 +112,16 @@ async fn one_order_is_one_trace_across_every_service_and_every_kafka_hop() {
     }
     let call = find(&trace, wanted[1]).expect("the RPC");
     assert_eq!(call.attribute("rpc.grpc.status_code"), Some("0"), "{call:#?}");
+    // A log line written while handling a hop names the trace (JSON logs).
+    let decided_line = system
+        .orders
+        .process
+        .as_mut()
+        .expect("running")
+        .wait_for_log("order decided", Duration::from_secs(5))
+        .expect("the decision's log line");
+    let trace_id = &trace[0].trace_id;
+    assert!(decided_line.contains(&format!("\"trace_id\":\"{trace_id}\"")), "{decided_line}");
     // The operation is named by type and field, never by its text or variables.
     let operation = trace.iter().find(|span| span.name == "mutation createOrder").expect("operation span");
     assert!(operation.attributes.iter().all(|(_, value)| !value.contains(&user)), "{operation:#?}");
