@@ -75,6 +75,11 @@ pub type Ports = [u16; 5];
 /// The ports of the local run: the original's.
 const LOCAL_PORTS: Ports = [9092, 50051, 50052, 50053, 3000];
 
+/// Where the services of the local run serve their Prometheus metrics (`METRICS_ADDR`; their
+/// main port speaks gRPC). The gateway serves its own on its HTTP port.
+const LOCAL_METRICS_PORTS: [(&str, u16); 3] =
+    [("user-service", 9101), ("product-service", 9102), ("order-service", 9103)];
+
 /// What every process of one run is started with.
 #[derive(Debug)]
 pub struct Settings {
@@ -162,9 +167,10 @@ pub fn start(args: &StartArgs) -> anyhow::Result<ExitCode> {
         let pids: Vec<_> = running.iter().map(|process| format!("{} (pid {})", process.name, process.pid)).collect();
         bail!("the system is already running: {}; `cargo xtask stop` first", pids.join(", "));
     }
-    for (process, port) in PROCESSES.iter().zip(LOCAL_PORTS) {
+    let wanted_ports = PROCESSES.iter().map(|process| process.name).zip(LOCAL_PORTS).chain(LOCAL_METRICS_PORTS);
+    for (name, port) in wanted_ports {
         if TcpListener::bind(("127.0.0.1", port)).is_err() {
-            bail!("port {port} (for {}) is already in use by another program; free it and try again", process.name);
+            bail!("port {port} (for {name}) is already in use by another program; free it and try again");
         }
     }
 
@@ -179,7 +185,7 @@ pub fn start(args: &StartArgs) -> anyhow::Result<ExitCode> {
         data_dir,
         log_dir: args.log_dir.clone(),
         extra_env: Vec::new(),
-        metrics_ports: Vec::new(),
+        metrics_ports: LOCAL_METRICS_PORTS.to_vec(),
     };
     let broker = crate::setup::broker(&root)?;
 
@@ -217,7 +223,11 @@ pub fn start(args: &StartArgs) -> anyhow::Result<ExitCode> {
     println!("The system is running (data in {}):\n", settings.data_dir.display());
     println!("  GraphQL   http://127.0.0.1:3000/graphql   (open it in a browser for GraphiQL)");
     println!("  Health    http://127.0.0.1:3000/health");
-    println!("  Metrics   http://127.0.0.1:3000/metrics\n");
+    println!("  Metrics   http://127.0.0.1:3000/metrics (gateway){}", metrics_list());
+    match std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok().filter(|endpoint| !endpoint.is_empty()) {
+        Some(endpoint) => println!("  Traces    exported over OTLP/gRPC to {endpoint}\n"),
+        None => println!("  Traces    off (set OTEL_EXPORTER_OTLP_ENDPOINT to export them)\n"),
+    }
     for record in &started {
         let scheme = match record.name.as_str() {
             "api-gateway" => "http",
@@ -237,6 +247,14 @@ pub fn start(args: &StartArgs) -> anyhow::Result<ExitCode> {
     println!("Admin account: {admin_email} / {admin_password}   (set ADMIN_EMAIL / ADMIN_PASSWORD to choose)");
     println!("Status: cargo xtask status    Logs: cargo xtask logs    Stop: cargo xtask stop");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The services' metrics URLs, one per line, aligned under the gateway's.
+fn metrics_list() -> String {
+    LOCAL_METRICS_PORTS
+        .iter()
+        .map(|(name, port)| format!("\n            http://127.0.0.1:{port}/metrics ({name})"))
+        .collect()
 }
 
 /// A random JWT secret kept in the data directory, so tokens survive a restart of the local run.
