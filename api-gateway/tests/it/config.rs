@@ -12,6 +12,23 @@ fn malformed_settings_stop_the_gateway_with_a_line_naming_them() {
         (vec![("JWT_SECRET", SECRET), ("ORDER_SERVICE_URL", "ftp://orders")], "ORDER_SERVICE_URL"),
         (vec![("JWT_SECRET", SECRET), ("RATE_LIMIT_PER_SECOND", "0")], "RATE_LIMIT_PER_SECOND"),
         (vec![("JWT_SECRET", SECRET), ("MAX_QUERY_DEPTH", "deep")], "MAX_QUERY_DEPTH"),
+        (
+            vec![
+                ("JWT_SECRET", SECRET),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"),
+                ("OTEL_TRACES_SAMPLER", "sometimes"),
+            ],
+            "OTEL_TRACES_SAMPLER",
+        ),
+        (
+            vec![
+                ("JWT_SECRET", SECRET),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"),
+                ("OTEL_TRACES_SAMPLER", "traceidratio"),
+                ("OTEL_TRACES_SAMPLER_ARG", "2"),
+            ],
+            "OTEL_TRACES_SAMPLER_ARG",
+        ),
     ] {
         let stderr = test_support::expect_startup_failure(BINARY, &envs);
         assert!(stderr.lines().next().is_some_and(|line| line.contains(name)), "{envs:?}: {stderr}");
