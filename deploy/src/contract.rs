@@ -1,8 +1,8 @@
 //! What a binary reads, and the addresses inside a setting's value.
 //!
 //! Every setting is a clap flag with an env fallback, and clap lists each one in `--help` as
-//! `[env: NAME]`, so the binary itself says which names it reads. `RUST_LOG` is the exception:
-//! the logging set-up reads it directly.
+//! `[env: NAME]`, so the binary itself says which names it reads. The exceptions are read by
+//! the telemetry set-up directly: `RUST_LOG` and OpenTelemetry's standard names.
 
 use std::{collections::BTreeSet, path::Path, process::Command};
 
@@ -10,6 +10,15 @@ use anyhow::{Context as _, bail};
 
 /// Read by every binary's logging set-up rather than by its flags.
 pub const LOG_FILTER_ENV: &str = "RUST_LOG";
+
+/// Read by every binary's trace export set-up (the OpenTelemetry standard names).
+pub const OPENTELEMETRY_ENVS: [&str; 5] = [
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_SERVICE_NAME",
+    "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+];
 
 /// The env names `binary` reads.
 pub fn env_names(binary: &Path) -> anyhow::Result<BTreeSet<String>> {
@@ -28,6 +37,7 @@ pub fn env_names(binary: &Path) -> anyhow::Result<BTreeSet<String>> {
         .map(|rest| rest.chars().take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_').collect())
         .collect();
     names.insert(LOG_FILTER_ENV.to_owned());
+    names.extend(OPENTELEMETRY_ENVS.iter().map(|name| (*name).to_owned()));
     Ok(names)
 }
 

@@ -168,6 +168,23 @@ async fn one_order_moves_the_rpc_event_and_saga_series_by_one() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
+    // Every metric the shipped dashboard queries is one the processes export.
+    let mut exported = String::new();
+    for process in [Process::Gateway, Process::Users, Process::Products, Process::Orders] {
+        exported.push_str(&system.scrape(process).await);
+    }
+    let queried = dashboard_metrics();
+    assert!(queried.len() >= 10, "the dashboard queries {queried:?}");
+    let missing: Vec<_> = queried
+        .iter()
+        .filter(|name| {
+            !exported
+                .lines()
+                .any(|line| line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} ")))
+        })
+        .collect();
+    assert!(missing.is_empty(), "the dashboard queries metrics no process exports: {missing:?}");
+
     // The gauges, sampled every few seconds, exist on every service: the outbox drains, the
     // pool is sampled.
     for process in [Process::Users, Process::Products, Process::Orders] {
@@ -183,6 +200,32 @@ async fn one_order_moves_the_rpc_event_and_saga_series_by_one() {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
+}
+
+/// The metric names the shipped Grafana dashboard queries: every name written right before a
+/// label matcher or a range (`name{…}`, `name[…]`), as the dashboard writes each one.
+fn dashboard_metrics() -> std::collections::BTreeSet<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../observability/grafana/dashboards/system.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("the dashboard")).expect("JSON");
+    let mut names = std::collections::BTreeSet::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().expect("expr");
+            let mut word = String::new();
+            for character in expr.chars() {
+                if character.is_ascii_alphanumeric() || character == '_' || character == ':' {
+                    word.push(character);
+                    continue;
+                }
+                if matches!(character, '{' | '[') && !word.is_empty() {
+                    names.insert(std::mem::take(&mut word));
+                }
+                word.clear();
+            }
+        }
+    }
+    names
 }
 
 /// Waits until the first order's events have all been published and consumed: the published

@@ -25,6 +25,54 @@ fn postgres_variables() -> HashMap<String, String> {
     env_file(&workspace_root().join("compose.postgres.env")).expect("compose.postgres.env")
 }
 
+/// The variables `docker compose --env-file compose.observability.env` sees.
+fn observability_variables() -> HashMap<String, String> {
+    env_file(&workspace_root().join("compose.observability.env")).expect("compose.observability.env")
+}
+
+#[test]
+fn the_observability_profile_traces_every_process_and_scrapes_every_metrics_port() {
+    let file = compose();
+    let variables = observability_variables();
+    assert_eq!(variables.get("COMPOSE_PROFILES").map(String::as_str), Some("observability"));
+    for name in ["jaeger", "prometheus", "grafana"] {
+        assert_eq!(file.services[name].profiles, ["observability"], "{name}");
+    }
+    let prometheus: serde_norway::Value = serde_norway::from_str(
+        &std::fs::read_to_string(workspace_root().join("observability/prometheus.yml")).expect("prometheus.yml"),
+    )
+    .expect("YAML");
+    // Every (name, port) Prometheus finds by DNS.
+    let mut scraped = Vec::new();
+    for job in prometheus["scrape_configs"].as_sequence().expect("scrape_configs") {
+        for discovery in job["dns_sd_configs"].as_sequence().into_iter().flatten() {
+            let port = discovery["port"].as_u64().expect("port");
+            for name in discovery["names"].as_sequence().expect("names") {
+                scraped.push((name.as_str().expect("name").to_owned(), port));
+            }
+        }
+    }
+    for (name, service, _) in file.binaries() {
+        let off = service.environment(&HashMap::new()).expect("env");
+        assert_eq!(
+            off.get("OTEL_EXPORTER_OTLP_ENDPOINT").map(String::as_str),
+            Some(""),
+            "{name}: traces off by default"
+        );
+        let env = service.environment(&variables).expect("env");
+        let endpoint = addresses(&env["OTEL_EXPORTER_OTLP_ENDPOINT"]);
+        assert_eq!(endpoint, [Address { host: "jaeger".into(), port: 4317 }], "{name} sends its traces to Jaeger");
+        // The gateway serves its metrics on its own port; the services on METRICS_ADDR.
+        let metrics = env.get("METRICS_ADDR").unwrap_or(&env["LISTEN_ADDR"]);
+        let port = u64::from(addresses(metrics)[0].port);
+        assert!(scraped.contains(&(name.to_owned(), port)), "Prometheus does not scrape {name}:{port}: {scraped:?}");
+    }
+    for volume in &file.services["grafana"].volumes {
+        let source = volume.split(':').next().unwrap_or_default();
+        assert!(workspace_root().join(source).exists(), "grafana mounts {source}, which is not in the repository");
+    }
+}
+
 #[test]
 fn the_file_validates_against_the_compose_specification() {
     // dclint validates against the Compose specification's JSON schema first, then lints with

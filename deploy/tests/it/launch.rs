@@ -54,7 +54,7 @@ pub struct Launched {
 }
 
 /// The settings that name this process's own resources rather than another service.
-const OWN: [&str; 2] = ["LISTEN_ADDR", "DATABASE_URL"];
+const OWN: [&str; 3] = ["LISTEN_ADDR", "METRICS_ADDR", "DATABASE_URL"];
 
 /// Starts every declared service, each once the services it names are up, and checks each
 /// the way the deployment does. Fails on an address that names nothing that was started.
@@ -94,6 +94,10 @@ pub async fn launch(mut declared: Vec<Declared>, backing: &Backing) -> anyhow::R
             launched._data.push(dir);
         }
         env.insert("LISTEN_ADDR".into(), "127.0.0.1:0".into());
+        // Every process here shares one host: each gets a metrics port of its own.
+        if env.contains_key("METRICS_ADDR") {
+            env.insert("METRICS_ADDR".into(), "127.0.0.1:0".into());
+        }
         let envs: Vec<(&str, String)> = env.iter().map(|(name, value)| (name.as_str(), value.clone())).collect();
         let process = ServiceProcess::start(&workspace_binary(&service.binary), &envs)
             .with_context(|| format!("starting {} with its declared environment", service.binary))?;
