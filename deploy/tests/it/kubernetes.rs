@@ -128,9 +128,20 @@ fn every_setting_is_read_and_every_probe_and_address_reaches_the_listening_port(
             assert!(reads.contains(setting), "{binary} is given {setting}, which it does not read");
         }
         let listen = addresses(&env["LISTEN_ADDR"])[0].clone();
+        let metrics = env.get("METRICS_ADDR").map(|metrics| addresses(metrics)[0].clone());
         let declared_ports: Vec<u64> =
             container["ports"].as_array().into_iter().flatten().filter_map(|p| p["containerPort"].as_u64()).collect();
-        assert_eq!(declared_ports, [u64::from(listen.port)], "{binary}: the container port is LISTEN_ADDR's");
+        let expected: Vec<u64> =
+            std::iter::once(&listen).chain(&metrics).map(|address| u64::from(address.port)).collect();
+        assert_eq!(declared_ports, expected, "{binary}: the container ports are LISTEN_ADDR's and METRICS_ADDR's");
+        // Prometheus' annotation-based discovery scrapes where the metrics are: METRICS_ADDR for
+        // the services (their main port speaks gRPC), the gateway's own port.
+        let annotations = &deployment["spec"]["template"]["metadata"]["annotations"];
+        assert_eq!(annotations["prometheus.io/scrape"], "true", "{binary}");
+        let scraped = metrics.as_ref().unwrap_or(&listen).port.to_string();
+        assert_eq!(annotations["prometheus.io/port"].as_str(), Some(scraped.as_str()), "{binary}: scraped elsewhere");
+        // Traces are off unless the ConfigMap names a collector.
+        assert_eq!(env.get("OTEL_EXPORTER_OTLP_ENDPOINT").map(String::as_str), Some(""), "{binary}");
         for probe in ["readinessProbe", "livenessProbe", "startupProbe"] {
             let probe = &container[probe];
             if probe.is_null() {
