@@ -41,9 +41,12 @@ pub fn sdl() -> String {
 
 /// Fresh loaders for one request: batching happens within a request, and nothing is cached
 /// across requests (another user's request must not see stale or foreign data).
+///
+/// A batch runs on a task of its own; it stays in the trace of the operation that started it.
 pub fn loaders(backends: &Backends) -> (DataLoader<UserLoader>, DataLoader<ProductLoader>) {
+    let spawn = |batch| tokio::spawn(tracing::Instrument::in_current_span(batch));
     (
-        DataLoader::new(UserLoader(backends.clone()), tokio::spawn).max_batch_size(loaders::MAX_BATCH),
-        DataLoader::new(ProductLoader(backends.clone()), tokio::spawn).max_batch_size(loaders::MAX_BATCH),
+        DataLoader::new(UserLoader(backends.clone()), spawn).max_batch_size(loaders::MAX_BATCH),
+        DataLoader::new(ProductLoader(backends.clone()), spawn).max_batch_size(loaders::MAX_BATCH),
     )
 }

@@ -122,6 +122,29 @@ async fn one_order_is_one_trace_across_every_service_and_every_kafka_hop() {
         .expect("the decision's log line");
     let trace_id = &trace[0].trace_id;
     assert!(decided_line.contains(&format!("\"trace_id\":\"{trace_id}\"")), "{decided_line}");
+    // A nested read: the loaders' batched calls run on tasks of their own, in the same trace.
+    let orders = "query($user: ID!) { userOrders(userId: $user, page: 1, limit: 10) { items { product { name } } user { name } } }";
+    system.ok(orders, json!({ "user": user }), Some(&token)).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let spans = receiver.spans();
+        let read = spans.iter().find(|span| span.name == "query userOrders");
+        let batched: Vec<_> = read
+            .map(|read| {
+                spans
+                    .iter()
+                    .filter(|span| span.trace_id == read.trace_id && span.name.ends_with("ByIds"))
+                    .map(|span| span.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let wanted = ["user-service/GetUsersByIds", "product-service/GetProductsByIds"];
+        if wanted.iter().all(|call| batched.iter().any(|name| name == call)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the loaders' calls are not in the read's trace: {batched:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     // The operation is named by type and field, never by its text or variables.
     let operation = trace.iter().find(|span| span.name == "mutation createOrder").expect("operation span");
     assert!(operation.attributes.iter().all(|(_, value)| !value.contains(&user)), "{operation:#?}");
