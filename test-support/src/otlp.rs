@@ -67,6 +67,11 @@ impl OtlpReceiver {
         format!("http://{}", self.addr)
     }
 
+    /// How many spans have arrived so far.
+    pub fn span_count(&self) -> usize {
+        self.spans.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
     /// Every span received so far.
     pub fn spans(&self) -> Vec<ReceivedSpan> {
         self.spans.lock().unwrap_or_else(PoisonError::into_inner).clone()
