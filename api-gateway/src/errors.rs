@@ -53,17 +53,22 @@ pub fn from_status(service: &str, status: Status) -> Error {
             if std::error::Error::source(&status).is_some_and(|source| source.is::<tonic::transport::Error>()) =>
         {
             tracing::warn!(service, %status, "lost the connection to the backend during a call");
-            with_code(&format!("{service} is unavailable, try again later"), code::UNAVAILABLE)
+            unavailable(service)
         }
         Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
             tracing::warn!(service, %status, "backend unavailable");
-            with_code(&format!("{service} is unavailable, try again later"), code::UNAVAILABLE)
+            unavailable(service)
         }
         _ => {
             tracing::error!(service, %status, "backend error");
             with_code("internal error", code::INTERNAL)
         }
     }
+}
+
+/// The answer when `service` cannot be reached or answer now.
+fn unavailable(service: &str) -> Error {
+    with_code(&format!("{service} is unavailable, try again later"), code::UNAVAILABLE)
 }
 
 /// The extension, in seconds, on an error the client may retry later; the HTTP answer carries

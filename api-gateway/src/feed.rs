@@ -35,7 +35,6 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many recent event ids the feed remembers to drop redelivered copies.
 const REMEMBERED_EVENTS: usize = 16_384;
 
-/// The topics the feed reads.
 /// Status changes one order subscription may fall behind on before it misses some: an order
 /// has a handful in its whole life.
 const ORDER_BACKLOG: usize = 16;
@@ -46,6 +45,7 @@ const ORDER_BACKLOG: usize = 16;
 /// channel's slots (some 50 bytes each) exist once per followed product, not per subscription.
 const STOCK_BACKLOG: usize = 1024;
 
+/// The topics the feed reads.
 const TOPICS: [&str; 2] = [topics::ORDER_STATUS_CHANGED, topics::PRODUCT_STOCK_UPDATED];
 
 /// Where subscriptions get their events.

@@ -7,7 +7,7 @@ use crate::Event;
 /// Header carrying the event type, so tools can filter without parsing the body.
 pub const EVENT_TYPE_HEADER: &str = "event-type";
 /// W3C trace context, so a trace can follow an event from producer to consumer.
-pub const TRACEPARENT_HEADER: &str = "traceparent";
+pub const TRACEPARENT_HEADER: &str = service_runtime::trace_context::TRACEPARENT;
 
 /// What is published: metadata and the payload.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

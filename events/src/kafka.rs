@@ -286,14 +286,26 @@ fn assign_each_partition<X: ConsumerContext, C: rdkafka::consumer::Consumer<X>>(
     offset_of: impl Fn(&str, i32) -> rdkafka::error::KafkaResult<rdkafka::Offset>,
 ) -> rdkafka::error::KafkaResult<usize> {
     let mut assignment = rdkafka::TopicPartitionList::new();
-    for topic in topics {
-        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-        for partition in metadata.topics().iter().flat_map(|topic| topic.partitions()) {
-            assignment.add_partition_offset(topic, partition.id(), offset_of(topic, partition.id())?)?;
-        }
+    for (topic, partition) in partitions_of(consumer, topics)? {
+        assignment.add_partition_offset(topic, partition, offset_of(topic, partition)?)?;
     }
     consumer.assign(&assignment)?;
     Ok(assignment.count())
+}
+
+/// Every partition of `topics`, as the broker's metadata lists them now. Blocking.
+pub fn partitions_of<'t, X: ConsumerContext, C: rdkafka::consumer::Consumer<X>>(
+    consumer: &C,
+    topics: &[&'t str],
+) -> rdkafka::error::KafkaResult<Vec<(&'t str, i32)>> {
+    let mut partitions = Vec::new();
+    for topic in topics {
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        partitions.extend(
+            metadata.topics().iter().flat_map(|listed| listed.partitions()).map(|partition| (*topic, partition.id())),
+        );
+    }
+    Ok(partitions)
 }
 
 /// The span of handling one consumed message, continuing the trace its `traceparent` header

@@ -103,12 +103,9 @@ pub fn look(
     held: &TopicPartitionList,
 ) -> KafkaResult<Vec<(PartitionId, Progress)>> {
     let mut others = TopicPartitionList::new();
-    for topic in topics {
-        let metadata = watcher.fetch_metadata(Some(topic), REQUEST_TIMEOUT)?;
-        for partition in metadata.topics().iter().flat_map(|topic| topic.partitions()) {
-            if held.find_partition(topic, partition.id()).is_none() {
-                others.add_partition(topic, partition.id());
-            }
+    for (topic, partition) in crate::kafka::partitions_of(watcher, topics)? {
+        if held.find_partition(topic, partition).is_none() {
+            others.add_partition(topic, partition);
         }
     }
     if others.count() == 0 {

@@ -231,11 +231,9 @@ async fn measure(pool: &AnyPool) -> sqlx::Result<()> {
         metrics::gauge!("outbox_oldest_unsent_age_seconds").set(age_millis as f64 / 1000.0);
     }
     // The service's database pool, sampled at the same pace (sqlx counts no waiters).
-    let idle = pool.num_idle();
-    let open = usize::try_from(pool.size()).unwrap_or(usize::MAX);
-    metrics::gauge!("db_pool_connections", "state" => "idle").set(f64::from(u32::try_from(idle).unwrap_or(u32::MAX)));
-    metrics::gauge!("db_pool_connections", "state" => "in_use")
-        .set(f64::from(u32::try_from(open.saturating_sub(idle)).unwrap_or(u32::MAX)));
+    let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
+    metrics::gauge!("db_pool_connections", "state" => "idle").set(f64::from(idle));
+    metrics::gauge!("db_pool_connections", "state" => "in_use").set(f64::from(pool.size().saturating_sub(idle)));
     Ok(())
 }
 

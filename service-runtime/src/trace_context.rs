@@ -13,6 +13,9 @@ use opentelemetry::{
 use tonic::codegen::http::{HeaderMap, HeaderName, HeaderValue};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
+/// The W3C header (and Kafka header) that carries a trace context.
+pub const TRACEPARENT: &str = "traceparent";
+
 /// Writes the context of `span` into `headers` (`traceparent`, `tracestate`).
 pub fn inject_into_headers(span: &tracing::Span, headers: &mut HeaderMap) {
     let context = span.context();
@@ -29,7 +32,11 @@ pub fn extract_from_headers(headers: &HeaderMap) -> Context {
 /// Makes `span` a child of the context that `headers` carry (a no-op when they carry none),
 /// and records its ids ([`record_ids`]).
 pub fn continue_from_headers(span: &tracing::Span, headers: &HeaderMap) {
-    let parent = extract_from_headers(headers);
+    continue_from(span, extract_from_headers(headers));
+}
+
+/// Makes `span` a child of `parent` when that names a trace, then records its ids.
+fn continue_from(span: &tracing::Span, parent: Context) {
     // An empty context would make the span a root of its own: leave it as it is instead.
     if opentelemetry::trace::TraceContextExt::span(&parent).span_context().is_valid() {
         let _ = span.set_parent(parent);
@@ -56,20 +63,17 @@ pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
     let mut carrier = std::collections::HashMap::new();
     let context = span.context();
     opentelemetry::global::get_text_map_propagator(|propagator| propagator.inject_context(&context, &mut carrier));
-    carrier.remove("traceparent")
+    carrier.remove(TRACEPARENT)
 }
 
 /// Makes `span` a child of the trace that `traceparent` names (a no-op when it names none),
 /// and records its ids ([`record_ids`]).
 pub fn continue_from_traceparent(span: &tracing::Span, traceparent: Option<&str>) {
-    if let Some(traceparent) = traceparent {
-        let carrier = std::collections::HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
-        let parent = opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&carrier));
-        if opentelemetry::trace::TraceContextExt::span(&parent).span_context().is_valid() {
-            let _ = span.set_parent(parent);
-        }
-    }
-    record_ids(span);
+    let parent = traceparent.map_or_else(Context::new, |traceparent| {
+        let carrier = std::collections::HashMap::from([(TRACEPARENT.to_owned(), traceparent.to_owned())]);
+        opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&carrier))
+    });
+    continue_from(span, parent);
 }
 
 struct HeaderInjector<'a>(&'a mut HeaderMap);

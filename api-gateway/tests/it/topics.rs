@@ -75,17 +75,12 @@ pub async fn message_count(bootstrap: &str, topic: &str) -> i64 {
     tokio::task::spawn_blocking(move || {
         let consumer: BaseConsumer =
             ClientConfig::new().set("bootstrap.servers", &bootstrap).create().expect("consumer");
-        let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10)).expect("metadata");
-        let partitions: Vec<i32> = metadata
-            .topics()
-            .iter()
-            .flat_map(|topic| topic.partitions().iter().map(|partition| partition.id()))
-            .collect();
-        partitions
-            .iter()
-            .map(|partition| {
+        events::kafka::partitions_of(&consumer, &[topic.as_str()])
+            .expect("metadata")
+            .into_iter()
+            .map(|(topic, partition)| {
                 let (low, high) =
-                    consumer.fetch_watermarks(&topic, *partition, Duration::from_secs(10)).expect("watermarks");
+                    consumer.fetch_watermarks(topic, partition, Duration::from_secs(10)).expect("watermarks");
                 high - low
             })
             .sum()
