@@ -8,7 +8,7 @@ use std::time::Duration;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let receiver = test_support::OtlpReceiver::start().await?;
+    let receiver = test_support::OtlpReceiver::start_counting().await?;
     println!("OTEL_EXPORTER_OTLP_ENDPOINT={}", receiver.endpoint());
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     loop {

@@ -3,7 +3,10 @@
 
 use std::{
     net::SocketAddr,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicUsize, Ordering},
+    },
 };
 
 use opentelemetry_proto::tonic::{
@@ -41,16 +44,29 @@ impl ReceivedSpan {
 pub struct OtlpReceiver {
     addr: SocketAddr,
     spans: Arc<Mutex<Vec<ReceivedSpan>>>,
+    count: Arc<AtomicUsize>,
     task: JoinHandle<()>,
 }
 
 impl OtlpReceiver {
-    /// Binds 127.0.0.1 on a free port and serves the OTLP trace service there.
+    /// Binds 127.0.0.1 on a free port and serves the OTLP trace service there, keeping every
+    /// span for [`spans`](Self::spans).
     pub async fn start() -> anyhow::Result<Self> {
+        Self::serve(true).await
+    }
+
+    /// Like [`start`](Self::start), but decodes and counts spans without keeping them: for
+    /// measurements that export hundreds of thousands.
+    pub async fn start_counting() -> anyhow::Result<Self> {
+        Self::serve(false).await
+    }
+
+    async fn serve(keep: bool) -> anyhow::Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let spans = Arc::new(Mutex::new(Vec::new()));
-        let service = TraceServiceServer::new(Collector { spans: Arc::clone(&spans) });
+        let count = Arc::new(AtomicUsize::new(0));
+        let service = TraceServiceServer::new(Collector { spans: Arc::clone(&spans), count: Arc::clone(&count), keep });
         let task = tokio::spawn(async move {
             let incoming = tonic::transport::server::TcpIncoming::from(listener);
             if let Err(error) =
@@ -59,7 +75,7 @@ impl OtlpReceiver {
                 eprintln!("the OTLP receiver stopped: {error}");
             }
         });
-        Ok(Self { addr, spans, task })
+        Ok(Self { addr, spans, count, task })
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -69,10 +85,10 @@ impl OtlpReceiver {
 
     /// How many spans have arrived so far.
     pub fn span_count(&self) -> usize {
-        self.spans.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.count.load(Ordering::Relaxed)
     }
 
-    /// Every span received so far.
+    /// Every span received so far (none when counting only).
     pub fn spans(&self) -> Vec<ReceivedSpan> {
         self.spans.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
@@ -86,6 +102,8 @@ impl Drop for OtlpReceiver {
 
 struct Collector {
     spans: Arc<Mutex<Vec<ReceivedSpan>>>,
+    count: Arc<AtomicUsize>,
+    keep: bool,
 }
 
 #[tonic::async_trait]
@@ -94,8 +112,14 @@ impl TraceService for Collector {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let request = request.into_inner();
+        if !self.keep {
+            let spans = request.resource_spans.iter().flat_map(|resource| &resource.scope_spans);
+            self.count.fetch_add(spans.map(|scope| scope.spans.len()).sum(), Ordering::Relaxed);
+            return Ok(tonic::Response::new(ExportTraceServiceResponse { partial_success: None }));
+        }
         let mut received = Vec::new();
-        for resource_spans in request.into_inner().resource_spans {
+        for resource_spans in request.resource_spans {
             let resource = resource_spans.resource.map(|resource| strings(resource.attributes)).unwrap_or_default();
             let service = resource.iter().find(|(key, _)| key == "service.name").map(|(_, name)| name.clone());
             for span in resource_spans.scope_spans.into_iter().flat_map(|scope| scope.spans) {
@@ -110,6 +134,7 @@ impl TraceService for Collector {
                 });
             }
         }
+        self.count.fetch_add(received.len(), Ordering::Relaxed);
         self.spans.lock().unwrap_or_else(PoisonError::into_inner).extend(received);
         Ok(tonic::Response::new(ExportTraceServiceResponse { partial_success: None }))
     }

@@ -81,7 +81,7 @@ const LOCAL_METRICS_PORTS: [(&str, u16); 3] =
     [("user-service", 9101), ("product-service", 9102), ("order-service", 9103)];
 
 /// What every process of one run is started with.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     pub ports: Ports,
     pub data_dir: PathBuf,

@@ -81,27 +81,47 @@ enum Drive {
 /// A scenario of the run and how it is driven.
 #[derive(Debug)]
 struct Planned {
+    /// Its name in the results.
     name: &'static str,
+    /// The load generator's scenario it runs.
+    scenario: &'static str,
     reference: bool,
     drive: Drive,
     /// It places orders: the broker's work during it is read from the services' counters.
     places_orders: bool,
+    /// The services export every span (to a receiver in this process) while it runs.
+    traced: bool,
 }
 
-const PLAN: [Planned; 11] = [
-    Planned { name: "hello", reference: true, drive: Drive::Closed, places_orders: false },
-    Planned { name: "graphql-hello", reference: true, drive: Drive::Closed, places_orders: false },
-    Planned { name: "grpc-health", reference: true, drive: Drive::Closed, places_orders: false },
-    Planned { name: "product", reference: false, drive: Drive::Closed, places_orders: false },
-    Planned { name: "products", reference: false, drive: Drive::Closed, places_orders: false },
-    Planned { name: "user", reference: false, drive: Drive::Closed, places_orders: false },
-    Planned { name: "user-orders", reference: false, drive: Drive::Closed, places_orders: false },
-    Planned { name: "create-user", reference: false, drive: Drive::Closed, places_orders: false },
-    Planned { name: "mixed", reference: false, drive: Drive::Closed, places_orders: true },
+impl Planned {
+    const fn new(name: &'static str, reference: bool, drive: Drive, places_orders: bool) -> Self {
+        Self { name, scenario: name, reference, drive, places_orders, traced: false }
+    }
+}
+
+const PLAN: [Planned; 12] = [
+    Planned::new("hello", true, Drive::Closed, false),
+    Planned::new("graphql-hello", true, Drive::Closed, false),
+    Planned::new("grpc-health", true, Drive::Closed, false),
+    Planned::new("product", false, Drive::Closed, false),
+    // Right after `product`, so that the cost of tracing is measured against a run minutes
+    // away, not a quarter of an hour: the services are restarted with export on for it, and
+    // with export off after it.
+    Planned {
+        name: "product-traced",
+        scenario: "product",
+        traced: true,
+        ..Planned::new("", false, Drive::Closed, false)
+    },
+    Planned::new("products", false, Drive::Closed, false),
+    Planned::new("user", false, Drive::Closed, false),
+    Planned::new("user-orders", false, Drive::Closed, false),
+    Planned::new("create-user", false, Drive::Closed, false),
+    Planned::new("mixed", false, Drive::Closed, true),
     // Last: the orders' scenarios; the overload's backlog (bounded by backpressure) is drained
     // before anything is measured after it.
-    Planned { name: "create-order", reference: false, drive: Drive::OrderRate, places_orders: true },
-    Planned { name: "create-order-overload", reference: false, drive: Drive::OverloadRate, places_orders: true },
+    Planned::new("create-order", false, Drive::OrderRate, true),
+    Planned::new("create-order-overload", false, Drive::OverloadRate, true),
 ];
 
 /// Processes the run started, stopped by pid when it ends, however it ends.
@@ -169,7 +189,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             ("api-gateway", gateway),
         ],
     };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    // One worker thread: the trace receiver serves on it while this thread waits on a scenario.
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     let mut running = Running::default();
 
     eprintln!("bench: starting the broker, then timing the four services from start to healthy");
@@ -195,7 +216,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let mut scenarios = Vec::new();
     let mut failures = Vec::new();
     let mut orders_ended = None;
+    let mut traces = Traces::default();
     for planned in plan {
+        traces.switch(planned.traced, &runtime, &target, &settings, &mut running)?;
+        let spans_before = traces.received();
         let target_url = match planned.name {
             "hello" | "graphql-hello" => &http_target,
             "grpc-health" => &grpc_target,
@@ -208,6 +232,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         }
         let counters_before = planned.places_orders.then(|| kafka_stats::Counters::scrape(&settings.metrics_ports));
         let outcome = run_scenario(&target, planned, target_url, args, work.path(), watched)?;
+        let spans_exported = planned.traced.then(|| traces.received() - spans_before);
         let broker = counters_before.map(|before| {
             std::thread::sleep(STATISTICS_DELAY);
             let confirmed = outcome.0.as_ref().map(|report| report.requests - report.errors - report.refused);
@@ -218,6 +243,12 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         }
         match outcome {
             (Some(report), processes) => {
+                if let Some(spans) = spans_exported.filter(|spans| *spans < report.requests) {
+                    failures.push(format!(
+                        "{}: {spans} spans arrived for {} requests: spans were dropped, so the cost shown is too low",
+                        planned.name, report.requests
+                    ));
+                }
                 if !report.passed() {
                     let kinds: Vec<String> = report
                         .error_kinds
@@ -226,7 +257,13 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
                         .collect();
                     failures.push(format!("{}: {} errors: {}", report.scenario, report.errors, kinds.join("; ")));
                 }
-                scenarios.push(ScenarioResult { reference: planned.reference, report, processes, broker });
+                scenarios.push(ScenarioResult {
+                    reference: planned.reference,
+                    report,
+                    processes,
+                    broker,
+                    spans_exported,
+                });
             }
             (None, _) => failures.push(format!("{}: the load generator could not run it", planned.name)),
         }
@@ -303,6 +340,59 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Whether the services export traces, and the receiver they export to (started the first
+/// time a scenario needs it).
+#[derive(Debug, Default)]
+struct Traces {
+    on: bool,
+    receiver: Option<test_support::OtlpReceiver>,
+    /// Set once the services have been restarted: each restart logs to a directory of its own.
+    restarts: u32,
+}
+
+impl Traces {
+    /// Restarts the services with export on (`traced`) or off, unless they already are.
+    fn switch(
+        &mut self,
+        traced: bool,
+        runtime: &tokio::runtime::Runtime,
+        target: &Path,
+        settings: &Settings,
+        running: &mut Running,
+    ) -> anyhow::Result<()> {
+        if traced == self.on {
+            return Ok(());
+        }
+        self.restarts += 1;
+        let mut phase = settings.clone();
+        phase.log_dir = settings.log_dir.join(format!("restart-{}", self.restarts));
+        std::fs::create_dir_all(&phase.log_dir)?;
+        if traced {
+            if self.receiver.is_none() {
+                self.receiver = Some(runtime.block_on(test_support::OtlpReceiver::start_counting())?);
+            }
+            let endpoint = self.receiver.as_ref().map(test_support::OtlpReceiver::endpoint).unwrap_or_default();
+            phase.extra_env.push(("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint));
+            phase.extra_env.push(("OTEL_TRACES_SAMPLER", "always_on".to_owned()));
+        }
+        eprintln!(
+            "\nbench: restarting the services with trace export {} (logs in {})",
+            if traced { "on, every span, to a receiver in this process" } else { "off" },
+            phase.log_dir.display()
+        );
+        local::stop_all(&running.system[1..]);
+        running.system.truncate(1);
+        start_services(runtime, target, &phase, running)?;
+        self.on = traced;
+        Ok(())
+    }
+
+    /// Spans received so far.
+    fn received(&self) -> u64 {
+        self.receiver.as_ref().map_or(0, |receiver| receiver.span_count() as u64)
+    }
+}
+
 /// `N` free loopback ports: one per process, then one per metrics listener.
 fn free_ports<const N: usize>() -> anyhow::Result<[u16; N]> {
     // Held together so the same port is not handed out twice, then released for the processes.
@@ -375,7 +465,7 @@ fn run_scenario(
     let output = work.join(format!("{}.json", planned.name));
     let mut command = Command::new(target.join("loadgen"));
     command
-        .args(["--scenario", planned.name, "--target", url])
+        .args(["--scenario", planned.scenario, "--target", url])
         .args(["--duration", &args.duration.to_string(), "--warmup", &args.warmup.to_string()])
         .arg("--output")
         .arg(&output);
@@ -391,7 +481,11 @@ fn run_scenario(
     let sampler = sample::Sampler::start(watched);
     let status = child.wait()?;
     let usage = sampler.finish();
-    let report = std::fs::read(&output).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let mut report: Option<Report> = std::fs::read(&output).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    if let Some(report) = &mut report {
+        // The same load generator scenario may run twice (with and without traces).
+        planned.name.clone_into(&mut report.scenario);
+    }
     if report.is_none() {
         eprintln!("bench: loadgen {} ended {status} without a report", planned.name);
     }

@@ -62,6 +62,9 @@ pub struct ScenarioResult {
     pub processes: BTreeMap<String, Usage>,
     /// The broker's work during the scenario, for those that place orders.
     pub broker: Option<BrokerWork>,
+    /// Spans the services exported during the scenario, for those run with traces on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spans_exported: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -126,6 +129,7 @@ impl Results {
         flow("product", "product(id) through the gateway", 8000.0, 10.0);
         flow("user-orders", "userOrders with items.product and user", 3000.0, 20.0);
         flow("create-order", "createOrder to CONFIRMED (open loop)", 500.0, 100.0);
+        targets.extend(self.trace_cost_target());
         targets.extend(self.overload_targets());
         targets.extend(self.saga_targets());
         for (name, memory) in &self.memory {
@@ -150,6 +154,28 @@ impl Results {
             met: self.cold_start.all_healthy_ms <= 2000.0,
         });
         targets
+    }
+
+    /// `product-traced` against `product`: exporting every span costs at most 15 % of the
+    /// throughput.
+    fn trace_cost_target(&self) -> Option<Target> {
+        let off = &self.scenario("product")?.report;
+        let traced = self.scenario("product-traced")?;
+        let on = &traced.report;
+        let cost = 1.0 - on.throughput_per_sec / off.throughput_per_sec.max(f64::MIN_POSITIVE);
+        Some(Target {
+            what: "trace export cost: product(id) with every span exported".to_owned(),
+            target: "throughput within 15 % of export off, 0 errors".to_owned(),
+            measured: format!(
+                "{:.0}/s against {:.0}/s ({:+.1} %), p99 {:.2} ms, {} spans exported",
+                on.throughput_per_sec,
+                off.throughput_per_sec,
+                -100.0 * cost,
+                on.latency_ms.p99,
+                traced.spans_exported.unwrap_or_default()
+            ),
+            met: cost <= 0.15 && on.passed(),
+        })
     }
 
     /// `create-order-overload`: the confirmed rate holds at 80 % of the best sustained one, and
@@ -441,6 +467,7 @@ mod tests {
             report: recorder.report(name, &load, Duration::from_secs(1)),
             processes: BTreeMap::new(),
             broker: None,
+            spans_exported: None,
         }
     }
 
@@ -472,6 +499,19 @@ mod tests {
 
     fn verdict(results: &Results, what: &str) -> bool {
         results.judge().into_iter().find(|target| target.what.starts_with(what)).expect("a target").met
+    }
+
+    #[test]
+    fn the_trace_cost_is_judged_against_the_untraced_run() {
+        let traced = |requests| ScenarioResult {
+            spans_exported: Some(requests * 4),
+            ..scenario("product-traced", requests, Duration::from_millis(2), 0)
+        };
+        let untraced = || scenario("product", 10_000, Duration::from_millis(2), 0);
+        assert!(verdict(&results(vec![untraced(), traced(8_600)], 900.0, 12.0), "trace export cost"));
+        assert!(!verdict(&results(vec![untraced(), traced(8_400)], 900.0, 12.0), "trace export cost"));
+        let without = results(vec![untraced()], 900.0, 12.0);
+        assert!(without.judge().iter().all(|target| !target.what.starts_with("trace export cost")));
     }
 
     #[test]
