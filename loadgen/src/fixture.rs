@@ -16,6 +16,8 @@ pub const CATEGORY: &str = "loadgen";
 pub const PASSWORD: &str = "loadgen-password";
 /// Stock high enough that no run sells out (the largest `Int` a GraphQL client may send).
 const AMPLE_STOCK: i64 = i32::MAX as i64;
+/// How long setting up waits for the saga: to accept an order, and to settle it.
+const SETTLE_DEADLINE: Duration = Duration::from_secs(60);
 
 /// Ids and tokens the scenarios use.
 #[derive(Debug, Clone)]
@@ -69,7 +71,7 @@ impl Fixture {
             let items: Vec<Value> = (0..3)
                 .map(|offset| json!({ "productId": fixture.products[(index + offset) % fixture.products.len()], "quantity": 1 }))
                 .collect();
-            let order_id = fixture.place_order(client, items).await?;
+            let order_id = fixture.place_order_patiently(client, items).await?;
             let status = fixture.wait_for_settled(client, &order_id).await?;
             anyhow::ensure!(status == "CONFIRMED", "fixture order {order_id} ended {status}");
         }
@@ -85,6 +87,21 @@ impl Fixture {
         string_at(&data, "/createOrder/id")
     }
 
+    /// Places an order, trying again while the system refuses it for backpressure: right after
+    /// the services start, the saga's consumers may still be joining their groups, so the
+    /// first order waits and the next ones are refused until it settles.
+    async fn place_order_patiently(&self, client: &GraphqlClient, items: Vec<Value>) -> anyhow::Result<String> {
+        let deadline = tokio::time::Instant::now() + SETTLE_DEADLINE;
+        loop {
+            match self.place_order(client, items.clone()).await {
+                Err(RequestError::Refused(_)) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                result => return Ok(result?),
+            }
+        }
+    }
+
     /// The order's status now.
     pub async fn order_status(&self, client: &GraphqlClient, order_id: &str) -> Result<String, RequestError> {
         let query = "query($id: ID!) { order(id: $id) { status } }";
@@ -94,13 +111,17 @@ impl Fixture {
 
     /// Polls until the order settles (only for setting up; runs use the subscription).
     async fn wait_for_settled(&self, client: &GraphqlClient, order_id: &str) -> anyhow::Result<String> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let deadline = tokio::time::Instant::now() + SETTLE_DEADLINE;
         loop {
             let status = self.order_status(client, order_id).await?;
             if is_settled(&status) {
                 return Ok(status);
             }
-            anyhow::ensure!(tokio::time::Instant::now() < deadline, "order {order_id} still {status} after 60 s");
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "order {order_id} still {status} after {} s",
+                SETTLE_DEADLINE.as_secs()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
