@@ -30,6 +30,8 @@ use crate::{
 /// The binaries a benchmark run needs, built in one optimised `cargo build`.
 const BINARIES: [&str; 6] =
     ["user-service", "product-service", "order-service", "api-gateway", "loadgen", "reference-server"];
+/// The OTLP receiver the traced scenarios export to: an example of test-support, built with them.
+const RECEIVER: &str = "otlp_receiver";
 /// The gateway's per-client limit during the run: all the load comes from one address.
 const RATE_LIMIT: u32 = 10_000_000;
 /// How long the system rests before idle memory is read.
@@ -163,6 +165,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     for binary in BINARIES {
         build.extend(["--bin".to_owned(), binary.to_owned()]);
     }
+    build.extend(["--example".to_owned(), RECEIVER.to_owned()]);
     run_checked(Command::new("cargo").current_dir(&root).args(&build))?;
     let target = crate::build::target_dir(&root)?.join("release");
     let broker_binary = crate::setup::broker(&root)?;
@@ -189,8 +192,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             ("api-gateway", gateway),
         ],
     };
-    // One worker thread: the trace receiver serves on it while this thread waits on a scenario.
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let mut running = Running::default();
 
     eprintln!("bench: starting the broker, then timing the four services from start to healthy");
@@ -230,6 +232,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         if planned.reference {
             watched = vec![("reference-server".to_owned(), reference_pid)];
         }
+        watched.extend(traces.receiver_pid().map(|pid| (RECEIVER.to_owned(), pid)));
         let counters_before = planned.places_orders.then(|| kafka_stats::Counters::scrape(&settings.metrics_ports));
         let outcome = run_scenario(&target, planned, target_url, args, work.path(), watched)?;
         let spans_exported = planned.traced.then(|| traces.received() - spans_before);
@@ -345,9 +348,54 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
 #[derive(Debug, Default)]
 struct Traces {
     on: bool,
-    receiver: Option<test_support::OtlpReceiver>,
+    receiver: Option<Receiver>,
     /// Set once the services have been restarted: each restart logs to a directory of its own.
     restarts: u32,
+}
+
+/// The OTLP receiver (test-support's example, optimised like the services), a process of its
+/// own so that its CPU shows apart; stopped by pid when dropped.
+#[derive(Debug)]
+struct Receiver {
+    child: Child,
+    endpoint: String,
+    /// The span count it last printed (it prints one a second).
+    received: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Receiver {
+    fn start(target: &Path, log_dir: &Path) -> anyhow::Result<Self> {
+        let log = std::fs::File::create(log_dir.join("otlp-receiver.log"))?;
+        let mut child = Command::new(target.join("examples").join(RECEIVER))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {RECEIVER}"))?;
+        let mut lines = BufReader::new(child.stdout.take().context("receiver stdout")?).lines();
+        let first = lines.next().context("the receiver printed no endpoint")??;
+        let endpoint = first
+            .strip_prefix("OTEL_EXPORTER_OTLP_ENDPOINT=")
+            .with_context(|| format!("unexpected line {first:?}"))?
+            .to_owned();
+        let received = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = std::sync::Arc::clone(&received);
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if let Some(count) = line.strip_suffix(" spans received").and_then(|count| count.parse().ok()) {
+                    counter.store(count, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        });
+        Ok(Self { child, endpoint, received })
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Traces {
@@ -369,15 +417,15 @@ impl Traces {
         std::fs::create_dir_all(&phase.log_dir)?;
         if traced {
             if self.receiver.is_none() {
-                self.receiver = Some(runtime.block_on(test_support::OtlpReceiver::start_counting())?);
+                self.receiver = Some(Receiver::start(target, &settings.log_dir)?);
             }
-            let endpoint = self.receiver.as_ref().map(test_support::OtlpReceiver::endpoint).unwrap_or_default();
+            let endpoint = self.receiver.as_ref().map(|receiver| receiver.endpoint.clone()).unwrap_or_default();
             phase.extra_env.push(("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint));
             phase.extra_env.push(("OTEL_TRACES_SAMPLER", "always_on".to_owned()));
         }
         eprintln!(
             "\nbench: restarting the services with trace export {} (logs in {})",
-            if traced { "on, every span, to a receiver in this process" } else { "off" },
+            if traced { "on, every span, to a local OTLP receiver" } else { "off" },
             phase.log_dir.display()
         );
         local::stop_all(&running.system[1..]);
@@ -387,9 +435,14 @@ impl Traces {
         Ok(())
     }
 
-    /// Spans received so far.
+    /// The receiver's pid, to sample beside the system while traces are on.
+    fn receiver_pid(&self) -> Option<u32> {
+        self.receiver.as_ref().filter(|_| self.on).map(|receiver| receiver.child.id())
+    }
+
+    /// Spans received so far (as of the receiver's last report, at most a second old).
     fn received(&self) -> u64 {
-        self.receiver.as_ref().map_or(0, |receiver| receiver.span_count() as u64)
+        self.receiver.as_ref().map_or(0, |receiver| receiver.received.load(std::sync::atomic::Ordering::Relaxed))
     }
 }
 
