@@ -27,12 +27,7 @@ const KEEP_SENT: Duration = Duration::from_secs(3600);
 /// consumed event that caused it), so that the consumers of the event continue it; a fresh one
 /// otherwise.
 fn traceparent_here() -> String {
-    if service_runtime::telemetry::exporting()
-        && let Some(traceparent) = service_runtime::trace_context::traceparent_of(&tracing::Span::current())
-    {
-        return traceparent;
-    }
-    new_traceparent()
+    service_runtime::trace_context::traceparent_of(&tracing::Span::current()).unwrap_or_else(new_traceparent)
 }
 
 /// Writes `event` to the outbox within the caller's transaction (`connection` is the

@@ -71,15 +71,19 @@ pub fn init(format: LogFormat, service: &str) -> Result<Telemetry, StartupError>
         .with_default_directive(LevelFilter::INFO.into())
         .parse(&directives)
         .map_err(|error| StartupError::config("RUST_LOG", error.to_string()))?;
+    // Colours only for a terminal: in a log file they are noise, and writing them into every
+    // span's formatted fields costs time on every request.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = vec![match format {
         LogFormat::Json => tracing_subscriber::fmt::layer().with_target(true).json().flatten_event(true).boxed(),
-        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_target(true).boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_target(true).with_ansi(ansi).boxed(),
     }];
     let provider = match env("OTEL_EXPORTER_OTLP_ENDPOINT") {
         Some(endpoint) => Some(tracer_provider(&endpoint, service)?),
         None => None,
     };
     if let Some(provider) = &provider {
+        // For any library that propagates through the global propagator; ours use it directly.
         opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
         let tracer = provider.tracer(service.to_owned());
         // What the layer does by default on every poll of an instrumented future (make the span's

@@ -2,14 +2,16 @@
 //! (HTTP/2 headers) and Kafka headers, so that one trace follows a request through every
 //! service and across the broker.
 //!
-//! With tracing export off (no `OTEL_EXPORTER_OTLP_ENDPOINT`) no propagator is installed and
-//! spans carry no OpenTelemetry context: injecting writes nothing and extracting yields an
-//! empty context, at the cost of a lookup.
+//! The format is W3C Trace Context, always: the propagator is used directly rather than through
+//! OpenTelemetry's global one, which takes a lock on every call. With tracing export off (no
+//! `OTEL_EXPORTER_OTLP_ENDPOINT`) spans carry no OpenTelemetry context, so injecting writes
+//! nothing and extracting is skipped.
 
 use opentelemetry::{
     Context,
-    propagation::{Extractor, Injector},
+    propagation::{Extractor, Injector, TextMapPropagator as _},
 };
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tonic::codegen::http::{HeaderMap, HeaderName, HeaderValue};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
@@ -18,15 +20,18 @@ pub const TRACEPARENT: &str = "traceparent";
 
 /// Writes the context of `span` into `headers` (`traceparent`, `tracestate`).
 pub fn inject_into_headers(span: &tracing::Span, headers: &mut HeaderMap) {
-    let context = span.context();
-    opentelemetry::global::get_text_map_propagator(|propagator| {
-        propagator.inject_context(&context, &mut HeaderInjector(headers));
-    });
+    if !crate::telemetry::exporting() {
+        return;
+    }
+    TraceContextPropagator::new().inject_context(&span.context(), &mut HeaderInjector(headers));
 }
 
 /// The trace context that `headers` carry, if any.
 pub fn extract_from_headers(headers: &HeaderMap) -> Context {
-    opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&HeaderExtractor(headers)))
+    if !crate::telemetry::exporting() {
+        return Context::new();
+    }
+    TraceContextPropagator::new().extract(&HeaderExtractor(headers))
 }
 
 /// Makes `span` a child of the context that `headers` carry (a no-op when they carry none),
@@ -60,19 +65,24 @@ pub fn record_ids(span: &tracing::Span) {
 
 /// The W3C `traceparent` of `span`, when it is part of a trace that is recorded.
 pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
+    if !crate::telemetry::exporting() {
+        return None;
+    }
     let mut carrier = std::collections::HashMap::new();
-    let context = span.context();
-    opentelemetry::global::get_text_map_propagator(|propagator| propagator.inject_context(&context, &mut carrier));
+    TraceContextPropagator::new().inject_context(&span.context(), &mut carrier);
     carrier.remove(TRACEPARENT)
 }
 
 /// Makes `span` a child of the trace that `traceparent` names (a no-op when it names none),
 /// and records its ids ([`record_ids`]).
 pub fn continue_from_traceparent(span: &tracing::Span, traceparent: Option<&str>) {
-    let parent = traceparent.map_or_else(Context::new, |traceparent| {
-        let carrier = std::collections::HashMap::from([(TRACEPARENT.to_owned(), traceparent.to_owned())]);
-        opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&carrier))
-    });
+    let parent = match traceparent {
+        Some(traceparent) if crate::telemetry::exporting() => {
+            let carrier = std::collections::HashMap::from([(TRACEPARENT.to_owned(), traceparent.to_owned())]);
+            TraceContextPropagator::new().extract(&carrier)
+        }
+        _ => Context::new(),
+    };
     continue_from(span, parent);
 }
 
