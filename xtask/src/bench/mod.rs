@@ -91,7 +91,7 @@ struct Planned {
     drive: Drive,
     /// It places orders: the broker's work during it is read from the services' counters.
     places_orders: bool,
-    /// The services export every span (to a receiver in this process) while it runs.
+    /// The services export every span (to the bench's OTLP receiver) while it runs.
     traced: bool,
 }
 
@@ -349,7 +349,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
 struct Traces {
     on: bool,
     receiver: Option<Receiver>,
-    /// Set once the services have been restarted: each restart logs to a directory of its own.
+    /// How often the services have been restarted: each restart logs to a directory of its own.
     restarts: u32,
 }
 
@@ -373,11 +373,7 @@ impl Receiver {
             .spawn()
             .with_context(|| format!("starting {RECEIVER}"))?;
         let mut lines = BufReader::new(child.stdout.take().context("receiver stdout")?).lines();
-        let first = lines.next().context("the receiver printed no endpoint")??;
-        let endpoint = first
-            .strip_prefix("OTEL_EXPORTER_OTLP_ENDPOINT=")
-            .with_context(|| format!("unexpected line {first:?}"))?
-            .to_owned();
+        let endpoint = announced(&mut lines, "OTEL_EXPORTER_OTLP_ENDPOINT=", RECEIVER)?;
         let received = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counter = std::sync::Arc::clone(&received);
         std::thread::spawn(move || {
@@ -416,11 +412,11 @@ impl Traces {
         phase.log_dir = settings.log_dir.join(format!("restart-{}", self.restarts));
         std::fs::create_dir_all(&phase.log_dir)?;
         if traced {
-            if self.receiver.is_none() {
-                self.receiver = Some(Receiver::start(target, &settings.log_dir)?);
-            }
-            let endpoint = self.receiver.as_ref().map(|receiver| receiver.endpoint.clone()).unwrap_or_default();
-            phase.extra_env.push(("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint));
+            let receiver = match &mut self.receiver {
+                Some(receiver) => receiver,
+                None => self.receiver.insert(Receiver::start(target, &settings.log_dir)?),
+            };
+            phase.extra_env.push(("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.clone()));
             phase.extra_env.push(("OTEL_TRACES_SAMPLER", "always_on".to_owned()));
         }
         eprintln!(
@@ -496,14 +492,20 @@ fn start_reference_server(target: &Path, log_dir: &Path) -> anyhow::Result<(Chil
         .spawn()
         .context("starting reference-server")?;
     let mut lines = BufReader::new(child.stdout.take().context("reference-server stdout")?).lines();
-    let mut address = |prefix: &str| -> anyhow::Result<String> {
-        let line = lines.next().context("reference-server printed no address")??;
-        let address = line.strip_prefix(prefix).with_context(|| format!("unexpected line {line:?}"))?;
-        Ok(format!("http://{address}"))
-    };
-    let http = address("http=")?;
-    let grpc = address("grpc=")?;
+    let http = format!("http://{}", announced(&mut lines, "http=", "reference-server")?);
+    let grpc = format!("http://{}", announced(&mut lines, "grpc=", "reference-server")?);
     Ok((child, http, grpc))
+}
+
+/// What a helper process announces on its next line of output after `prefix`.
+fn announced(
+    lines: &mut impl Iterator<Item = std::io::Result<String>>,
+    prefix: &str,
+    who: &str,
+) -> anyhow::Result<String> {
+    let line = lines.next().with_context(|| format!("{who} printed no {prefix}"))??;
+    let value = line.strip_prefix(prefix).with_context(|| format!("{who}: unexpected line {line:?}"))?;
+    Ok(value.to_owned())
 }
 
 /// Runs the load generator for one scenario while sampling `watched` (and the generator).
