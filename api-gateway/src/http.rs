@@ -145,8 +145,6 @@ fn request_span(request: &Request, route: &'static str) -> tracing::Span {
         http.request.method = method,
         http.route = route,
         http.response.status_code = tracing::field::Empty,
-        trace_id = tracing::field::Empty,
-        span_id = tracing::field::Empty,
     );
     service_runtime::trace_context::continue_from_headers(&span, request.headers());
     span

@@ -325,8 +325,6 @@ pub fn consumer_span(consumer: &str, message: &rdkafka::message::BorrowedMessage
         messaging.destination.name = message.topic(),
         messaging.consumer.group.name = consumer,
         messaging.kafka.offset = message.offset(),
-        trace_id = tracing::field::Empty,
-        span_id = tracing::field::Empty,
     );
     let traceparent = message.headers().and_then(|headers| {
         headers

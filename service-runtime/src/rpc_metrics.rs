@@ -88,8 +88,6 @@ fn server_span(path: &str, headers: &http::HeaderMap) -> tracing::Span {
         rpc.service = service,
         rpc.method = method,
         rpc.grpc.status_code = tracing::field::Empty,
-        trace_id = tracing::field::Empty,
-        span_id = tracing::field::Empty,
     );
     crate::trace_context::continue_from_headers(&span, headers);
     span

@@ -34,32 +34,16 @@ pub fn extract_from_headers(headers: &HeaderMap) -> Context {
     TraceContextPropagator::new().extract(&HeaderExtractor(headers))
 }
 
-/// Makes `span` a child of the context that `headers` carry (a no-op when they carry none),
-/// and records its ids ([`record_ids`]).
+/// Makes `span` a child of the context that `headers` carry (a no-op when they carry none).
 pub fn continue_from_headers(span: &tracing::Span, headers: &HeaderMap) {
     continue_from(span, extract_from_headers(headers));
 }
 
-/// Makes `span` a child of `parent` when that names a trace, then records its ids.
+/// Makes `span` a child of `parent` when that names a trace.
 fn continue_from(span: &tracing::Span, parent: Context) {
     // An empty context would make the span a root of its own: leave it as it is instead.
     if opentelemetry::trace::TraceContextExt::span(&parent).span_context().is_valid() {
         let _ = span.set_parent(parent);
-    }
-    record_ids(span);
-}
-
-/// Fills `span`'s `trace_id` and `span_id` fields (declared empty where it was created) from its
-/// OpenTelemetry context, so that every log line written inside it names its trace. Call it
-/// after the span's parent is set.
-pub fn record_ids(span: &tracing::Span) {
-    use opentelemetry::trace::TraceContextExt as _;
-
-    let context = span.context();
-    let ids = context.span().span_context().clone();
-    if ids.is_valid() {
-        span.record("trace_id", tracing::field::display(ids.trace_id()));
-        span.record("span_id", tracing::field::display(ids.span_id()));
     }
 }
 
@@ -73,8 +57,7 @@ pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
     carrier.remove(TRACEPARENT)
 }
 
-/// Makes `span` a child of the trace that `traceparent` names (a no-op when it names none),
-/// and records its ids ([`record_ids`]).
+/// Makes `span` a child of the trace that `traceparent` names (a no-op when it names none).
 pub fn continue_from_traceparent(span: &tracing::Span, traceparent: Option<&str>) {
     let parent = match traceparent {
         Some(traceparent) if crate::telemetry::exporting() => {

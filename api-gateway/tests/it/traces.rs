@@ -112,7 +112,7 @@ async fn one_order_is_one_trace_across_every_service_and_every_kafka_hop() {
     }
     let call = find(&trace, wanted[1]).expect("the RPC");
     assert_eq!(call.attribute("rpc.grpc.status_code"), Some("0"), "{call:#?}");
-    // A log line written while handling a hop names the trace (JSON logs).
+    // A log line written while handling a hop names its trace and span (JSON logs).
     let decided_line = system
         .orders
         .process
@@ -121,7 +121,9 @@ async fn one_order_is_one_trace_across_every_service_and_every_kafka_hop() {
         .wait_for_log("order decided", Duration::from_secs(5))
         .expect("the decision's log line");
     let trace_id = &trace[0].trace_id;
-    assert!(decided_line.contains(&format!("\"trace_id\":\"{trace_id}\"")), "{decided_line}");
+    let decision = find(&trace, wanted[3]).expect("the decision's hop");
+    let ids = format!("\"openTelemetry\":{{\"spanId\":\"{}\",\"traceId\":\"{trace_id}\"}}", decision.span_id);
+    assert!(decided_line.contains(&ids), "no {ids} in {decided_line}");
     // A nested read: the loaders' batched calls run on tasks of their own, in the same trace.
     let orders = "query($user: ID!) { userOrders(userId: $user, page: 1, limit: 10) { items { product { name } } user { name } } }";
     system.ok(orders, json!({ "user": user }), Some(&token)).await;
