@@ -1,7 +1,7 @@
 //! The three backend services, their clients, and the one wrapper every call goes through: it
 //! counts the call (`gateway_backend_calls_total`) and maps errors.
 
-use std::{future::Future, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use tracing::Instrument as _;
 
@@ -13,9 +13,14 @@ use service_runtime::grpc::{PeerChannel, StartupError, client_channel};
 
 use crate::{config::Config, errors};
 
-/// Clients for the backends; cheap to clone (the channels are shared).
+/// Clients for the backends, shared: a clone is one reference count (the per-request loaders
+/// each hold one).
 #[derive(Debug, Clone)]
-pub struct Backends {
+pub struct Backends(Arc<Clients>);
+
+/// The backends' clients.
+#[derive(Debug)]
+pub struct Clients {
     pub users: UserServiceClient<PeerChannel>,
     pub products: ProductServiceClient<PeerChannel>,
     pub orders: OrderServiceClient<PeerChannel>,
@@ -30,7 +35,7 @@ impl Backends {
         let users = client_channel("USER_SERVICE_URL", &config.user_service_url, timeout)?;
         let products = client_channel("PRODUCT_SERVICE_URL", &config.product_service_url, timeout)?;
         let orders = client_channel("ORDER_SERVICE_URL", &config.order_service_url, timeout)?;
-        Ok(Self {
+        Ok(Self(Arc::new(Clients {
             users: UserServiceClient::new(users.clone()),
             products: ProductServiceClient::new(products.clone()),
             orders: OrderServiceClient::new(orders.clone()),
@@ -39,7 +44,15 @@ impl Backends {
                 ("product-service", "product.ProductService", products),
                 ("order-service", "order.OrderService", orders),
             ],
-        })
+        })))
+    }
+}
+
+impl std::ops::Deref for Backends {
+    type Target = Clients;
+
+    fn deref(&self) -> &Clients {
+        &self.0
     }
 }
 

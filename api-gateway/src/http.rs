@@ -25,6 +25,7 @@ use crate::{
     auth::Auth,
     backends::{self, Backends},
     config::Limits,
+    documents::DocumentCache,
     graphiql,
     schema::{self, GatewaySchema},
 };
@@ -32,12 +33,14 @@ use crate::{
 /// A token bucket per client address.
 type ClientLimiter = RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, governor::clock::DefaultClock>;
 
-/// What every handler can reach.
-#[derive(Clone)]
+/// What every handler can reach. The router shares one behind an `Arc`: axum clones the state
+/// for every request, and cloning the schema, clients and keys each time cost more than the
+/// gateway's own handling of a cheap read.
 pub struct AppState {
     pub schema: GatewaySchema,
     pub backends: Backends,
     pub auth: Auth,
+    pub documents: DocumentCache,
 }
 
 /// The router, with its limits applied.
@@ -61,14 +64,18 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .layer(middleware::from_fn(count_requests))
-        .with_state(state)
+        .with_state(Arc::new(state))
 }
 
 /// Subscriptions over WebSocket (graphql-transport-ws or graphql-ws). The token comes in the
 /// `connection_init` payload as `{"Authorization": "Bearer <token>"}`.
-async fn graphql_ws(State(state): State<AppState>, protocol: GraphQLProtocol, upgrade: WebSocketUpgrade) -> Response {
+async fn graphql_ws(
+    State(state): State<Arc<AppState>>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| {
-        let AppState { schema, backends, auth } = state;
+        let (schema, backends, auth) = (state.schema.clone(), state.backends.clone(), state.auth.clone());
         GraphQLWebSocket::new(socket, schema, protocol)
             .on_connection_init(move |payload| async move {
                 let header = ["Authorization", "authorization"].iter().find_map(|key| payload.get(*key)?.as_str());
@@ -83,11 +90,13 @@ async fn graphql_ws(State(state): State<AppState>, protocol: GraphQLProtocol, up
     })
 }
 
-async fn graphql(State(state): State<AppState>, headers: HeaderMap, request: GraphQLRequest) -> GraphQLResponse {
+async fn graphql(State(state): State<Arc<AppState>>, headers: HeaderMap, request: GraphQLRequest) -> GraphQLResponse {
     let authorization = headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok());
     let credentials = state.auth.credentials(authorization);
     let (users, products) = schema::loaders(&state.backends);
-    let request = request.into_inner().data(credentials).data(users).data(products);
+    let mut request = request.into_inner();
+    state.documents.prepare(&mut request);
+    let request = request.data(credentials).data(users).data(products);
     let mut response = state.schema.execute(request).await;
     if let Some(seconds) = crate::errors::retry_after(&response.errors) {
         response.http_headers.insert(header::RETRY_AFTER, seconds.into());
@@ -96,7 +105,7 @@ async fn graphql(State(state): State<AppState>, headers: HeaderMap, request: Gra
 }
 
 /// 200 while the gateway runs; the body says whether every backend is SERVING.
-async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
+async fn health(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
     let backends = backends::health(&state.backends, Duration::from_secs(1)).await;
     let all_serving = backends.iter().all(|(_, status)| status == "SERVING");
     let services: serde_json::Map<_, _> =

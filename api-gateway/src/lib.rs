@@ -8,6 +8,7 @@ mod auth;
 mod backends;
 mod client_addr;
 mod config;
+mod documents;
 mod errors;
 mod feed;
 mod followers;
@@ -43,7 +44,10 @@ pub async fn build(config: Config) -> Result<Gateway, StartupError> {
     let feed = feed::EventFeed::new(config.kafka.enabled(), Duration::from_millis(config.subscription_feed_idle_ms));
     let schema = schema::build(backends.clone(), auth.clone(), feed.clone(), &config.limits);
     http::prometheus();
-    let router = http::router(http::AppState { schema, backends, auth }, &config.limits);
+    let router = http::router(
+        http::AppState { schema, backends, auth, documents: documents::DocumentCache::default() },
+        &config.limits,
+    );
     let addr = config.listen_addr;
     let listener = TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })?;
     let local_addr = listener.local_addr().map_err(|source| StartupError::Bind { addr, source })?;
