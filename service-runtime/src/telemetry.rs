@@ -13,7 +13,7 @@ use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::{
     Resource,
     propagation::TraceContextPropagator,
-    trace::{Sampler, SdkTracerProvider, span_processor_with_async_runtime::BatchSpanProcessor},
+    trace::{BatchSpanProcessor, Sampler, SdkTracerProvider},
 };
 use tracing_subscriber::{EnvFilter, filter::LevelFilter, layer::SubscriberExt as _, util::SubscriberInitExt as _};
 
@@ -127,9 +127,11 @@ fn tracer_provider(endpoint: &str, service: &str) -> Result<SdkTracerProvider, S
         .with_endpoint(endpoint)
         .build()
         .map_err(|error| StartupError::config("OTEL_EXPORTER_OTLP_ENDPOINT", error.to_string()))?;
-    // The batch processor on this runtime: the exporter's gRPC client needs Tokio's reactor,
-    // which the SDK's default (a plain thread) does not have.
-    let processor = BatchSpanProcessor::builder(exporter, opentelemetry_sdk::runtime::Tokio).build();
+    // The SDK's batch processor runs on a thread of its own and is woken only when a batch is
+    // full or its interval ends; the variant on the Tokio runtime woke its task for every span
+    // that ended. The exporter's gRPC connection itself still runs on this runtime (tonic
+    // spawns it here when the exporter is built), so the thread only hands batches to it.
+    let processor = BatchSpanProcessor::builder(exporter).build();
     // The default resource reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES.
     let mut resource = Resource::builder();
     if env("OTEL_SERVICE_NAME").is_none() {
