@@ -64,7 +64,14 @@ pub async fn call<T>(
 ) -> async_graphql::Result<T> {
     metrics::counter!("gateway_backend_calls_total", "service" => service, "method" => method).increment(1);
     let span = if service_runtime::telemetry::exporting() {
-        tracing::info_span!("backend call", otel.name = %format!("{service}/{method}"), otel.kind = "client", rpc.system = "grpc", peer.service = service, rpc.method = method)
+        tracing::info_span!(
+            "backend call",
+            otel.name = format!("{service}/{method}").as_str(),
+            otel.kind = "client",
+            rpc.system = "grpc",
+            peer.service = service,
+            rpc.method = method
+        )
     } else {
         tracing::Span::none()
     };

@@ -149,7 +149,9 @@ fn request_span(request: &Request, route: &'static str) -> tracing::Span {
     let method = request.method().as_str();
     let span = tracing::info_span!(
         "HTTP request",
-        otel.name = %format!("{method} {route}"),
+        // Names are recorded as strings, not through `%` (Display), which every layer would
+        // format again.
+        otel.name = format!("{method} {route}").as_str(),
         otel.kind = "server",
         http.request.method = method,
         http.route = route,

@@ -319,7 +319,7 @@ pub fn consumer_span(consumer: &str, message: &rdkafka::message::BorrowedMessage
     }
     let span = tracing::info_span!(
         "event consumed",
-        otel.name = %format!("{} process", message.topic()),
+        otel.name = format!("{} process", message.topic()).as_str(),
         otel.kind = "consumer",
         messaging.system = "kafka",
         messaging.destination.name = message.topic(),

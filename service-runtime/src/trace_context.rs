@@ -18,6 +18,9 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 /// The W3C header (and Kafka header) that carries a trace context.
 pub const TRACEPARENT: &str = "traceparent";
 
+/// The W3C header that carries vendor-specific trace state alongside [`TRACEPARENT`].
+const TRACESTATE: &str = "tracestate";
+
 /// Writes the context of `span` into `headers` (`traceparent`, `tracestate`).
 pub fn inject_into_headers(span: &tracing::Span, headers: &mut HeaderMap) {
     if !crate::telemetry::exporting() {
@@ -69,11 +72,29 @@ pub fn continue_from_traceparent(span: &tracing::Span, traceparent: Option<&str>
     continue_from(span, parent);
 }
 
+/// Writes the propagator's headers into gRPC metadata.
 struct HeaderInjector<'a>(&'a mut HeaderMap);
 
 impl Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
-        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(key.as_bytes()), HeaderValue::from_str(&value)) {
+        // The propagator writes `tracestate` even when it is empty: an empty header tells the
+        // next hop nothing and costs a header to encode, send and parse on every call.
+        if value.is_empty() {
+            return;
+        }
+        let name = match key {
+            TRACEPARENT => HeaderName::from_static(TRACEPARENT),
+            TRACESTATE => HeaderName::from_static(TRACESTATE),
+            other => match HeaderName::from_bytes(other.as_bytes()) {
+                Ok(name) => name,
+                Err(_) => return,
+            },
+        };
+        if let Ok(mut value) = HeaderValue::from_str(&value) {
+            // Every call's `traceparent` is new, so HPACK gains nothing by remembering it: marked
+            // sensitive, it is sent as a literal instead of pushing a fresh entry into (and an
+            // older one out of) both ends' header tables on every call.
+            value.set_sensitive(true);
             self.0.insert(name, value);
         }
     }
@@ -88,5 +109,30 @@ impl Extractor for HeaderExtractor<'_> {
 
     fn keys(&self) -> Vec<&str> {
         self.0.keys().map(HeaderName::as_str).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_injector_leaves_out_an_empty_tracestate_and_marks_traceparent_sensitive() {
+        let mut headers = HeaderMap::new();
+        let mut injector = HeaderInjector(&mut headers);
+        injector.set(TRACEPARENT, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned());
+        injector.set(TRACESTATE, String::new());
+
+        let traceparent = headers.get(TRACEPARENT).expect("traceparent written");
+        assert_eq!(traceparent, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+        assert!(traceparent.is_sensitive(), "a per-call value is not worth HPACK's table");
+        assert!(headers.get(TRACESTATE).is_none(), "an empty tracestate is not sent");
+    }
+
+    #[test]
+    fn a_tracestate_with_content_is_passed_on() {
+        let mut headers = HeaderMap::new();
+        HeaderInjector(&mut headers).set(TRACESTATE, "vendor=value".to_owned());
+        assert_eq!(headers.get(TRACESTATE).expect("tracestate written"), "vendor=value");
     }
 }

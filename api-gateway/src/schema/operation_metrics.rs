@@ -123,7 +123,7 @@ impl Extension for Measurement {
         let span = match &labels {
             Some(labels) if service_runtime::telemetry::exporting() => tracing::info_span!(
                 "GraphQL operation",
-                otel.name = %format!("{} {}", labels.kind, labels.field),
+                otel.name = format!("{} {}", labels.kind, labels.field).as_str(),
                 graphql.operation.type = labels.kind,
                 graphql.operation.name = operation_name.unwrap_or_default(),
             ),
