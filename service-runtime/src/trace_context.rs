@@ -91,9 +91,10 @@ impl Injector for HeaderInjector<'_> {
             },
         };
         if let Ok(mut value) = HeaderValue::from_str(&value) {
-            // Every call's `traceparent` is new, so HPACK gains nothing by remembering it: marked
-            // sensitive, it is sent as a literal instead of pushing a fresh entry into (and an
-            // older one out of) both ends' header tables on every call.
+            // A trace header's value is new with every call or trace (`traceparent` names the
+            // calling span), so HPACK gains nothing by remembering it: marked sensitive, it is
+            // sent as a literal instead of pushing a fresh entry into (and an older one out of)
+            // both ends' header tables on every call.
             value.set_sensitive(true);
             self.0.insert(name, value);
         }
