@@ -3,13 +3,19 @@
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use tracing::Instrument as _;
+use opentelemetry::{
+    KeyValue,
+    trace::{SpanBuilder, SpanKind},
+};
 
 use proto::{
     order::order_service_client::OrderServiceClient, product::product_service_client::ProductServiceClient,
     user::user_service_client::UserServiceClient,
 };
-use service_runtime::grpc::{PeerChannel, StartupError, client_channel};
+use service_runtime::{
+    grpc::{PeerChannel, StartupError, client_channel},
+    spans::ExportedSpan,
+};
 
 use crate::{config::Config, errors};
 
@@ -63,19 +69,14 @@ pub async fn call<T>(
     response: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 ) -> async_graphql::Result<T> {
     metrics::counter!("gateway_backend_calls_total", "service" => service, "method" => method).increment(1);
-    let span = if service_runtime::telemetry::exporting() {
-        tracing::info_span!(
-            "backend call",
-            otel.name = format!("{service}/{method}").as_str(),
-            otel.kind = "client",
-            rpc.system = "grpc",
-            peer.service = service,
-            rpc.method = method
-        )
-    } else {
-        tracing::Span::none()
-    };
-    match response.instrument(span).await {
+    let span = ExportedSpan::start_here(|| {
+        SpanBuilder::from_name(format!("{service}/{method}")).with_kind(SpanKind::Client).with_attributes([
+            KeyValue::new("rpc.system", "grpc"),
+            KeyValue::new("peer.service", service),
+            KeyValue::new("rpc.method", method),
+        ])
+    });
+    match span.run(response).await {
         Ok(response) => Ok(response.into_inner()),
         Err(status) => Err(errors::from_status(service, status)),
     }

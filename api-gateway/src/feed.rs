@@ -248,7 +248,11 @@ fn stop_if_idle(
 /// redelivery, or a relay's retry).
 fn forward(feed: &EventFeed, message: &rdkafka::message::BorrowedMessage<'_>, seen: &mut SeenEvents) {
     // The last hop of the event's trace (when traces are exported).
-    let _span = events::kafka::consumer_span("api-gateway feed", message).entered();
+    events::kafka::consumer_span("api-gateway feed", message).in_scope(|| forward_once(feed, message, seen));
+}
+
+/// [`forward`], inside the event's span.
+fn forward_once(feed: &EventFeed, message: &rdkafka::message::BorrowedMessage<'_>, seen: &mut SeenEvents) {
     let payload = message.payload().unwrap_or_default();
     // A message the gateway cannot read is the owning consumers' concern (they dead-letter
     // it); subscribers simply do not see it.

@@ -18,8 +18,12 @@ use axum::{
     routing::get,
 };
 use governor::{Quota, RateLimiter, clock::Clock as _, state::keyed::DefaultKeyedStateStore};
+use opentelemetry::{
+    KeyValue,
+    trace::{SpanBuilder, SpanKind},
+};
+use service_runtime::spans::ExportedSpan;
 use tower_http::limit::RequestBodyLimitLayer;
-use tracing::Instrument as _;
 
 use crate::{
     auth::Auth,
@@ -132,8 +136,8 @@ async fn count_requests(request: Request, next: Next) -> Response {
     };
     let started = std::time::Instant::now();
     let span = request_span(&request, path);
-    let response = next.run(request).instrument(span.clone()).await;
-    span.record("http.response.status_code", response.status().as_u16());
+    let response = span.run(next.run(request)).await;
+    span.set_attribute(|| KeyValue::new("http.response.status_code", i64::from(response.status().as_u16())));
     let status = response.status().as_u16().to_string();
     metrics::counter!("gateway_http_requests_total", "path" => path, "status" => status).increment(1);
     metrics::histogram!("gateway_http_request_duration_seconds", "path" => path).record(started.elapsed());
@@ -142,23 +146,17 @@ async fn count_requests(request: Request, next: Next) -> Response {
 
 /// The span of one HTTP request (continuing the client's trace when it sends one), when
 /// traces are exported; none otherwise.
-fn request_span(request: &Request, route: &'static str) -> tracing::Span {
-    if !service_runtime::telemetry::exporting() {
-        return tracing::Span::none();
+fn request_span(request: &Request, route: &'static str) -> ExportedSpan {
+    if !service_runtime::spans::exporting() {
+        return ExportedSpan::NONE;
     }
-    let method = request.method().as_str();
-    let span = tracing::info_span!(
-        "HTTP request",
-        // Names are recorded as strings, not through `%` (Display), which every layer would
-        // format again.
-        otel.name = format!("{method} {route}").as_str(),
-        otel.kind = "server",
-        http.request.method = method,
-        http.route = route,
-        http.response.status_code = tracing::field::Empty,
-    );
-    service_runtime::trace_context::continue_from_headers(&span, request.headers());
-    span
+    ExportedSpan::start(&service_runtime::trace_context::extract_from_headers(request.headers()), || {
+        let method = request.method().as_str();
+        SpanBuilder::from_name(format!("{method} {route}")).with_kind(SpanKind::Server).with_attributes([
+            KeyValue::new("http.request.method", method.to_owned()),
+            KeyValue::new("http.route", route),
+        ])
+    })
 }
 
 /// The per-client buckets, and whom to believe about who the client is.

@@ -26,7 +26,6 @@ use rdkafka::{
 };
 use sqlx::{AnyConnection, AnyPool};
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument as _;
 
 use crate::{
     Envelope, Event, KafkaArgs,
@@ -383,7 +382,7 @@ impl ProcessConsumer {
         for message in batch {
             let route = self.route_of(message.topic()).ok_or("a message from a topic without a handler")?;
             let span = crate::kafka::consumer_span(&self.group, message);
-            match route.apply(message.payload().unwrap_or_default(), &mut transaction).instrument(span).await {
+            match span.run(route.apply(message.payload().unwrap_or_default(), &mut transaction)).await {
                 Ok(effect) => effects.push((message.topic(), effect)),
                 Err(failure) => return Err(format!("{failure:?}")),
             }
@@ -445,7 +444,7 @@ impl ProcessConsumer {
         loop {
             attempt += 1;
             let span = crate::kafka::consumer_span(&self.group, message);
-            let error = match self.apply_one(route, payload).instrument(span).await {
+            let error = match span.run(self.apply_one(route, payload)).await {
                 Ok(true) => return Some(Outcome::Applied),
                 Ok(false) => return Some(Outcome::Duplicate),
                 Err(Failure::Undecodable(reason) | Failure::Handler(HandlerError::Permanent(reason))) => {

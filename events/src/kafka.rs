@@ -11,6 +11,12 @@ use rdkafka::{
     statistics::Statistics,
 };
 
+use opentelemetry::{
+    KeyValue,
+    trace::{SpanBuilder, SpanKind},
+};
+use service_runtime::spans::ExportedSpan;
+
 use crate::producer::EventProducer;
 
 /// The default of `KAFKA_FETCH_WAIT_MS`: see [`KafkaArgs::kafka_fetch_wait_ms`]. Measured with
@@ -311,27 +317,25 @@ pub fn partitions_of<'t, X: ConsumerContext, C: rdkafka::consumer::Consumer<X>>(
 /// The span of handling one consumed message, continuing the trace its `traceparent` header
 /// names, when traces are exported; none otherwise. `consumer` names who handles it (a
 /// service's group, the gateway's feed).
-pub fn consumer_span(consumer: &str, message: &rdkafka::message::BorrowedMessage<'_>) -> tracing::Span {
+pub fn consumer_span(consumer: &str, message: &rdkafka::message::BorrowedMessage<'_>) -> ExportedSpan {
     use rdkafka::{Message as _, message::Headers as _};
 
-    if !service_runtime::telemetry::exporting() {
-        return tracing::Span::none();
+    if !service_runtime::spans::exporting() {
+        return ExportedSpan::NONE;
     }
-    let span = tracing::info_span!(
-        "event consumed",
-        otel.name = format!("{} process", message.topic()).as_str(),
-        otel.kind = "consumer",
-        messaging.system = "kafka",
-        messaging.destination.name = message.topic(),
-        messaging.consumer.group.name = consumer,
-        messaging.kafka.offset = message.offset(),
-    );
     let traceparent = message.headers().and_then(|headers| {
         headers
             .iter()
             .find(|header| header.key == crate::envelope::TRACEPARENT_HEADER)
             .and_then(|header| std::str::from_utf8(header.value?).ok())
     });
-    service_runtime::trace_context::continue_from_traceparent(&span, traceparent);
-    span
+    let parent = service_runtime::trace_context::extract_from_traceparent(traceparent);
+    ExportedSpan::start(&parent, || {
+        SpanBuilder::from_name(format!("{} process", message.topic())).with_kind(SpanKind::Consumer).with_attributes([
+            KeyValue::new("messaging.system", "kafka"),
+            KeyValue::new("messaging.destination.name", message.topic().to_owned()),
+            KeyValue::new("messaging.consumer.group.name", consumer.to_owned()),
+            KeyValue::new("messaging.kafka.offset", message.offset()),
+        ])
+    })
 }

@@ -27,7 +27,7 @@ const KEEP_SENT: Duration = Duration::from_secs(3600);
 /// consumed event that caused it), so that the consumers of the event continue it; a fresh one
 /// otherwise.
 fn traceparent_here() -> String {
-    service_runtime::trace_context::traceparent_of(&tracing::Span::current()).unwrap_or_else(new_traceparent)
+    service_runtime::trace_context::current_traceparent().unwrap_or_else(new_traceparent)
 }
 
 /// Writes `event` to the outbox within the caller's transaction (`connection` is the

@@ -2,7 +2,8 @@
 //!
 //! - [`config`]: the configuration contract's common settings (flags with env fallbacks).
 //! - [`telemetry`]: structured logs, JSON or pretty, and OpenTelemetry traces over OTLP when
-//!   configured ([`log_fields`]: what the pretty format writes of a span); [`trace_context`]: the W3C trace context in gRPC and Kafka headers;
+//!   configured; [`spans`]: the spans a trace follows across processes; [`trace_context`]: the
+//!   W3C trace context in gRPC and Kafka headers;
 //!   [`metrics`]: the Prometheus recorder and its `METRICS_ADDR` listener.
 //! - [`database`]: SQLite (default, WAL) or PostgreSQL by URL, with embedded migrations.
 //! - [`grpc`]: binding, health, reflection and graceful shutdown with a drain timeout;
@@ -20,13 +21,13 @@ pub mod database;
 pub mod drain;
 pub mod error;
 pub mod grpc;
-pub mod log_fields;
 pub mod metrics;
 pub mod paging;
 pub mod peer_channel;
 pub mod process;
 pub mod rpc_metrics;
 pub mod shutdown;
+pub mod spans;
 pub mod telemetry;
 pub mod time;
 pub mod trace_context;

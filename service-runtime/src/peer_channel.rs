@@ -53,7 +53,7 @@ impl tower::Service<http::Request<Body>> for PeerChannel {
 
     fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
         // The caller's trace goes with the call (`traceparent`), when traces are exported.
-        crate::trace_context::inject_into_headers(&tracing::Span::current(), request.headers_mut());
+        crate::trace_context::inject_into_headers(request.headers_mut());
         // The channel that was made ready goes with this call; a clone stays for the next.
         let fresh = self.channel.clone();
         let mut channel = std::mem::replace(&mut self.channel, fresh);

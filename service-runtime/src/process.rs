@@ -110,7 +110,7 @@ async fn http_ok(addr: SocketAddr, path: &str) -> Result<(), String> {
 /// A startup failure is printed as one line naming the setting or resource at fault, and the
 /// process exits with status 1; logs may be JSON, so the line goes to stderr directly.
 pub async fn run_service<S: Serve>(
-    name: &str,
+    name: &'static str,
     runtime: &RuntimeArgs,
     probe: Probe,
     build: impl Future<Output = Result<S, StartupError>>,

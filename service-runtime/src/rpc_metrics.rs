@@ -16,8 +16,13 @@ use std::{
     time::Instant,
 };
 
+use opentelemetry::{
+    KeyValue,
+    trace::{SpanBuilder, SpanKind},
+};
 use tonic::{Code, codegen::http};
-use tracing::Instrument as _;
+
+use crate::spans::ExportedSpan;
 
 /// The tower layer that records every call's metrics.
 #[derive(Debug, Clone, Copy, Default)]
@@ -55,42 +60,36 @@ where
         let started = Instant::now();
         let span = server_span(&path, request.headers());
         let call = span.in_scope(|| self.inner.call(request));
-        Box::pin(
-            async move {
-                let response = call.await;
-                let code = match &response {
-                    Ok(response) => status_of(response.headers()),
-                    // The service itself failed (not a gRPC status): the connection breaks.
-                    Err(_) => Code::Internal,
-                };
-                tracing::Span::current().record("rpc.grpc.status_code", i32::from(code));
-                record(&path, code, started);
-                response
-            }
-            .instrument(span),
-        )
+        let call = span.run(call);
+        Box::pin(async move {
+            let response = call.await;
+            let code = match &response {
+                Ok(response) => status_of(response.headers()),
+                // The service itself failed (not a gRPC status): the connection breaks.
+                Err(_) => Code::Internal,
+            };
+            span.set_attribute(|| KeyValue::new("rpc.grpc.status_code", i64::from(i32::from(code))));
+            record(&path, code, started);
+            response
+        })
     }
 }
 
 /// The span of one call, a child of the caller's when its headers carry a trace context; none
 /// at all when traces are not exported.
-fn server_span(path: &str, headers: &http::HeaderMap) -> tracing::Span {
-    if !crate::telemetry::exporting() {
-        return tracing::Span::none();
+fn server_span(path: &str, headers: &http::HeaderMap) -> ExportedSpan {
+    if !crate::spans::exporting() {
+        return ExportedSpan::NONE;
     }
-    let name = path.trim_start_matches('/');
-    let (service, method) = name.split_once('/').unwrap_or((name, ""));
-    let span = tracing::info_span!(
-        "grpc server call",
-        otel.name = name,
-        otel.kind = "server",
-        rpc.system = "grpc",
-        rpc.service = service,
-        rpc.method = method,
-        rpc.grpc.status_code = tracing::field::Empty,
-    );
-    crate::trace_context::continue_from_headers(&span, headers);
-    span
+    ExportedSpan::start(&crate::trace_context::extract_from_headers(headers), || {
+        let name = path.trim_start_matches('/');
+        let (service, method) = name.split_once('/').unwrap_or((name, ""));
+        SpanBuilder::from_name(name.to_owned()).with_kind(SpanKind::Server).with_attributes([
+            KeyValue::new("rpc.system", "grpc"),
+            KeyValue::new("rpc.service", service.to_owned()),
+            KeyValue::new("rpc.method", method.to_owned()),
+        ])
+    })
 }
 
 /// The status a response's headers carry, `OK` when they carry none.

@@ -3,7 +3,7 @@
 //!
 //! The standard OpenTelemetry variables apply: `OTEL_SERVICE_NAME` (default: the binary's
 //! name), `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`
-//! (default: `parentbased_always_on`). Without an endpoint no OpenTelemetry layer, propagator or
+//! (default: `parentbased_always_on`). Without an endpoint no OpenTelemetry tracer, propagator or
 //! exporter exists at all, so tracing costs what the logs cost.
 
 use std::time::Duration;
@@ -24,15 +24,6 @@ use crate::grpc::StartupError;
 pub enum LogFormat {
     Json,
     Pretty,
-}
-
-/// Whether spans are exported: set once by [`init`]. Code that would create a span only for
-/// export (a span per RPC, per event) asks first, so that without export it creates none.
-static EXPORTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Whether this process exports traces.
-pub fn exporting() -> bool {
-    EXPORTING.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// How long the last spans may take to leave at shutdown.
@@ -63,7 +54,7 @@ impl Telemetry {
 /// setting is an error naming it. Must run inside a Tokio runtime when exporting.
 ///
 /// Calling it again (as tests that start several services in one process do) is harmless.
-pub fn init(format: LogFormat, service: &str) -> Result<Telemetry, StartupError> {
+pub fn init(format: LogFormat, service: &'static str) -> Result<Telemetry, StartupError> {
     let directives = std::env::var("RUST_LOG").unwrap_or_default();
     let filter = EnvFilter::builder()
         .with_default_directive(LevelFilter::INFO.into())
@@ -76,48 +67,38 @@ pub fn init(format: LogFormat, service: &str) -> Result<Telemetry, StartupError>
         Some(endpoint) => Some(tracer_provider(&endpoint, service)?),
         None => None,
     };
-    let opentelemetry = provider.as_ref().map(|provider| {
+    if let Some(provider) = &provider {
         // For any library that propagates through the global propagator; ours use it directly.
         opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-        let tracer = provider.tracer(service.to_owned());
-        // What the layer does by default on every poll of an instrumented future (make the span's
-        // OpenTelemetry context current, time busy and idle spells) and the attributes it adds to
-        // every span (thread, source location, target) are work on every request: without them a
-        // cheap read at full sampling lost 25 % of its throughput instead of 28 % (alternating
-        // runs of `product` with export off and on). Nothing here reads OpenTelemetry's current
-        // context: parents come from the tracing spans, and the propagators read the span given.
-        tracing_opentelemetry::layer()
-            .with_tracer(tracer)
-            .with_context_activation(false)
-            .with_tracked_inactivity(false)
-            .with_threads(false)
-            .with_location(false)
-            .with_target(false)
-    });
-    if opentelemetry.is_some() {
-        EXPORTING.store(true, std::sync::atomic::Ordering::Relaxed);
+        // A static name: every span carries a copy of its tracer's scope, and copying a
+        // borrowed name allocates nothing.
+        crate::spans::install(provider.tracer(service));
     }
     // `try_init` fails only when a subscriber is already installed, which is fine.
-    let registry = tracing_subscriber::registry().with(filter).with(opentelemetry);
+    let registry = tracing_subscriber::registry().with(filter);
     let _already_installed = match format {
-        // Each line inside a traced span names it (`openTelemetry.traceId`, `.spanId`), read from
-        // the OpenTelemetry layer when the line is written: recording the ids as fields of every
-        // span instead cost formatting them into both layers and two more exported attributes.
-        // This layer finds the ids through the dispatcher it is registered with, which a layer
-        // inside an `Option` or a `Vec` is never given: hence one chain per format.
-        LogFormat::Json => registry
-            .with(json_subscriber::fmt::layer().with_target(true).flatten_event(true).with_opentelemetry_ids(true))
-            .try_init(),
-        LogFormat::Pretty => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .fmt_fields(crate::log_fields::LogFields::default())
-                    .with_target(true)
-                    .with_ansi(ansi),
-            )
-            .try_init(),
+        LogFormat::Json => {
+            let mut layer = json_subscriber::fmt::layer().with_target(true).flatten_event(true);
+            // A line written while a traced span's work runs names that span and its trace, so
+            // that a log line leads to its trace.
+            layer.inner_layer_mut().add_dynamic_field("openTelemetry", |_, _| {
+                crate::spans::current_ids().map(|(trace_id, span_id)| TraceIds { trace_id, span_id })
+            });
+            registry.with(layer).try_init()
+        }
+        LogFormat::Pretty => {
+            registry.with(tracing_subscriber::fmt::layer().with_target(true).with_ansi(ansi)).try_init()
+        }
     };
     Ok(Telemetry { provider })
+}
+
+/// The ids a JSON log line carries under `openTelemetry`.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TraceIds {
+    span_id: String,
+    trace_id: String,
 }
 
 /// The provider that batches spans and sends them to `endpoint` over OTLP/gRPC.

@@ -4,8 +4,8 @@
 //!
 //! The format is W3C Trace Context, always: the propagator is used directly rather than through
 //! OpenTelemetry's global one, which takes a lock on every call. With tracing export off (no
-//! `OTEL_EXPORTER_OTLP_ENDPOINT`) spans carry no OpenTelemetry context, so injecting writes
-//! nothing and extracting is skipped.
+//! `OTEL_EXPORTER_OTLP_ENDPOINT`) there are no spans, so injecting writes nothing and
+//! extracting is skipped.
 
 use opentelemetry::{
     Context,
@@ -13,7 +13,8 @@ use opentelemetry::{
 };
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tonic::codegen::http::{HeaderMap, HeaderName, HeaderValue};
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use crate::spans::exporting;
 
 /// The W3C header (and Kafka header) that carries a trace context.
 pub const TRACEPARENT: &str = "traceparent";
@@ -21,55 +22,43 @@ pub const TRACEPARENT: &str = "traceparent";
 /// The W3C header that carries vendor-specific trace state alongside [`TRACEPARENT`].
 const TRACESTATE: &str = "tracestate";
 
-/// Writes the context of `span` into `headers` (`traceparent`, `tracestate`).
-pub fn inject_into_headers(span: &tracing::Span, headers: &mut HeaderMap) {
-    if !crate::telemetry::exporting() {
+/// Writes the context of the current span into `headers` (`traceparent`, `tracestate`).
+pub fn inject_into_headers(headers: &mut HeaderMap) {
+    if !exporting() {
         return;
     }
-    TraceContextPropagator::new().inject_context(&span.context(), &mut HeaderInjector(headers));
+    Context::map_current(|context| {
+        TraceContextPropagator::new().inject_context(context, &mut HeaderInjector(headers));
+    });
 }
 
-/// The trace context that `headers` carry, if any.
+/// The trace context that `headers` carry (an empty one when they carry none).
 pub fn extract_from_headers(headers: &HeaderMap) -> Context {
-    if !crate::telemetry::exporting() {
+    if !exporting() {
         return Context::new();
     }
-    TraceContextPropagator::new().extract(&HeaderExtractor(headers))
+    TraceContextPropagator::new().extract_with_context(&Context::new(), &HeaderExtractor(headers))
 }
 
-/// Makes `span` a child of the context that `headers` carry (a no-op when they carry none).
-pub fn continue_from_headers(span: &tracing::Span, headers: &HeaderMap) {
-    continue_from(span, extract_from_headers(headers));
-}
-
-/// Makes `span` a child of `parent` when that names a trace.
-fn continue_from(span: &tracing::Span, parent: Context) {
-    // An empty context would make the span a root of its own: leave it as it is instead.
-    if opentelemetry::trace::TraceContextExt::span(&parent).span_context().is_valid() {
-        let _ = span.set_parent(parent);
-    }
-}
-
-/// The W3C `traceparent` of `span`, when it is part of a trace that is recorded.
-pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
-    if !crate::telemetry::exporting() {
+/// The W3C `traceparent` of the current span, when there is one and traces are exported.
+pub fn current_traceparent() -> Option<String> {
+    if !exporting() {
         return None;
     }
     let mut carrier = std::collections::HashMap::new();
-    TraceContextPropagator::new().inject_context(&span.context(), &mut carrier);
+    Context::map_current(|context| TraceContextPropagator::new().inject_context(context, &mut carrier));
     carrier.remove(TRACEPARENT)
 }
 
-/// Makes `span` a child of the trace that `traceparent` names (a no-op when it names none).
-pub fn continue_from_traceparent(span: &tracing::Span, traceparent: Option<&str>) {
-    let parent = match traceparent {
-        Some(traceparent) if crate::telemetry::exporting() => {
+/// The trace context that a `traceparent` value names (an empty one when it names none).
+pub fn extract_from_traceparent(traceparent: Option<&str>) -> Context {
+    match traceparent {
+        Some(traceparent) if exporting() => {
             let carrier = std::collections::HashMap::from([(TRACEPARENT.to_owned(), traceparent.to_owned())]);
-            TraceContextPropagator::new().extract(&carrier)
+            TraceContextPropagator::new().extract_with_context(&Context::new(), &carrier)
         }
         _ => Context::new(),
-    };
-    continue_from(span, parent);
+    }
 }
 
 /// Writes the propagator's headers into gRPC metadata.

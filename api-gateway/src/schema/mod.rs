@@ -44,7 +44,7 @@ pub fn sdl() -> String {
 ///
 /// A batch runs on a task of its own; it stays in the trace of the operation that started it.
 pub fn loaders(backends: &Backends) -> (DataLoader<UserLoader>, DataLoader<ProductLoader>) {
-    let spawn = |batch| tokio::spawn(tracing::Instrument::in_current_span(batch));
+    let spawn = |batch| tokio::spawn(service_runtime::spans::in_current_span(batch));
     (
         DataLoader::new(UserLoader(backends.clone()), spawn).max_batch_size(loaders::MAX_BATCH),
         DataLoader::new(ProductLoader(backends.clone()), spawn).max_batch_size(loaders::MAX_BATCH),

@@ -13,7 +13,8 @@ use std::{
     time::Instant,
 };
 
-use tracing::Instrument as _;
+use opentelemetry::{KeyValue, trace::SpanBuilder};
+use service_runtime::spans::ExportedSpan;
 
 use async_graphql::{
     Response, ServerResult, Variables,
@@ -121,15 +122,15 @@ impl Extension for Measurement {
             .map(|(_, labels)| labels.clone())
         };
         let span = match &labels {
-            Some(labels) if service_runtime::telemetry::exporting() => tracing::info_span!(
-                "GraphQL operation",
-                otel.name = format!("{} {}", labels.kind, labels.field).as_str(),
-                graphql.operation.type = labels.kind,
-                graphql.operation.name = operation_name.unwrap_or_default(),
-            ),
-            _ => tracing::Span::none(),
+            Some(labels) => ExportedSpan::start_here(|| {
+                SpanBuilder::from_name(format!("{} {}", labels.kind, labels.field)).with_attributes([
+                    KeyValue::new("graphql.operation.type", labels.kind),
+                    KeyValue::new("graphql.operation.name", operation_name.unwrap_or_default().to_owned()),
+                ])
+            }),
+            None => ExportedSpan::NONE,
         };
         *self.executed.lock().unwrap_or_else(PoisonError::into_inner) = labels;
-        next.run(ctx, operation_name).instrument(span).await
+        span.run(next.run(ctx, operation_name)).await
     }
 }
