@@ -1,6 +1,10 @@
 //! The gateway's configuration: where the services are, the JWT secret, and the limits.
 
-use std::{net::SocketAddr, num::NonZeroU32, time::Duration};
+use std::{
+    net::SocketAddr,
+    num::{NonZeroU32, NonZeroUsize},
+    time::Duration,
+};
 
 use service_runtime::{
     config::{RuntimeArgs, Secret},
@@ -65,6 +69,12 @@ pub struct Limits {
     /// The largest request body accepted, in bytes.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
+    /// The most subscriptions one client address may have open at once.
+    #[arg(long, env = "MAX_SUBSCRIPTIONS_PER_CLIENT", default_value = "100")]
+    pub max_subscriptions_per_client: NonZeroUsize,
+    /// The most subscriptions open at once in this gateway, all clients together.
+    #[arg(long, env = "MAX_SUBSCRIPTIONS", default_value = "10000")]
+    pub max_subscriptions: NonZeroUsize,
 }
 
 /// Shortest JWT secret accepted: HS256 wants a key at least as long as its output.

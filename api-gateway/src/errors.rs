@@ -13,6 +13,8 @@ pub mod code {
     pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
     pub const FORBIDDEN: &str = "FORBIDDEN";
     pub const UNAVAILABLE: &str = "UNAVAILABLE";
+    /// A subscription past a cap on open subscriptions (per client or in total).
+    pub const TOO_MANY_SUBSCRIPTIONS: &str = "TOO_MANY_SUBSCRIPTIONS";
     pub const INTERNAL: &str = "INTERNAL_SERVER_ERROR";
 }
 

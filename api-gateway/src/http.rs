@@ -10,7 +10,7 @@ use std::{
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::{
-    Json, Router,
+    Extension, Json, Router,
     extract::{ConnectInfo, DefaultBodyLimit, Request, State, ws::WebSocketUpgrade},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     middleware::{self, Next},
@@ -32,6 +32,7 @@ use crate::{
     documents::DocumentCache,
     graphiql,
     schema::{self, GatewaySchema},
+    subscription_slots::SubscriptionSlots,
 };
 
 /// A token bucket per client address.
@@ -45,6 +46,7 @@ pub struct AppState {
     pub backends: Backends,
     pub auth: Auth,
     pub documents: DocumentCache,
+    pub subscription_slots: Arc<SubscriptionSlots>,
 }
 
 /// The router, with its limits applied.
@@ -73,13 +75,17 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
 
 /// Subscriptions over WebSocket (graphql-transport-ws or graphql-ws). The token comes in the
 /// `connection_init` payload as `{"Authorization": "Bearer <token>"}`.
+///
+/// Each subscription takes a slot of its client's (see [`crate::subscription_slots`]).
 async fn graphql_ws(
     State(state): State<Arc<AppState>>,
+    Extension(ClientAddress(client)): Extension<ClientAddress>,
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| {
         let (schema, backends, auth) = (state.schema.clone(), state.backends.clone(), state.auth.clone());
+        let slots = state.subscription_slots.for_client(client);
         GraphQLWebSocket::new(socket, schema, protocol)
             .on_connection_init(move |payload| async move {
                 let header = ["Authorization", "authorization"].iter().find_map(|key| payload.get(*key)?.as_str());
@@ -88,6 +94,7 @@ async fn graphql_ws(
                 let (users, products) = schema::loaders(&backends);
                 data.insert(users);
                 data.insert(products);
+                data.insert(slots);
                 Ok(data)
             })
             .serve()
@@ -167,15 +174,21 @@ struct ClientLimit {
 }
 
 /// Answers 429 with `Retry-After` once a client address has used up its bucket.
+///
+/// The client's address goes with the request (a [`ClientAddress`] extension), for what else
+/// is counted per client.
 async fn rate_limit(
     State(limit): State<ClientLimit>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let client = crate::client_addr::client_addr(peer.ip(), request.headers(), &limit.trusted_proxies);
     match limit.limiter.check_key(&client) {
-        Ok(()) => next.run(request).await,
+        Ok(()) => {
+            request.extensions_mut().insert(ClientAddress(client));
+            next.run(request).await
+        }
         Err(not_until) => {
             let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
             let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -188,6 +201,10 @@ async fn rate_limit(
         }
     }
 }
+
+/// The address of the client a request comes from, as the rate limiter judged it.
+#[derive(Debug, Clone, Copy)]
+struct ClientAddress(IpAddr);
 
 /// Forgets idle clients now and then, so the limiter's memory stays bounded.
 fn spawn_limiter_cleanup(limiter: Arc<ClientLimiter>) {

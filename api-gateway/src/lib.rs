@@ -15,6 +15,7 @@ mod followers;
 mod graphiql;
 mod http;
 pub mod schema;
+mod subscription_slots;
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
@@ -45,7 +46,16 @@ pub async fn build(config: Config) -> Result<Gateway, StartupError> {
     let schema = schema::build(backends.clone(), auth.clone(), feed.clone(), &config.limits);
     http::prometheus();
     let router = http::router(
-        http::AppState { schema, backends, auth, documents: documents::DocumentCache::default() },
+        http::AppState {
+            schema,
+            backends,
+            auth,
+            documents: documents::DocumentCache::default(),
+            subscription_slots: subscription_slots::SubscriptionSlots::new(
+                config.limits.max_subscriptions_per_client,
+                config.limits.max_subscriptions,
+            ),
+        },
         &config.limits,
     );
     let addr = config.listen_addr;

@@ -11,7 +11,13 @@ use tokio::sync::broadcast;
 use tokio_stream::wrappers::{BroadcastStream, errors::BroadcastStreamRecvError};
 
 use super::query::backends;
-use crate::{auth, backends::call_optional, errors, feed::EventFeed};
+use crate::{
+    auth,
+    backends::call_optional,
+    errors,
+    feed::EventFeed,
+    subscription_slots::{ClientSlots, Slot},
+};
 
 /// The subscription root.
 #[derive(Debug, Default)]
@@ -50,6 +56,7 @@ impl SubscriptionRoot {
     ) -> Result<impl Stream<Item = Result<OrderStatusEvent>>> {
         let viewer = auth::viewer(ctx)?;
         let feed = feed(ctx)?;
+        let slot = slot(ctx)?;
         // Listen before checking, so nothing that happens during the check is missed.
         let events = feed.follow_order(&order_id.0).await.map_err(unavailable)?;
         let request = GetOrderRequest { id: order_id.0.clone() };
@@ -60,7 +67,7 @@ impl SubscriptionRoot {
             return Err(errors::forbidden("you may only follow your own orders"));
         }
         let wanted = order_id.0;
-        Ok(followed(events, move |event: &OrderStatusChanged| {
+        Ok(followed(events, slot, move |event: &OrderStatusChanged| {
             (event.order_id == wanted).then(|| OrderStatusEvent {
                 order_id: ID(event.order_id.clone()),
                 user_id: ID(event.user_id.clone()),
@@ -77,9 +84,11 @@ impl SubscriptionRoot {
         ctx: &Context<'_>,
         product_id: ID,
     ) -> Result<impl Stream<Item = Result<StockEvent>>> {
-        let events = feed(ctx)?.follow_stock(&product_id.0).await.map_err(unavailable)?;
+        let feed = feed(ctx)?;
+        let slot = slot(ctx)?;
+        let events = feed.follow_stock(&product_id.0).await.map_err(unavailable)?;
         let wanted = product_id.0;
-        Ok(followed(events, move |event: &ProductStockUpdated| {
+        Ok(followed(events, slot, move |event: &ProductStockUpdated| {
             (event.product_id == wanted).then(|| StockEvent {
                 product_id: ID(event.product_id.clone()),
                 stock: i32::try_from(event.stock).unwrap_or(i32::MAX),
@@ -94,13 +103,15 @@ impl SubscriptionRoot {
 /// The events of `receiver` that `pick` keeps, as a subscription streams them. A subscription
 /// that fell so far behind that its channel dropped events gets an error saying so, and ends:
 /// its client then reads the current state and subscribes again, instead of missing changes
-/// without knowing.
+/// without knowing. The subscription's `slot` is freed when the stream ends.
 fn followed<T: Send + Sync + 'static, E: Send + 'static>(
     receiver: broadcast::Receiver<Arc<T>>,
+    slot: Option<Slot>,
     pick: impl Fn(&T) -> Option<E> + Send + 'static,
 ) -> impl Stream<Item = Result<E>> {
     BroadcastStream::new(receiver)
         .scan(false, move |lagged, event| {
+            let _held_while_the_stream_lives = &slot;
             let item = match event {
                 _ if *lagged => None,
                 Ok(event) => Some(Ok(pick(&event))),
@@ -115,6 +126,13 @@ fn followed<T: Send + Sync + 'static, E: Send + 'static>(
             futures::future::ready(item)
         })
         .filter_map(|item| futures::future::ready(item.transpose()))
+}
+
+/// A slot for one more subscription of the connection's client, or an error naming the cap
+/// that is full. Without a connection's slots (the schema run by a unit test) there is no cap.
+fn slot(ctx: &Context<'_>) -> Result<Option<Slot>> {
+    let Some(slots) = ctx.data_opt::<ClientSlots>() else { return Ok(None) };
+    slots.take().map(Some).map_err(|full| errors::with_code(&full.to_string(), errors::code::TOO_MANY_SUBSCRIPTIONS))
 }
 
 fn unavailable(error: crate::feed::FeedUnavailable) -> async_graphql::Error {
@@ -137,7 +155,7 @@ mod tests {
     #[tokio::test]
     async fn a_subscription_that_fell_behind_is_told_and_ends() {
         let (sender, receiver) = broadcast::channel(2);
-        let stream = followed(receiver, |event: &i32| (*event % 2 == 0).then_some(*event));
+        let stream = followed(receiver, None, |event: &i32| (*event % 2 == 0).then_some(*event));
         for event in 0..5 {
             sender.send(Arc::new(event)).expect("send");
         }
@@ -150,7 +168,7 @@ mod tests {
     #[tokio::test]
     async fn a_subscription_that_keeps_up_gets_what_it_follows() {
         let (sender, receiver) = broadcast::channel(8);
-        let stream = followed(receiver, |event: &i32| (*event % 2 == 0).then_some(*event));
+        let stream = followed(receiver, None, |event: &i32| (*event % 2 == 0).then_some(*event));
         for event in 0..5 {
             sender.send(Arc::new(event)).expect("send");
         }

@@ -4,7 +4,11 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{GatewayClient as _, spawn_system, spawn_system_with};
+use crate::{
+    helpers::{GatewayClient as _, spawn_system, spawn_system_with, spawn_system_with_broker},
+    saga::wait_until_live,
+    ws::subscribe,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_deep_too_complex_and_too_large_requests_are_refused() {
@@ -94,4 +98,43 @@ async fn behind_a_trusted_proxy_each_client_has_its_bucket_and_forged_headers_ar
         statuses.push(status_with(&direct, &[("x-forwarded-for", forged.as_str())]).await);
     }
     assert_eq!(statuses, [200, 200, 429], "forged X-Forwarded-For from an untrusted peer");
+}
+
+/// Open subscriptions are capped per client address: one past the cap is refused at once,
+/// naming the setting, and one that ends (its connection closed) frees its slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_past_a_clients_cap_are_refused_and_a_closed_one_frees_its_slot() {
+    let system = spawn_system_with_broker(&[("MAX_SUBSCRIPTIONS_PER_CLIENT", "2")]).await;
+    let admin = system.admin_token().await;
+    let lamp = system.product(&admin, "Lamp", 10.0, 5).await;
+    let query = "subscription($id: ID!) { productStockChanged(productId: $id) { stock reason } }";
+    let url = system.gateway.url();
+    let follow = || subscribe(&url, None, query, json!({ "id": lamp }));
+
+    let mut first = follow().await;
+    wait_until_live(&system, &admin, &lamp, &mut first).await;
+    let mut second = follow().await;
+    wait_until_live(&system, &admin, &lamp, &mut second).await;
+    let refused = follow().await.next(Duration::from_secs(5)).await.expect("an answer to the third subscription");
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "TOO_MANY_SUBSCRIPTIONS", "{refused}");
+    let message = refused["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("MAX_SUBSCRIPTIONS_PER_CLIENT"), "{refused}");
+
+    // Closing a connection ends its subscription; once the gateway has noticed, its slot is free.
+    drop(first);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut again = follow().await;
+        match again.next(Duration::from_millis(300)).await {
+            Some(answer) => {
+                assert_eq!(answer["errors"][0]["extensions"]["code"], "TOO_MANY_SUBSCRIPTIONS", "{answer}");
+                assert!(std::time::Instant::now() < deadline, "the closed subscription's slot was never freed");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            None => {
+                wait_until_live(&system, &admin, &lamp, &mut again).await;
+                break;
+            }
+        }
+    }
 }
