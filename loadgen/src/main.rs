@@ -90,7 +90,8 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
     eprintln!("loadgen: preparing {name} against {}", args.target);
     let prepared = Arc::new(Prepared::new(args.scenario, &args.target, &options).await?);
     let (recorder, elapsed) = driver::run(prepared, &load, name).await;
-    let report = recorder.report(name, &load, elapsed);
+    let began = std::time::SystemTime::now().checked_sub(elapsed).unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+    let report = recorder.report(name, &load, began, elapsed);
     println!("{}", report.summary());
     if let Some(path) = &args.output {
         if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {

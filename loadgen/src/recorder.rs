@@ -1,6 +1,9 @@
 //! What a run measured: a latency histogram of the successful requests, and the errors by kind.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{
+    collections::BTreeMap,
+    time::{Duration, SystemTime},
+};
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -89,9 +92,14 @@ impl Recorder {
     }
 
     /// The report for a run of `scenario` that measured for `elapsed`.
-    pub fn report(&self, scenario: &str, load: &crate::Load, elapsed: Duration) -> Report {
+    /// The report of a measured run that `began` and lasted `elapsed`.
+    pub fn report(&self, scenario: &str, load: &crate::Load, began: SystemTime, elapsed: Duration) -> Report {
         let seconds = elapsed.as_secs_f64().max(f64::EPSILON);
         Report {
+            began_unix_ms: began
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .ok()
+                .and_then(|since| since.as_millis().try_into().ok()),
             scenario: scenario.to_owned(),
             mode: load.mode.name().to_owned(),
             concurrency: load.mode.concurrency(),
@@ -153,6 +161,10 @@ pub struct Report {
     /// The arrival rate asked for, in an open-loop run.
     pub rate_per_sec: Option<f64>,
     pub duration_secs: f64,
+    /// When the measured run began (after set-up and warm-up), in milliseconds since the Unix
+    /// epoch: what the bench samples each process's CPU time from.
+    #[serde(default)]
+    pub began_unix_ms: Option<u64>,
     /// Every request sent (successes and errors).
     pub requests: u64,
     pub errors: u64,
@@ -246,7 +258,7 @@ mod tests {
         second.record(Duration::from_millis(1), Err(RequestError::Status(429)));
         first.merge(&second);
 
-        let report = first.report("product", &load(), Duration::from_secs(1));
+        let report = first.report("product", &load(), SystemTime::UNIX_EPOCH, Duration::from_secs(1));
         assert_eq!((report.requests, report.errors), (3, 2));
         assert!(!report.passed());
         assert!(report.summary().contains("2 errors: FAILED"), "{}", report.summary());
@@ -255,7 +267,7 @@ mod tests {
 
     #[test]
     fn a_run_without_requests_fails() {
-        let report = Recorder::new().report("product", &load(), Duration::from_secs(1));
+        let report = Recorder::new().report("product", &load(), SystemTime::UNIX_EPOCH, Duration::from_secs(1));
         assert!(!report.passed());
         assert!(report.summary().ends_with("FAILED"));
     }
@@ -266,7 +278,7 @@ mod tests {
         for _ in 0..500 {
             recorder.record(Duration::from_micros(800), Ok(()));
         }
-        let report = recorder.report("product", &load(), Duration::from_secs(2));
+        let report = recorder.report("product", &load(), SystemTime::UNIX_EPOCH, Duration::from_secs(2));
         assert!(report.passed());
         assert!((report.throughput_per_sec - 250.0).abs() < f64::EPSILON);
         assert!(report.summary().ends_with("0 errors: PASSED"));

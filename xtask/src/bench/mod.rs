@@ -535,8 +535,14 @@ fn run_scenario(
     watched.push(("loadgen".to_owned(), child.id()));
     let sampler = sample::Sampler::start(watched);
     let status = child.wait()?;
-    let usage = sampler.finish();
     let mut report: Option<Report> = std::fs::read(&output).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    // CPU is counted over the measured seconds only: the set-up and the warm-up before them
+    // would otherwise dilute it, by more when a restart made the set-up slow.
+    let measured = report.as_ref().and_then(|report| {
+        let began = std::time::UNIX_EPOCH + Duration::from_millis(report.began_unix_ms?);
+        Some((began, Duration::from_secs_f64(report.duration_secs)))
+    });
+    let usage = sampler.finish_within(measured);
     if let Some(report) = &mut report {
         // The same load generator scenario may run twice (with and without traces).
         planned.name.clone_into(&mut report.scenario);

@@ -345,9 +345,9 @@ impl Results {
 
         let _ = writeln!(
             out,
-            "\n## Where the time goes\n\nCPU per process while each scenario ran, in % of one core \
-             (this machine has {} cores, so {} % is everything). The generator's share is CPU the \
-             system could not use.\n",
+            "\n## Where the time goes\n\nCPU per process over each scenario's measured seconds (set-up and \
+             warm-up left out): in % of one core (this machine has {} cores, so {} % is everything) \
+             and in µs per request sent. The generator's share is CPU the system could not use.\n",
             machine.cpus,
             machine.cpus * 100
         );
@@ -365,7 +365,10 @@ impl Results {
             let cells: Vec<String> = names
                 .iter()
                 .map(|name| {
-                    result.processes.get(*name).map_or("-".to_owned(), |usage| format!("{:.0} %", usage.cpu_percent))
+                    result.processes.get(*name).map_or("-".to_owned(), |usage| {
+                        let per_request = usage.cpu_seconds * 1e6 / result.report.requests.max(1) as f64;
+                        format!("{:.0} % · {per_request:.0} µs", usage.cpu_percent)
+                    })
                 })
                 .collect();
             let _ = writeln!(out, "| {} | {} |", result.report.scenario, cells.join(" | "));
@@ -464,7 +467,7 @@ mod tests {
             Load { mode: Mode::Closed { concurrency: 32 }, duration: Duration::from_secs(1), warmup: Duration::ZERO };
         ScenarioResult {
             reference: false,
-            report: recorder.report(name, &load, Duration::from_secs(1)),
+            report: recorder.report(name, &load, std::time::SystemTime::UNIX_EPOCH, Duration::from_secs(1)),
             processes: BTreeMap::new(),
             broker: None,
             spans_exported: None,
@@ -485,7 +488,10 @@ mod tests {
                 gateway_rate_limit_per_sec: 1,
             },
             cold_start: ColdStart { all_healthy_ms: cold_start_ms, per_service_ms: BTreeMap::new() },
-            idle_cpu: BTreeMap::from([("broker".to_owned(), Usage { peak_rss_mib: 20.0, cpu_percent: 2.5 })]),
+            idle_cpu: BTreeMap::from([(
+                "broker".to_owned(),
+                Usage { peak_rss_mib: 20.0, cpu_percent: 2.5, cpu_seconds: 0.25 },
+            )]),
             scenarios,
             event_latency: None,
             memory: BTreeMap::from([(

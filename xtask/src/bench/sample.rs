@@ -8,7 +8,7 @@ use std::{
         atomic::{AtomicBool, Ordering},
     },
     thread::JoinHandle,
-    time::{Duration, Instant},
+    time::{Duration, SystemTime},
 };
 
 use serde::Serialize;
@@ -65,13 +65,23 @@ pub struct Usage {
     pub peak_rss_mib: f64,
     /// CPU time over wall time, in percent of one core.
     pub cpu_percent: f64,
+    /// CPU time used, in seconds.
+    pub cpu_seconds: f64,
 }
 
 /// Samples named processes until stopped.
 #[derive(Debug)]
 pub struct Sampler {
     stop: Arc<AtomicBool>,
-    thread: JoinHandle<BTreeMap<String, Usage>>,
+    thread: JoinHandle<Readings>,
+}
+
+/// Every reading the sampler took: when, and each process's CPU ticks then.
+#[derive(Debug, Default)]
+struct Readings {
+    names: Vec<String>,
+    at: Vec<(SystemTime, Vec<u64>)>,
+    peaks: Vec<u64>,
 }
 
 impl Sampler {
@@ -79,46 +89,74 @@ impl Sampler {
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = Arc::clone(&stop);
         let thread = std::thread::spawn(move || {
-            let started = Instant::now();
-            let first: Vec<_> = processes.iter().map(|(_, pid)| cpu_ticks(*pid).unwrap_or_default()).collect();
-            // The last reading, not one taken at the end: the generator has exited by then.
-            let mut last = first.clone();
-            let mut peaks = vec![0_u64; processes.len()];
+            let mut readings = Readings {
+                names: processes.iter().map(|(name, _)| name.clone()).collect(),
+                at: Vec::new(),
+                peaks: vec![0_u64; processes.len()],
+            };
+            // A process that has exited keeps its last reading: the generator has exited by the
+            // time the sampler is stopped.
+            let mut ticks: Vec<u64> = processes.iter().map(|(_, pid)| cpu_ticks(*pid).unwrap_or_default()).collect();
             loop {
-                for (((_, pid), peak), last) in processes.iter().zip(&mut peaks).zip(&mut last) {
+                for (((_, pid), peak), ticks) in processes.iter().zip(&mut readings.peaks).zip(&mut ticks) {
                     if let Some(memory) = memory(*pid) {
                         *peak = (*peak).max(memory.rss);
                     }
-                    if let Some(ticks) = cpu_ticks(*pid) {
-                        *last = ticks;
+                    if let Some(now) = cpu_ticks(*pid) {
+                        *ticks = now;
                     }
                 }
+                readings.at.push((SystemTime::now(), ticks.clone()));
                 if stopped.load(Ordering::Relaxed) {
                     break;
                 }
                 std::thread::sleep(SAMPLE_INTERVAL);
             }
-            let seconds = started.elapsed().as_secs_f64().max(f64::EPSILON);
-            let ticks = ticks_per_second();
-            processes
-                .iter()
-                .zip(first)
-                .zip(last)
-                .zip(peaks)
-                .map(|((((name, _), first), last), peak)| {
-                    let used = last.saturating_sub(first) as f64 / ticks;
-                    let usage =
-                        Usage { peak_rss_mib: mib(peak), cpu_percent: (used / seconds * 1000.0).round() / 10.0 };
-                    (name.clone(), usage)
-                })
-                .collect()
+            readings
         });
         Self { stop, thread }
     }
 
+    /// What each process used from the start until now.
     pub fn finish(self) -> BTreeMap<String, Usage> {
+        self.finish_within(None)
+    }
+
+    /// What each process used within `window` (when a load run's measured seconds began, and
+    /// how long they lasted), to the nearest reading; from the start until now when `window`
+    /// is `None`. Peak memory is over the whole run.
+    pub fn finish_within(self, window: Option<(SystemTime, Duration)>) -> BTreeMap<String, Usage> {
         self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().unwrap_or_default()
+        self.thread.join().unwrap_or_default().usage_within(window, ticks_per_second())
+    }
+}
+
+impl Readings {
+    /// What each process used within `window` (all readings when `None`), with CPU times in
+    /// clock ticks of which `ticks` make a second.
+    fn usage_within(&self, window: Option<(SystemTime, Duration)>, ticks: f64) -> BTreeMap<String, Usage> {
+        let (Some(first), Some(last)) = (self.at.first(), self.at.last()) else { return BTreeMap::new() };
+        let (start, end) = match window {
+            Some((began, lasted)) => {
+                let from = |moment: SystemTime| self.at.iter().find(|(at, _)| *at >= moment);
+                (from(began).unwrap_or(first), from(began + lasted).unwrap_or(last))
+            }
+            None => (first, last),
+        };
+        let seconds = end.0.duration_since(start.0).unwrap_or_default().as_secs_f64().max(f64::EPSILON);
+        self.names
+            .iter()
+            .enumerate()
+            .map(|(index, name)| {
+                let used = end.1[index].saturating_sub(start.1[index]) as f64 / ticks;
+                let usage = Usage {
+                    peak_rss_mib: mib(self.peaks[index]),
+                    cpu_percent: (used / seconds * 1000.0).round() / 10.0,
+                    cpu_seconds: used,
+                };
+                (name.clone(), usage)
+            })
+            .collect()
     }
 }
 
@@ -130,6 +168,29 @@ pub fn mib(bytes: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_is_counted_within_the_measured_window_only() {
+        let at = |second: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(second);
+        // A busy set-up (ticks 0 -> 300 in 3 s), then 10 s measured at half a core, then idle.
+        let readings = Readings {
+            names: vec!["gateway".to_owned()],
+            at: vec![
+                (at(0), vec![0]),
+                (at(3), vec![300]),
+                (at(8), vec![550]),
+                (at(13), vec![800]),
+                (at(15), vec![801]),
+            ],
+            peaks: vec![64 * 1024 * 1024],
+        };
+        let measured = readings.usage_within(Some((at(3), Duration::from_secs(10))), 100.0);
+        assert_eq!(measured["gateway"].cpu_percent, 50.0);
+        assert!((measured["gateway"].cpu_seconds - 5.0).abs() < 1e-9);
+        assert_eq!(measured["gateway"].peak_rss_mib, 64.0);
+        let whole = readings.usage_within(None, 100.0);
+        assert!((whole["gateway"].cpu_seconds - 8.01).abs() < 1e-9, "{whole:?}");
+    }
 
     #[test]
     fn memory_comes_from_vmrss_and_vmhwm() {
