@@ -154,16 +154,16 @@ async fn count_requests(request: Request, next: Next) -> Response {
 /// The span of one HTTP request (continuing the client's trace when it sends one), when
 /// traces are exported; none otherwise.
 fn request_span(request: &Request, route: &'static str) -> ExportedSpan {
-    if !service_runtime::spans::exporting() {
-        return ExportedSpan::NONE;
-    }
-    ExportedSpan::start(&service_runtime::trace_context::extract_from_headers(request.headers()), || {
-        let method = request.method().as_str();
-        SpanBuilder::from_name(format!("{method} {route}")).with_kind(SpanKind::Server).with_attributes([
-            KeyValue::new("http.request.method", method.to_owned()),
-            KeyValue::new("http.route", route),
-        ])
-    })
+    ExportedSpan::start(
+        || service_runtime::trace_context::extract_from_headers(request.headers()),
+        || {
+            let method = request.method().as_str();
+            SpanBuilder::from_name(format!("{method} {route}")).with_kind(SpanKind::Server).with_attributes([
+                KeyValue::new("http.request.method", method.to_owned()),
+                KeyValue::new("http.route", route),
+            ])
+        },
+    )
 }
 
 /// The per-client buckets, and whom to believe about who the client is.

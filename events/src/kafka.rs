@@ -320,17 +320,16 @@ pub fn partitions_of<'t, X: ConsumerContext, C: rdkafka::consumer::Consumer<X>>(
 pub fn consumer_span(consumer: &str, message: &rdkafka::message::BorrowedMessage<'_>) -> ExportedSpan {
     use rdkafka::{Message as _, message::Headers as _};
 
-    if !service_runtime::spans::exporting() {
-        return ExportedSpan::NONE;
-    }
-    let traceparent = message.headers().and_then(|headers| {
-        headers
-            .iter()
-            .find(|header| header.key == crate::envelope::TRACEPARENT_HEADER)
-            .and_then(|header| std::str::from_utf8(header.value?).ok())
-    });
-    let parent = service_runtime::trace_context::extract_from_traceparent(traceparent);
-    ExportedSpan::start(&parent, || {
+    let parent = || {
+        let traceparent = message.headers().and_then(|headers| {
+            headers
+                .iter()
+                .find(|header| header.key == crate::envelope::TRACEPARENT_HEADER)
+                .and_then(|header| std::str::from_utf8(header.value?).ok())
+        });
+        service_runtime::trace_context::extract_from_traceparent(traceparent)
+    };
+    ExportedSpan::start(parent, || {
         SpanBuilder::from_name(format!("{} process", message.topic())).with_kind(SpanKind::Consumer).with_attributes([
             KeyValue::new("messaging.system", "kafka"),
             KeyValue::new("messaging.destination.name", message.topic().to_owned()),

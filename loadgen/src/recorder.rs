@@ -91,8 +91,8 @@ impl Recorder {
         Percentiles::of(&self.latencies)
     }
 
-    /// The report for a run of `scenario` that measured for `elapsed`.
-    /// The report of a measured run that `began` and lasted `elapsed`.
+    /// The report for a run of `scenario` whose measured part began at `began` and lasted
+    /// `elapsed`.
     pub fn report(&self, scenario: &str, load: &crate::Load, began: SystemTime, elapsed: Duration) -> Report {
         let seconds = elapsed.as_secs_f64().max(f64::EPSILON);
         Report {

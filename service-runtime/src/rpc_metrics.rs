@@ -78,18 +78,18 @@ where
 /// The span of one call, a child of the caller's when its headers carry a trace context; none
 /// at all when traces are not exported.
 fn server_span(path: &str, headers: &http::HeaderMap) -> ExportedSpan {
-    if !crate::spans::exporting() {
-        return ExportedSpan::NONE;
-    }
-    ExportedSpan::start(&crate::trace_context::extract_from_headers(headers), || {
-        let name = path.trim_start_matches('/');
-        let (service, method) = name.split_once('/').unwrap_or((name, ""));
-        SpanBuilder::from_name(name.to_owned()).with_kind(SpanKind::Server).with_attributes([
-            KeyValue::new("rpc.system", "grpc"),
-            KeyValue::new("rpc.service", service.to_owned()),
-            KeyValue::new("rpc.method", method.to_owned()),
-        ])
-    })
+    ExportedSpan::start(
+        || crate::trace_context::extract_from_headers(headers),
+        || {
+            let name = path.trim_start_matches('/');
+            let (service, method) = name.split_once('/').unwrap_or((name, ""));
+            SpanBuilder::from_name(name.to_owned()).with_kind(SpanKind::Server).with_attributes([
+                KeyValue::new("rpc.system", "grpc"),
+                KeyValue::new("rpc.service", service.to_owned()),
+                KeyValue::new("rpc.method", method.to_owned()),
+            ])
+        },
+    )
 }
 
 /// The status a response's headers carry, `OK` when they carry none.

@@ -44,12 +44,15 @@ impl ExportedSpan {
     /// No span: what [`start`](Self::start) gives when traces are not exported.
     pub const NONE: Self = Self(None);
 
-    /// Begins the span `describe` builds, as a child of the span `parent` holds (a root when it
-    /// holds none). `describe` runs only when traces are exported, so its names and attributes
-    /// cost nothing otherwise.
-    pub fn start(parent: &Context, describe: impl FnOnce() -> SpanBuilder) -> Self {
+    /// Begins the span `describe` builds, as a child of the span in the context `parent` gives
+    /// (a root when it holds none). Both run only when traces are exported, so finding the
+    /// parent (reading headers, say) and the names and attributes cost nothing otherwise.
+    pub fn start(parent: impl FnOnce() -> Context, describe: impl FnOnce() -> SpanBuilder) -> Self {
         match TRACER.get() {
-            Some(tracer) => Self(Some(parent.with_span(tracer.build_with_context(describe(), parent)))),
+            Some(tracer) => {
+                let parent = parent();
+                Self(Some(parent.with_span(tracer.build_with_context(describe(), &parent))))
+            }
             None => Self::NONE,
         }
     }
@@ -57,10 +60,7 @@ impl ExportedSpan {
     /// Begins the span `describe` builds as a child of the current one (the span whose work
     /// is running on this thread), or a root when there is none.
     pub fn start_here(describe: impl FnOnce() -> SpanBuilder) -> Self {
-        if !exporting() {
-            return Self::NONE;
-        }
-        Self::start(&Context::current(), describe)
+        Self::start(Context::current, describe)
     }
 
     /// Runs `work` with this span current: spans begun, calls made, events written to the
@@ -134,7 +134,7 @@ mod tests {
         let provider = SdkTracerProvider::builder().with_simple_exporter(ended.clone()).build();
         install(provider.tracer("test"));
 
-        let request = ExportedSpan::start(&Context::new(), || SpanBuilder::from_name("request"));
+        let request = ExportedSpan::start(Context::new, || SpanBuilder::from_name("request"));
         let (ids, traceparent) = request
             .run(async {
                 let call = ExportedSpan::start_here(|| SpanBuilder::from_name("call"));

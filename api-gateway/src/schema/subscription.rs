@@ -109,9 +109,9 @@ fn followed<T: Send + Sync + 'static, E: Send + 'static>(
     slot: Option<Slot>,
     pick: impl Fn(&T) -> Option<E> + Send + 'static,
 ) -> impl Stream<Item = Result<E>> {
+    // The slot lives in the stream's state, so it is dropped (freed) with the stream.
     BroadcastStream::new(receiver)
-        .scan(false, move |lagged, event| {
-            let _held_while_the_stream_lives = &slot;
+        .scan((false, slot), move |(lagged, _slot), event| {
             let item = match event {
                 _ if *lagged => None,
                 Ok(event) => Some(Ok(pick(&event))),
