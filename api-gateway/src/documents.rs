@@ -1,15 +1,23 @@
-//! A bounded cache of parsed GraphQL documents, keyed by the query text.
+//! A bounded cache of parsed GraphQL documents, keyed by the query text, that also remembers
+//! which of them passed the schema's full validation.
 //!
-//! Parsing is the largest single cost of a cheap read at the gateway (about a third of its
-//! instructions for `product(id)`, callgrind), and clients send the same few query texts over
-//! and over with different variables. A request whose text was parsed before gets a copy of
-//! that document; async-graphql then validates and executes it as usual (validation depends on
-//! the variables, so it is not cached). Texts that do not parse are not cached: they are parsed
-//! again by the schema, which reports the error.
+//! Parsing and validation are the largest costs of a cheap read at the gateway (for
+//! `product(id)` validation alone was ~49k of its ~212k instructions, callgrind), and clients
+//! send the same few query texts over and over with different variables. A request whose text
+//! was parsed before gets a copy of that document. Once a text has passed every validation
+//! rule, later requests with it run on a schema that keeps only the checks that depend on the
+//! request ([`async_graphql::ValidationMode::Fast`]: depth, complexity, fragment cycles): the
+//! other rules look only at the text, so they would give the same answer again. The one rule
+//! that also reads the variables' values (arguments of the right type) is covered by execution,
+//! which parses every argument and refuses a wrong value with an error on its field. Texts that
+//! do not parse are not cached: they are parsed again by the schema, which reports the error.
 
 use std::{
     num::NonZeroUsize,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use async_graphql::parser::types::ExecutableDocument;
@@ -25,7 +33,35 @@ const MAX_QUERY_BYTES: usize = 4096;
 /// The documents of the query texts seen most recently.
 #[derive(Debug)]
 pub struct DocumentCache {
-    documents: Mutex<LruCache<String, Arc<ExecutableDocument>>>,
+    documents: Mutex<LruCache<String, Arc<CachedDocument>>>,
+}
+
+/// One cached text's document, and whether it has passed every validation rule.
+#[derive(Debug)]
+struct CachedDocument {
+    document: ExecutableDocument,
+    validated: AtomicBool,
+}
+
+/// Which validation a prepared request needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validation {
+    /// Its text passed every rule before: the schema in fast validation mode may run it.
+    Passed,
+    /// Every rule must run; when they pass, the cache records it (see [`ValidationPending`]).
+    Full,
+}
+
+/// Put in the data of a request whose cached text has not passed validation yet; the schema's
+/// extension calls [`ValidationPending::passed`] when it does.
+#[derive(Debug, Clone)]
+pub struct ValidationPending(Arc<CachedDocument>);
+
+impl ValidationPending {
+    /// Records that the text passed every rule, so later requests may skip them.
+    pub fn passed(&self) {
+        self.0.validated.store(true, Ordering::Relaxed);
+    }
 }
 
 impl Default for DocumentCache {
@@ -36,25 +72,37 @@ impl Default for DocumentCache {
 
 impl DocumentCache {
     /// Gives `request` the parsed document of its query text: a copy of the cached one, or the
-    /// one parsed now (then cached).
-    pub fn prepare(&self, request: &mut async_graphql::Request) {
+    /// one parsed now (then cached); says which validation it still needs.
+    pub fn prepare(&self, request: &mut async_graphql::Request) -> Validation {
         if request.query.len() > MAX_QUERY_BYTES {
-            return;
+            return Validation::Full;
         }
         let cached = self.lock().get(&request.query).cloned();
-        match cached {
-            // The copy is made outside the lock.
-            Some(document) => request.set_parsed_query(ExecutableDocument::clone(&document)),
-            None => {
-                if let Ok(document) = request.parsed_query() {
-                    let document = Arc::new(document.clone());
-                    self.lock().put(request.query.clone(), document);
-                }
+        let entry = match cached {
+            Some(entry) => {
+                // The copy is made outside the lock.
+                request.set_parsed_query(entry.document.clone());
+                entry
             }
+            None => match request.parsed_query() {
+                Ok(document) => {
+                    let entry =
+                        Arc::new(CachedDocument { document: document.clone(), validated: AtomicBool::new(false) });
+                    self.lock().put(request.query.clone(), Arc::clone(&entry));
+                    entry
+                }
+                Err(_) => return Validation::Full,
+            },
+        };
+        if entry.validated.load(Ordering::Relaxed) {
+            Validation::Passed
+        } else {
+            request.data.insert(ValidationPending(entry));
+            Validation::Full
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<String, Arc<ExecutableDocument>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<String, Arc<CachedDocument>>> {
         self.documents.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -67,7 +115,8 @@ impl DocumentCache {
 
 #[cfg(test)]
 mod tests {
-    use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema};
+    use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema, ValidationMode};
+    use serde_json::{Value, json};
 
     use super::*;
 
@@ -80,34 +129,92 @@ mod tests {
         }
     }
 
+    /// The two schemas as the gateway builds them: the same but for validation, with the
+    /// extension that records a pass.
+    struct Schemas {
+        strict: Schema<Query, EmptyMutation, EmptySubscription>,
+        fast: Schema<Query, EmptyMutation, EmptySubscription>,
+    }
+
+    impl Schemas {
+        fn new() -> Self {
+            let build = |mode| {
+                Schema::build(Query, EmptyMutation, EmptySubscription)
+                    .validation_mode(mode)
+                    .extension(crate::schema::OperationMetrics)
+                    .finish()
+            };
+            Self { strict: build(ValidationMode::Strict), fast: build(ValidationMode::Fast) }
+        }
+
+        /// Runs `query` the way the gateway's handler does; says which validation it got.
+        async fn run(
+            &self,
+            cache: &DocumentCache,
+            query: &str,
+            variables: Value,
+        ) -> (Validation, async_graphql::Response) {
+            let mut request =
+                async_graphql::Request::new(query).variables(async_graphql::Variables::from_json(variables));
+            let validation = cache.prepare(&mut request);
+            let schema = match validation {
+                Validation::Passed => &self.fast,
+                Validation::Full => &self.strict,
+            };
+            (validation, schema.execute(request).await)
+        }
+    }
+
     #[tokio::test]
     async fn a_cached_document_answers_like_a_fresh_parse_with_each_requests_variables() {
-        let schema = Schema::new(Query, EmptyMutation, EmptySubscription);
+        let schemas = Schemas::new();
         let cache = DocumentCache::default();
         let query = "query($v: Int!) { double(value: $v) }";
         for value in [1, 2, 3] {
-            let mut request = async_graphql::Request::new(query)
-                .variables(async_graphql::Variables::from_json(serde_json::json!({ "v": value })));
-            cache.prepare(&mut request);
-            let response = schema.execute(request).await;
+            let (_, response) = schemas.run(&cache, query, json!({ "v": value })).await;
             assert!(response.errors.is_empty(), "{:?}", response.errors);
-            assert_eq!(response.data.into_json().expect("JSON"), serde_json::json!({ "double": value * 2 }));
+            assert_eq!(response.data.into_json().expect("JSON"), json!({ "double": value * 2 }));
         }
         assert_eq!(cache.len(), 1, "one text, one document");
     }
 
     #[tokio::test]
-    async fn texts_that_do_not_parse_or_are_long_are_not_cached_and_still_get_their_error() {
-        let schema = Schema::new(Query, EmptyMutation, EmptySubscription);
+    async fn only_a_text_that_passed_every_rule_skips_them_and_a_wrong_variable_is_still_refused() {
+        let schemas = Schemas::new();
         let cache = DocumentCache::default();
-        let mut broken = async_graphql::Request::new("{ double(value: ");
-        cache.prepare(&mut broken);
-        let response = schema.execute(broken).await;
+        let query = "query($v: Int!) { double(value: $v) }";
+        let (first, _) = schemas.run(&cache, query, json!({ "v": 1 })).await;
+        let (second, _) = schemas.run(&cache, query, json!({ "v": 2 })).await;
+        assert_eq!((first, second), (Validation::Full, Validation::Passed));
+
+        // A text failing a rule that reads only the text fails it every time, fully checked.
+        for _ in 0..2 {
+            let (validation, response) = schemas.run(&cache, "{ triple(value: 1) }", json!({})).await;
+            assert_eq!(validation, Validation::Full);
+            assert!(response.errors[0].message.contains("Unknown field \"triple\""), "{:?}", response.errors);
+        }
+
+        // The variables' values are checked by execution on the fast path.
+        let (validation, response) = schemas.run(&cache, query, json!({ "v": "seven" })).await;
+        assert_eq!(validation, Validation::Passed);
+        assert_eq!(response.errors.len(), 1, "{:?}", response.errors);
+        assert!(response.errors[0].message.contains("Int"), "{:?}", response.errors);
+        assert_eq!(response.data.into_json().expect("JSON"), Value::Null);
+    }
+
+    #[tokio::test]
+    async fn texts_that_do_not_parse_or_are_long_are_not_cached_and_still_get_their_error() {
+        let schemas = Schemas::new();
+        let cache = DocumentCache::default();
+        let (validation, response) = schemas.run(&cache, "{ double(value: ", json!({})).await;
+        assert_eq!(validation, Validation::Full);
         assert!(!response.errors.is_empty());
         let long = format!("{{ double(value: 1) }}{}", " ".repeat(MAX_QUERY_BYTES));
-        let mut request = async_graphql::Request::new(long);
-        cache.prepare(&mut request);
-        assert!(schema.execute(request).await.errors.is_empty());
+        for _ in 0..2 {
+            let (validation, response) = schemas.run(&cache, &long, json!({})).await;
+            assert_eq!(validation, Validation::Full);
+            assert!(response.errors.is_empty());
+        }
         assert_eq!(cache.len(), 0);
     }
 }

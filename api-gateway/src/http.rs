@@ -29,9 +29,9 @@ use crate::{
     auth::Auth,
     backends::{self, Backends},
     config::Limits,
-    documents::DocumentCache,
+    documents::{DocumentCache, Validation},
     graphiql,
-    schema::{self, GatewaySchema},
+    schema::{self, Schemas},
     subscription_slots::SubscriptionSlots,
 };
 
@@ -42,7 +42,7 @@ type ClientLimiter = RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, governo
 /// for every request, and cloning the schema, clients and keys each time cost more than the
 /// gateway's own handling of a cheap read.
 pub struct AppState {
-    pub schema: GatewaySchema,
+    pub schemas: Schemas,
     pub backends: Backends,
     pub auth: Auth,
     pub documents: DocumentCache,
@@ -84,7 +84,7 @@ async fn graphql_ws(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| {
-        let (schema, backends, auth) = (state.schema.clone(), state.backends.clone(), state.auth.clone());
+        let (schema, backends, auth) = (state.schemas.strict.clone(), state.backends.clone(), state.auth.clone());
         let slots = state.subscription_slots.for_client(client);
         GraphQLWebSocket::new(socket, schema, protocol)
             .on_connection_init(move |payload| async move {
@@ -106,9 +106,12 @@ async fn graphql(State(state): State<Arc<AppState>>, headers: HeaderMap, request
     let credentials = state.auth.credentials(authorization);
     let (users, products) = schema::loaders(&state.backends);
     let mut request = request.into_inner();
-    state.documents.prepare(&mut request);
+    let schema = match state.documents.prepare(&mut request) {
+        Validation::Passed => &state.schemas.fast,
+        Validation::Full => &state.schemas.strict,
+    };
     let request = request.data(credentials).data(users).data(products);
-    let mut response = state.schema.execute(request).await;
+    let mut response = schema.execute(request).await;
     if let Some(seconds) = crate::errors::retry_after(&response.errors) {
         response.http_headers.insert(header::RETRY_AFTER, seconds.into());
     }

@@ -43,11 +43,11 @@ pub async fn build(config: Config) -> Result<Gateway, StartupError> {
     let auth = auth::Auth::new(secret.expose().as_bytes(), Duration::from_secs(config.jwt_ttl_secs));
     let backends = backends::Backends::connect_lazy(&config)?;
     let feed = feed::EventFeed::new(config.kafka.enabled(), Duration::from_millis(config.subscription_feed_idle_ms));
-    let schema = schema::build(backends.clone(), auth.clone(), feed.clone(), &config.limits);
+    let schemas = schema::build(backends.clone(), auth.clone(), feed.clone(), &config.limits);
     http::prometheus();
     let router = http::router(
         http::AppState {
-            schema,
+            schemas,
             backends,
             auth,
             documents: documents::DocumentCache::default(),

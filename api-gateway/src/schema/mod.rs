@@ -9,10 +9,11 @@ mod operation_metrics;
 mod query;
 mod subscription;
 
-use async_graphql::{Schema, dataloader::DataLoader};
+use async_graphql::{Schema, ValidationMode, dataloader::DataLoader};
 
 pub use loaders::{ProductLoader, UserLoader};
 pub use mutation::MutationRoot;
+pub(crate) use operation_metrics::OperationMetrics;
 pub use query::QueryRoot;
 pub use subscription::SubscriptionRoot;
 
@@ -21,17 +22,36 @@ use crate::{auth::Auth, backends::Backends, config::Limits, feed::EventFeed};
 /// The gateway's schema type.
 pub type GatewaySchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
-/// Builds the schema with its depth and complexity limits. Per-request data (credentials,
+/// The schema twice, the same but for validation: `strict` runs every rule, `fast` only those
+/// that depend on the request, for query texts that passed `strict` before (see
+/// [`crate::documents`]).
+#[derive(Clone)]
+pub struct Schemas {
+    pub strict: GatewaySchema,
+    pub fast: GatewaySchema,
+}
+
+impl std::fmt::Debug for Schemas {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Schemas").finish_non_exhaustive()
+    }
+}
+
+/// Builds the schemas with their depth and complexity limits. Per-request data (credentials,
 /// loaders) is added by the HTTP handler.
-pub fn build(backends: Backends, auth: Auth, feed: EventFeed, limits: &Limits) -> GatewaySchema {
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
-        .data(backends)
-        .data(auth)
-        .data(feed)
-        .limit_depth(limits.max_query_depth)
-        .limit_complexity(limits.max_query_complexity)
-        .extension(operation_metrics::OperationMetrics)
-        .finish()
+pub fn build(backends: Backends, auth: Auth, feed: EventFeed, limits: &Limits) -> Schemas {
+    let build = |mode| {
+        Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+            .data(backends.clone())
+            .data(auth.clone())
+            .data(feed.clone())
+            .limit_depth(limits.max_query_depth)
+            .limit_complexity(limits.max_query_complexity)
+            .validation_mode(mode)
+            .extension(OperationMetrics)
+            .finish()
+    };
+    Schemas { strict: build(ValidationMode::Strict), fast: build(ValidationMode::Fast) }
 }
 
 /// The schema without backends, for printing its SDL (the snapshot test and `--print-schema`).

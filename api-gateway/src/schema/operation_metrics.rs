@@ -7,6 +7,10 @@
 //! kept for ever). A request that never executes (it does not parse or validate) is labelled
 //! `invalid`. The time covers parsing, validation and execution. When traces are exported, each
 //! executed operation is a span named by the same type and field, with the operation's name.
+//!
+//! The same extension tells the document cache when a cached text passed validation
+//! ([`crate::documents`]). It is the schema's only extension on purpose: every extension costs a
+//! boxed future per hook, and the `resolve` hook runs for every field of every answer.
 
 use std::{
     sync::{Arc, Mutex, PoisonError},
@@ -16,9 +20,13 @@ use std::{
 use opentelemetry::{KeyValue, trace::SpanBuilder};
 use service_runtime::spans::ExportedSpan;
 
+use crate::documents::ValidationPending;
+
 use async_graphql::{
-    Response, ServerResult, Variables,
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextRequest},
+    Response, ServerError, ServerResult, ValidationResult, Variables,
+    extensions::{
+        Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextRequest, NextValidation,
+    },
     parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection},
 };
 
@@ -105,6 +113,20 @@ impl Extension for Measurement {
         };
         *self.operations.lock().unwrap_or_else(PoisonError::into_inner) = operations;
         Ok(document)
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let result = next.run(ctx).await;
+        if result.is_ok()
+            && let Some(pending) = ctx.data_opt::<ValidationPending>()
+        {
+            pending.passed();
+        }
+        result
     }
 
     async fn execute(
