@@ -48,19 +48,27 @@ struct CachedDocument {
 pub enum Validation {
     /// Its text passed every rule before: the schema in fast validation mode may run it.
     Passed,
-    /// Every rule must run; when they pass, the cache records it (see [`ValidationPending`]).
+    /// Every rule must run.
     Full,
 }
 
-/// Put in the data of a request whose cached text has not passed validation yet; the schema's
-/// extension calls [`ValidationPending::passed`] when it does.
-#[derive(Debug, Clone)]
-pub struct ValidationPending(Arc<CachedDocument>);
+/// A request's document as the cache prepared it; [`Prepared::record`] takes note of the answer.
+#[derive(Debug)]
+pub struct Prepared {
+    pub validation: Validation,
+    /// The cache entry of a text not yet known to pass validation.
+    pending: Option<Arc<CachedDocument>>,
+}
 
-impl ValidationPending {
-    /// Records that the text passed every rule, so later requests may skip them.
-    pub fn passed(&self) {
-        self.0.validated.store(true, Ordering::Relaxed);
+impl Prepared {
+    /// Records that the text passed every rule when `response` is not a request error (which
+    /// is what a failed validation gives), so that later requests may skip them.
+    pub fn record(&self, response: &async_graphql::Response) {
+        if let Some(entry) = &self.pending
+            && !crate::schema::is_request_error(response)
+        {
+            entry.validated.store(true, Ordering::Relaxed);
+        }
     }
 }
 
@@ -73,9 +81,10 @@ impl Default for DocumentCache {
 impl DocumentCache {
     /// Gives `request` the parsed document of its query text: a copy of the cached one, or the
     /// one parsed now (then cached); says which validation it still needs.
-    pub fn prepare(&self, request: &mut async_graphql::Request) -> Validation {
+    pub fn prepare(&self, request: &mut async_graphql::Request) -> Prepared {
+        let full = Prepared { validation: Validation::Full, pending: None };
         if request.query.len() > MAX_QUERY_BYTES {
-            return Validation::Full;
+            return full;
         }
         let cached = self.lock().get(&request.query).cloned();
         let entry = match cached {
@@ -91,14 +100,13 @@ impl DocumentCache {
                     self.lock().put(request.query.clone(), Arc::clone(&entry));
                     entry
                 }
-                Err(_) => return Validation::Full,
+                Err(_) => return full,
             },
         };
         if entry.validated.load(Ordering::Relaxed) {
-            Validation::Passed
+            Prepared { validation: Validation::Passed, pending: None }
         } else {
-            request.data.insert(ValidationPending(entry));
-            Validation::Full
+            Prepared { validation: Validation::Full, pending: Some(entry) }
         }
     }
 
@@ -115,35 +123,21 @@ impl DocumentCache {
 
 #[cfg(test)]
 mod tests {
-    use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema, ValidationMode};
+    use async_graphql::{EmptyMutation, EmptySubscription, Schema, ValidationMode};
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::toy_schema::ToyQuery;
 
-    struct Query;
-
-    #[Object]
-    impl Query {
-        async fn double(&self, value: i32) -> i32 {
-            value * 2
-        }
-    }
-
-    /// The two schemas as the gateway builds them: the same but for validation, with the
-    /// extension that records a pass.
+    /// The two schemas as the gateway builds them: the same but for validation.
     struct Schemas {
-        strict: Schema<Query, EmptyMutation, EmptySubscription>,
-        fast: Schema<Query, EmptyMutation, EmptySubscription>,
+        strict: Schema<ToyQuery, EmptyMutation, EmptySubscription>,
+        fast: Schema<ToyQuery, EmptyMutation, EmptySubscription>,
     }
 
     impl Schemas {
         fn new() -> Self {
-            let build = |mode| {
-                Schema::build(Query, EmptyMutation, EmptySubscription)
-                    .validation_mode(mode)
-                    .extension(crate::schema::OperationMetrics)
-                    .finish()
-            };
+            let build = |mode| Schema::build(ToyQuery, EmptyMutation, EmptySubscription).validation_mode(mode).finish();
             Self { strict: build(ValidationMode::Strict), fast: build(ValidationMode::Fast) }
         }
 
@@ -156,12 +150,14 @@ mod tests {
         ) -> (Validation, async_graphql::Response) {
             let mut request =
                 async_graphql::Request::new(query).variables(async_graphql::Variables::from_json(variables));
-            let validation = cache.prepare(&mut request);
-            let schema = match validation {
+            let prepared = cache.prepare(&mut request);
+            let schema = match prepared.validation {
                 Validation::Passed => &self.fast,
                 Validation::Full => &self.strict,
             };
-            (validation, schema.execute(request).await)
+            let response = schema.execute(request).await;
+            prepared.record(&response);
+            (prepared.validation, response)
         }
     }
 

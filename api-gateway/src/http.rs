@@ -106,12 +106,15 @@ async fn graphql(State(state): State<Arc<AppState>>, headers: HeaderMap, request
     let credentials = state.auth.credentials(authorization);
     let (users, products) = schema::loaders(&state.backends);
     let mut request = request.into_inner();
-    let schema = match state.documents.prepare(&mut request) {
+    let prepared = state.documents.prepare(&mut request);
+    let schema = match prepared.validation {
         Validation::Passed => &state.schemas.fast,
         Validation::Full => &state.schemas.strict,
     };
+    let operation = schema::Operation::of(&mut request);
     let request = request.data(credentials).data(users).data(products);
-    let mut response = schema.execute(request).await;
+    let mut response = schema::measure(operation, schema.execute(request)).await;
+    prepared.record(&response);
     if let Some(seconds) = crate::errors::retry_after(&response.errors) {
         response.http_headers.insert(header::RETRY_AFTER, seconds.into());
     }

@@ -16,6 +16,8 @@ mod graphiql;
 mod http;
 pub mod schema;
 mod subscription_slots;
+#[cfg(test)]
+mod toy_schema;
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 

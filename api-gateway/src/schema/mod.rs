@@ -13,7 +13,7 @@ use async_graphql::{Schema, ValidationMode, dataloader::DataLoader};
 
 pub use loaders::{ProductLoader, UserLoader};
 pub use mutation::MutationRoot;
-pub(crate) use operation_metrics::OperationMetrics;
+pub use operation_metrics::{Operation, is_request_error, measure};
 pub use query::QueryRoot;
 pub use subscription::SubscriptionRoot;
 
@@ -48,7 +48,6 @@ pub fn build(backends: Backends, auth: Auth, feed: EventFeed, limits: &Limits) -
             .limit_depth(limits.max_query_depth)
             .limit_complexity(limits.max_query_complexity)
             .validation_mode(mode)
-            .extension(OperationMetrics)
             .finish()
     };
     Schemas { strict: build(ValidationMode::Strict), fast: build(ValidationMode::Fast) }
