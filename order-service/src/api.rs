@@ -71,14 +71,14 @@ impl OrderApi {
     }
 
     async fn list(&self, request: GetOrdersRequest) -> ServiceResult<GetOrdersResponse> {
-        let page = PageRequest::new(request.page, request.limit)?;
+        let page = PageRequest::new(request.page, request.limit, request.count_total)?;
         let (orders, total) = self.orders.list(page).await?;
         Ok(page_response(orders, total, page))
     }
 
     async fn list_for_user(&self, request: GetUserOrdersRequest) -> ServiceResult<GetOrdersResponse> {
         let user_id = validate::id("userId", &request.user_id)?;
-        let page = PageRequest::new(request.page, request.limit)?;
+        let page = PageRequest::new(request.page, request.limit, request.count_total)?;
         let (orders, total) = self.orders.list_for_user(&user_id, page).await?;
         Ok(page_response(orders, total, page))
     }
@@ -110,7 +110,7 @@ impl OrderService for OrderApi {
     }
 }
 
-fn page_response(orders: Vec<OrderRecord>, total: i64, page: PageRequest) -> GetOrdersResponse {
+fn page_response(orders: Vec<OrderRecord>, total: Option<i64>, page: PageRequest) -> GetOrdersResponse {
     GetOrdersResponse {
         orders: orders.into_iter().map(to_proto).collect(),
         total: total_to_i32(total),

@@ -155,24 +155,30 @@ impl OrderRepository {
         Ok(self.with_items(row.into_iter().collect()).await?.pop())
     }
 
-    /// One page of all orders, newest first, and the total count.
-    pub async fn list(&self, page: PageRequest) -> ServiceResult<(Vec<OrderRecord>, i64)> {
+    /// One page of all orders, newest first, and the total count when the page asks for it.
+    pub async fn list(&self, page: PageRequest) -> ServiceResult<(Vec<OrderRecord>, Option<i64>)> {
         let query = format!("SELECT {ORDER_COLUMNS} FROM orders ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2");
         let rows = sqlx::query_as(&query).bind(page.limit()).bind(page.offset()).fetch_all(&self.pool).await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders").fetch_one(&self.pool).await?;
+        let total = page.total(|| sqlx::query_scalar("SELECT COUNT(*) FROM orders").fetch_one(&self.pool)).await?;
         Ok((self.with_items(rows).await?, total))
     }
 
-    /// One page of `user_id`'s orders, newest first, and their total count.
-    pub async fn list_for_user(&self, user_id: &str, page: PageRequest) -> ServiceResult<(Vec<OrderRecord>, i64)> {
+    /// One page of `user_id`'s orders, newest first, and their total count when the page asks
+    /// for it.
+    pub async fn list_for_user(
+        &self,
+        user_id: &str,
+        page: PageRequest,
+    ) -> ServiceResult<(Vec<OrderRecord>, Option<i64>)> {
         let query = format!(
             "SELECT {ORDER_COLUMNS} FROM orders WHERE user_id = $3 ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2"
         );
         let rows =
             sqlx::query_as(&query).bind(page.limit()).bind(page.offset()).bind(user_id).fetch_all(&self.pool).await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE user_id = $1")
-            .bind(user_id)
-            .fetch_one(&self.pool)
+        let total = page
+            .total(|| {
+                sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE user_id = $1").bind(user_id).fetch_one(&self.pool)
+            })
             .await?;
         Ok((self.with_items(rows).await?, total))
     }

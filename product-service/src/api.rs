@@ -73,7 +73,7 @@ impl ProductApi {
     }
 
     async fn list(&self, request: GetProductsRequest) -> ServiceResult<GetProductsResponse> {
-        let page = PageRequest::new(request.page, request.limit)?;
+        let page = PageRequest::new(request.page, request.limit, request.count_total)?;
         // An empty category means "all", as the original's optional argument did.
         let category = match request.category.as_deref().map(str::trim) {
             Some("") | None => None,

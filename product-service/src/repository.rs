@@ -149,8 +149,13 @@ impl ProductRepository {
         Ok(deleted)
     }
 
-    /// One page in creation order, optionally within `category`, and the matching total.
-    pub async fn list(&self, page: PageRequest, category: Option<&str>) -> ServiceResult<(Vec<ProductRecord>, i64)> {
+    /// One page in creation order, optionally within `category`, and the matching total when the
+    /// page asks for it.
+    pub async fn list(
+        &self,
+        page: PageRequest,
+        category: Option<&str>,
+    ) -> ServiceResult<(Vec<ProductRecord>, Option<i64>)> {
         let filter = if category.is_some() { "WHERE category = $3" } else { "" };
         let query = format!("SELECT {COLUMNS} FROM products {filter} ORDER BY created_at, id LIMIT $1 OFFSET $2");
         let select = sqlx::query_as(&query).bind(page.limit()).bind(page.offset());
@@ -160,11 +165,17 @@ impl ProductRepository {
         };
         let products = select.fetch_all(&self.pool).await?;
 
-        let count = match category {
-            Some(category) => sqlx::query_scalar("SELECT COUNT(*) FROM products WHERE category = $1").bind(category),
-            None => sqlx::query_scalar("SELECT COUNT(*) FROM products"),
-        };
-        let total: i64 = count.fetch_one(&self.pool).await?;
+        let total = page
+            .total(|| {
+                let count = match category {
+                    Some(category) => {
+                        sqlx::query_scalar("SELECT COUNT(*) FROM products WHERE category = $1").bind(category)
+                    }
+                    None => sqlx::query_scalar("SELECT COUNT(*) FROM products"),
+                };
+                count.fetch_one(&self.pool)
+            })
+            .await?;
         Ok((products, total))
     }
 }

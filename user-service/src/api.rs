@@ -68,7 +68,7 @@ impl UserApi {
     }
 
     async fn list(&self, request: GetUsersRequest) -> ServiceResult<GetUsersResponse> {
-        let page = PageRequest::new(request.page, request.limit)?;
+        let page = PageRequest::new(request.page, request.limit, request.count_total)?;
         let (users, total) = self.users.list(page).await?;
         Ok(GetUsersResponse {
             users: users.into_iter().map(to_proto).collect(),

@@ -160,11 +160,11 @@ impl UserRepository {
         Ok(deleted)
     }
 
-    /// One page of users in creation order, and the total count.
-    pub async fn list(&self, page: PageRequest) -> ServiceResult<(Vec<UserRecord>, i64)> {
+    /// One page of users in creation order, and the total count when the page asks for it.
+    pub async fn list(&self, page: PageRequest) -> ServiceResult<(Vec<UserRecord>, Option<i64>)> {
         let query = format!("SELECT {COLUMNS} FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2");
         let users = sqlx::query_as(&query).bind(page.limit()).bind(page.offset()).fetch_all(&self.pool).await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await?;
+        let total = page.total(|| sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool)).await?;
         Ok((users, total))
     }
 }

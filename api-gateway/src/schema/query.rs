@@ -46,7 +46,7 @@ impl QueryRoot {
         #[graphql(default = 1)] page: i32,
         #[graphql(default = 10)] limit: i32,
     ) -> Result<Vec<User>> {
-        Ok(self.users_page(ctx, page, limit).await?.items)
+        Ok(list_users(ctx, page, limit, false).await?.items)
     }
 
     /// `users` with the total count. Admin only.
@@ -57,15 +57,7 @@ impl QueryRoot {
         #[graphql(default = 1)] page: i32,
         #[graphql(default = 10)] limit: i32,
     ) -> Result<Page<User>> {
-        auth::admin(ctx)?;
-        let request = GetUsersRequest { page: Some(page), limit: Some(limit) };
-        let response = call("user-service", "GetUsers", backends(ctx).users.clone().get_users(request)).await?;
-        Ok(Page {
-            items: response.users.into_iter().map(User::from).collect(),
-            total: response.total,
-            page: response.page,
-            limit: response.limit,
-        })
+        list_users(ctx, page, limit, wants_total(ctx)).await
     }
 
     /// A product by id. Public.
@@ -84,7 +76,7 @@ impl QueryRoot {
         #[graphql(default = 10)] limit: i32,
         category: Option<String>,
     ) -> Result<Vec<Product>> {
-        Ok(self.products_page(ctx, page, limit, category).await?.items)
+        Ok(list_products(ctx, page, limit, category, false).await?.items)
     }
 
     /// `products` with the total count. Public.
@@ -96,15 +88,7 @@ impl QueryRoot {
         #[graphql(default = 10)] limit: i32,
         category: Option<String>,
     ) -> Result<Page<Product>> {
-        let request = GetProductsRequest { page: Some(page), limit: Some(limit), category };
-        let response =
-            call("product-service", "GetProducts", backends(ctx).products.clone().get_products(request)).await?;
-        Ok(Page {
-            items: response.products.into_iter().map(Product::from).collect(),
-            total: response.total,
-            page: response.page,
-            limit: response.limit,
-        })
+        list_products(ctx, page, limit, category, wants_total(ctx)).await
     }
 
     /// An order by id: your own, or any for an admin.
@@ -128,7 +112,7 @@ impl QueryRoot {
         #[graphql(default = 1)] page: i32,
         #[graphql(default = 10)] limit: i32,
     ) -> Result<Vec<Order>> {
-        Ok(self.orders_page(ctx, page, limit).await?.items)
+        Ok(list_orders(ctx, page, limit, false).await?.items)
     }
 
     /// `orders` with the total count.
@@ -139,14 +123,7 @@ impl QueryRoot {
         #[graphql(default = 1)] page: i32,
         #[graphql(default = 10)] limit: i32,
     ) -> Result<Page<Order>> {
-        let viewer = auth::viewer(ctx)?;
-        if viewer.is_admin() {
-            let request = GetOrdersRequest { page: Some(page), limit: Some(limit) };
-            let response = call("order-service", "GetOrders", backends(ctx).orders.clone().get_orders(request)).await?;
-            Ok(order_page(response))
-        } else {
-            user_orders_page(ctx, viewer.user_id.clone(), page, limit).await
-        }
+        list_orders(ctx, page, limit, wants_total(ctx)).await
     }
 
     /// One user's orders, newest first: your own, or anyone's for an admin.
@@ -158,7 +135,8 @@ impl QueryRoot {
         #[graphql(default = 1)] page: i32,
         #[graphql(default = 10)] limit: i32,
     ) -> Result<Vec<Order>> {
-        Ok(self.user_orders_page(ctx, user_id, page, limit).await?.items)
+        auth::self_or_admin(ctx, &user_id)?;
+        Ok(list_user_orders(ctx, user_id.0, page, limit, false).await?.items)
     }
 
     /// `userOrders` with the total count.
@@ -171,24 +149,70 @@ impl QueryRoot {
         #[graphql(default = 10)] limit: i32,
     ) -> Result<Page<Order>> {
         auth::self_or_admin(ctx, &user_id)?;
-        user_orders_page(ctx, user_id.0, page, limit).await
+        list_user_orders(ctx, user_id.0, page, limit, wants_total(ctx)).await
     }
 }
 
-async fn user_orders_page(ctx: &Context<'_>, user_id: String, page: i32, limit: i32) -> Result<Page<Order>> {
-    let request = GetUserOrdersRequest { user_id, page: Some(page), limit: Some(limit) };
+/// Whether the field being resolved (a page) has its `total` selected. Counting is a query of
+/// its own in the backend, so it is asked for only then.
+fn wants_total(ctx: &Context<'_>) -> bool {
+    ctx.look_ahead().field("total").exists()
+}
+
+/// A page as the backends answer it. `total` is absent when it was not asked for, and then
+/// not selected either, so its 0 is never shown.
+fn page<T: async_graphql::OutputType>(items: Vec<T>, total: Option<i32>, page: i32, limit: i32) -> Page<T> {
+    Page { items, total: total.unwrap_or_default(), page, limit }
+}
+
+async fn list_users(ctx: &Context<'_>, page_number: i32, limit: i32, count_total: bool) -> Result<Page<User>> {
+    auth::admin(ctx)?;
+    let request = GetUsersRequest { page: Some(page_number), limit: Some(limit), count_total: Some(count_total) };
+    let response = call("user-service", "GetUsers", backends(ctx).users.clone().get_users(request)).await?;
+    Ok(page(response.users.into_iter().map(User::from).collect(), response.total, response.page, response.limit))
+}
+
+async fn list_products(
+    ctx: &Context<'_>,
+    page_number: i32,
+    limit: i32,
+    category: Option<String>,
+    count_total: bool,
+) -> Result<Page<Product>> {
+    let request =
+        GetProductsRequest { page: Some(page_number), limit: Some(limit), category, count_total: Some(count_total) };
+    let response = call("product-service", "GetProducts", backends(ctx).products.clone().get_products(request)).await?;
+    let products = response.products.into_iter().map(Product::from).collect();
+    Ok(page(products, response.total, response.page, response.limit))
+}
+
+/// Every order for an admin, the caller's own otherwise.
+async fn list_orders(ctx: &Context<'_>, page_number: i32, limit: i32, count_total: bool) -> Result<Page<Order>> {
+    let viewer = auth::viewer(ctx)?;
+    if !viewer.is_admin() {
+        return list_user_orders(ctx, viewer.user_id.clone(), page_number, limit, count_total).await;
+    }
+    let request = GetOrdersRequest { page: Some(page_number), limit: Some(limit), count_total: Some(count_total) };
+    let response = call("order-service", "GetOrders", backends(ctx).orders.clone().get_orders(request)).await?;
+    Ok(order_page(response))
+}
+
+async fn list_user_orders(
+    ctx: &Context<'_>,
+    user_id: String,
+    page_number: i32,
+    limit: i32,
+    count_total: bool,
+) -> Result<Page<Order>> {
+    let request =
+        GetUserOrdersRequest { user_id, page: Some(page_number), limit: Some(limit), count_total: Some(count_total) };
     let response =
         call("order-service", "GetUserOrders", backends(ctx).orders.clone().get_user_orders(request)).await?;
     Ok(order_page(response))
 }
 
 fn order_page(response: proto::order::GetOrdersResponse) -> Page<Order> {
-    Page {
-        items: response.orders.into_iter().map(Order::from).collect(),
-        total: response.total,
-        page: response.page,
-        limit: response.limit,
-    }
+    page(response.orders.into_iter().map(Order::from).collect(), response.total, response.page, response.limit)
 }
 
 pub(super) fn backends<'a>(ctx: &Context<'a>) -> &'a Backends {

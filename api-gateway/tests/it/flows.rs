@@ -60,6 +60,16 @@ async fn every_operation_works_end_to_end() {
         .await;
     assert_eq!(products["products"].as_array().map(Vec::len), Some(1));
     assert_eq!(products["productsPage"]["total"], 1);
+    // The total is counted whenever it is selected, an alias or a fragment included.
+    let pages = system
+        .ok(
+            "fragment Counted on ProductPage { total } \
+             { all: productsPage { n: total } viaFragment: productsPage { ...Counted } inline: productsPage { ... on ProductPage { total } } }",
+            json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(pages, json!({ "all": { "n": 2 }, "viaFragment": { "total": 2 }, "inline": { "total": 2 } }));
     let product = system.ok("query($id: ID!) { product(id: $id) { name } }", json!({ "id": mouse }), None).await;
     assert_eq!(product["product"]["name"], "Mouse");
     let restocked = system

@@ -102,7 +102,7 @@ async fn products_are_paged_by_category_in_creation_order(backend: Backend) {
     let (none, total) = list(&mut service, 1, 10, Some("Garden")).await;
     assert_eq!((none.len(), total), (0, 0));
     for (page, limit, field) in [(0, 10, "page: "), (1, 0, "limit: "), (1, 101, "limit: ")] {
-        let request = GetProductsRequest { page: Some(page), limit: Some(limit), category: None };
+        let request = GetProductsRequest { page: Some(page), limit: Some(limit), category: None, count_total: None };
         assert_status(service.client.get_products(request).await, Code::InvalidArgument, field);
     }
 }
@@ -132,8 +132,13 @@ async fn health_and_reflection(backend: Backend) {
 }
 
 async fn list(service: &mut TestProductService, page: i32, limit: i32, category: Option<&str>) -> (Vec<Product>, i32) {
-    let request = GetProductsRequest { page: Some(page), limit: Some(limit), category: category.map(Into::into) };
+    let request = GetProductsRequest {
+        page: Some(page),
+        limit: Some(limit),
+        category: category.map(Into::into),
+        count_total: None,
+    };
     let response = service.client.get_products(request).await.expect("list").into_inner();
     assert_eq!((response.page, response.limit), (page, limit));
-    (response.products, response.total)
+    (response.products, response.total.expect("counted when not asked otherwise"))
 }

@@ -144,10 +144,13 @@ async fn users_are_paged_in_creation_order(backend: Backend) {
     let (beyond, total) = list(&mut service, 4, 2).await;
     assert_eq!((beyond.len(), total), (0, 5));
 
-    let defaults = service.client.get_users(GetUsersRequest { page: None, limit: None }).await.expect("list");
-    assert_eq!((defaults.get_ref().page, defaults.get_ref().limit), (1, 10));
+    let defaults = service.client.get_users(GetUsersRequest::default()).await.expect("list");
+    assert_eq!((defaults.get_ref().page, defaults.get_ref().limit, defaults.get_ref().total), (1, 10, Some(5)));
+    let uncounted = GetUsersRequest { count_total: Some(false), ..GetUsersRequest::default() };
+    let uncounted = service.client.get_users(uncounted).await.expect("list").into_inner();
+    assert_eq!((uncounted.users.len(), uncounted.total), (5, None), "the total only when asked for");
     for (page, limit, field) in [(0, 10, "page: "), (-3, 10, "page: "), (1, 0, "limit: "), (1, 101, "limit: ")] {
-        let request = GetUsersRequest { page: Some(page), limit: Some(limit) };
+        let request = GetUsersRequest { page: Some(page), limit: Some(limit), count_total: None };
         assert_status(service.client.get_users(request).await, Code::InvalidArgument, field);
     }
 }
@@ -210,10 +213,10 @@ async fn health_and_reflection(backend: Backend) {
 async fn list(service: &mut crate::helpers::TestUserService, page: i32, limit: i32) -> (Vec<proto::user::User>, i32) {
     let response = service
         .client
-        .get_users(GetUsersRequest { page: Some(page), limit: Some(limit) })
+        .get_users(GetUsersRequest { page: Some(page), limit: Some(limit), count_total: None })
         .await
         .expect("list")
         .into_inner();
     assert_eq!((response.page, response.limit), (page, limit));
-    (response.users, response.total)
+    (response.users, response.total.expect("counted when not asked otherwise"))
 }
