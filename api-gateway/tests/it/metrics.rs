@@ -168,22 +168,31 @@ async fn one_order_moves_the_rpc_event_and_saga_series_by_one() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    // Every metric the shipped dashboard queries is one the processes export.
-    let mut exported = String::new();
-    for process in [Process::Gateway, Process::Users, Process::Products, Process::Orders] {
-        exported.push_str(&system.scrape(process).await);
-    }
+    // Every metric the shipped dashboard queries is one the processes export. Some are sampled
+    // (consumer lag comes with librdkafka's statistics, once a second, once a consumer has
+    // positions), so they may appear a few seconds after the order.
     let queried = dashboard_metrics();
     assert!(queried.len() >= 10, "the dashboard queries {queried:?}");
-    let missing: Vec<_> = queried
-        .iter()
-        .filter(|name| {
-            !exported
-                .lines()
-                .any(|line| line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} ")))
-        })
-        .collect();
-    assert!(missing.is_empty(), "the dashboard queries metrics no process exports: {missing:?}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let mut exported = String::new();
+        for process in [Process::Gateway, Process::Users, Process::Products, Process::Orders] {
+            exported.push_str(&system.scrape(process).await);
+        }
+        let missing: Vec<_> = queried
+            .iter()
+            .filter(|name| {
+                !exported
+                    .lines()
+                    .any(|line| line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} ")))
+            })
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the dashboard queries metrics no process exports: {missing:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 
     // The gauges, sampled every few seconds, exist on every service: the outbox drains, the
     // pool is sampled.
