@@ -135,8 +135,7 @@ impl QueryRoot {
         #[graphql(default = 1)] page: i32,
         #[graphql(default = 10)] limit: i32,
     ) -> Result<Vec<Order>> {
-        auth::self_or_admin(ctx, &user_id)?;
-        Ok(list_user_orders(ctx, user_id.0, page, limit, false).await?.items)
+        Ok(list_user_orders(ctx, user_id, page, limit, false).await?.items)
     }
 
     /// `userOrders` with the total count.
@@ -148,8 +147,7 @@ impl QueryRoot {
         #[graphql(default = 1)] page: i32,
         #[graphql(default = 10)] limit: i32,
     ) -> Result<Page<Order>> {
-        auth::self_or_admin(ctx, &user_id)?;
-        list_user_orders(ctx, user_id.0, page, limit, wants_total(ctx)).await
+        list_user_orders(ctx, user_id, page, limit, wants_total(ctx)).await
     }
 }
 
@@ -190,22 +188,28 @@ async fn list_products(
 async fn list_orders(ctx: &Context<'_>, page_number: i32, limit: i32, count_total: bool) -> Result<Page<Order>> {
     let viewer = auth::viewer(ctx)?;
     if !viewer.is_admin() {
-        return list_user_orders(ctx, viewer.user_id.clone(), page_number, limit, count_total).await;
+        return list_user_orders(ctx, ID(viewer.user_id.clone()), page_number, limit, count_total).await;
     }
     let request = GetOrdersRequest { page: Some(page_number), limit: Some(limit), count_total: Some(count_total) };
     let response = call("order-service", "GetOrders", backends(ctx).orders.clone().get_orders(request)).await?;
     Ok(order_page(response))
 }
 
+/// `user_id`'s orders: the caller's own, or anyone's for an admin.
 async fn list_user_orders(
     ctx: &Context<'_>,
-    user_id: String,
+    user_id: ID,
     page_number: i32,
     limit: i32,
     count_total: bool,
 ) -> Result<Page<Order>> {
-    let request =
-        GetUserOrdersRequest { user_id, page: Some(page_number), limit: Some(limit), count_total: Some(count_total) };
+    auth::self_or_admin(ctx, &user_id)?;
+    let request = GetUserOrdersRequest {
+        user_id: user_id.0,
+        page: Some(page_number),
+        limit: Some(limit),
+        count_total: Some(count_total),
+    };
     let response =
         call("order-service", "GetUserOrders", backends(ctx).orders.clone().get_user_orders(request)).await?;
     Ok(order_page(response))
