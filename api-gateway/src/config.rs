@@ -35,10 +35,15 @@ pub struct Config {
     pub backend_timeout_ms: u64,
     #[command(flatten)]
     pub limits: Limits,
-    /// How long the subscription feed keeps reading the broker after the last subscription
-    /// ended, in milliseconds; an idle gateway then costs the broker nothing.
+    /// How long the event feed keeps reading the broker after the last subscription ended and
+    /// the last cached read, in milliseconds; an idle gateway then costs the broker nothing.
     #[arg(long, env = "SUBSCRIPTION_FEED_IDLE_MS", default_value_t = 30_000)]
     pub subscription_feed_idle_ms: u64,
+    /// How long the gateway serves a product or user it read again without asking the backend,
+    /// in milliseconds, unless an event says it changed first (0: no caching). The caches work
+    /// only with a broker; this bounds staleness if the broker stops delivering.
+    #[arg(long, env = "CACHE_TTL_MS", default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    pub cache_ttl_ms: u64,
     /// The broker that feeds subscriptions (empty: subscriptions are unavailable).
     #[command(flatten)]
     pub kafka: events::KafkaArgs,

@@ -1,12 +1,15 @@
-//! The live event feed behind GraphQL subscriptions: the gateway reads `order.status.changed`
-//! and `product.stock.updated` and hands each event to the subscriptions that follow its order
-//! or product ([`Followers`]).
+//! The live event feed behind GraphQL subscriptions and the caches: the gateway reads
+//! `order.status.changed` and `product.stock.updated` and hands each event to the
+//! subscriptions that follow its order or product ([`Followers`]); every product and user
+//! change (those and `product.updated`, `product.deleted`, `user.updated`, `user.deleted`)
+//! drops its entity from the [`Caches`].
 //!
-//! It reads only while someone listens. With no subscription for `SUBSCRIPTION_FEED_IDLE_MS`,
-//! its partitions are unassigned, so an idle gateway costs the broker no fetches (on the
-//! embedded broker each fetch is a round of storage queries, whether or not anything arrived). The first
-//! subscription then waits until the feed has taken the topics' current ends as its positions,
-//! so that nothing published after the subscription started is missed.
+//! It reads only while someone listens or reads cached entities. With neither for
+//! `SUBSCRIPTION_FEED_IDLE_MS`, its partitions are unassigned, so an idle gateway costs the
+//! broker no fetches (on the embedded broker each fetch is a round of storage queries, whether
+//! or not anything arrived). The first subscription then waits until the feed has taken the
+//! topics' current ends as its positions, so that nothing published after the subscription
+//! started is missed; the caches keep nothing until then.
 
 use std::{
     sync::{Arc, Mutex},
@@ -27,7 +30,10 @@ use rdkafka::{
 use tokio::sync::{Notify, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::followers::Followers;
+use crate::{
+    cache::{Cacheable, Caches, EntityCache},
+    followers::Followers,
+};
 
 /// How long a new subscription waits for the feed to start reading before it is refused.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -46,13 +52,21 @@ const ORDER_BACKLOG: usize = 16;
 const STOCK_BACKLOG: usize = 1024;
 
 /// The topics the feed reads.
-const TOPICS: [&str; 2] = [topics::ORDER_STATUS_CHANGED, topics::PRODUCT_STOCK_UPDATED];
+const TOPICS: [&str; 6] = [
+    topics::ORDER_STATUS_CHANGED,
+    topics::PRODUCT_STOCK_UPDATED,
+    topics::PRODUCT_UPDATED,
+    topics::PRODUCT_DELETED,
+    topics::USER_UPDATED,
+    topics::USER_DELETED,
+];
 
 /// Where subscriptions get their events.
 #[derive(Debug, Clone)]
 pub struct EventFeed {
     orders: Arc<Followers<OrderStatusChanged>>,
     stock: Arc<Followers<ProductStockUpdated>>,
+    caches: Caches,
     demand: Arc<Demand>,
     /// How long the feed keeps reading after the last subscription ended.
     idle_after: Duration,
@@ -66,8 +80,8 @@ struct Demand {
     /// True while the partitions are assigned. Changed only with this lock held, so that the
     /// feed cannot stop reading between a subscription's check and its listening.
     reading: Mutex<bool>,
-    /// Wakes the feed when a subscription needs it reading.
-    wanted: Notify,
+    /// Wakes the feed when a subscription or a cache read needs it reading.
+    wanted: Arc<Notify>,
     /// Tells waiting subscriptions that reading started.
     started: watch::Sender<u64>,
 }
@@ -86,15 +100,15 @@ impl Demand {
 pub struct FeedUnavailable;
 
 impl EventFeed {
-    pub fn new(enabled: bool, idle_after: Duration) -> Self {
+    /// A feed that is not reading yet; `cache_ttl` is how long the caches serve an answer
+    /// (zero: no caching).
+    pub fn new(enabled: bool, idle_after: Duration, cache_ttl: Duration) -> Self {
+        let wanted = Arc::new(Notify::new());
         Self {
             orders: Arc::new(Followers::new(ORDER_BACKLOG)),
             stock: Arc::new(Followers::new(STOCK_BACKLOG)),
-            demand: Arc::new(Demand {
-                reading: Mutex::new(false),
-                wanted: Notify::new(),
-                started: watch::channel(0).0,
-            }),
+            caches: Caches::new(cache_ttl, &wanted),
+            demand: Arc::new(Demand { reading: Mutex::new(false), wanted, started: watch::channel(0).0 }),
             idle_after,
             enabled,
         }
@@ -143,6 +157,11 @@ impl EventFeed {
         Ok(())
     }
 
+    /// The caches this feed keeps current.
+    pub fn caches(&self) -> &Caches {
+        &self.caches
+    }
+
     fn listeners(&self) -> usize {
         self.orders.listeners() + self.stock.listeners()
     }
@@ -182,6 +201,7 @@ async fn read(
     // After an interruption, whoever was listening still wants events.
     let result = serve(feed, &consumer, seen, cancel).await;
     *feed.demand.reading() = false;
+    feed.caches.reset(false);
     result
 }
 
@@ -197,7 +217,7 @@ async fn serve(
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let reading = *feed.demand.reading();
-        if !reading && feed.listeners() > 0 {
+        if !reading && (feed.listeners() > 0 || feed.caches.used()) {
             start(feed, consumer).await?;
             idle_since = None;
             continue;
@@ -218,19 +238,20 @@ async fn start(feed: &EventFeed, consumer: &Arc<StreamConsumer<StatsContext>>) -
     let assigning = Arc::clone(consumer);
     let partitions = tokio::task::spawn_blocking(move || assign_at_high_watermarks(&*assigning, &TOPICS)).await??;
     *feed.demand.reading() = true;
+    feed.caches.reset(true);
     feed.demand.started.send_modify(|generation| *generation += 1);
-    tracing::info!(partitions, "subscription feed reading order.status.changed and product.stock.updated");
+    tracing::info!(partitions, topics = ?TOPICS, "event feed reading");
     Ok(())
 }
 
-/// Stops reading once nobody has listened for the feed's idle time.
+/// Stops reading once nobody has listened or read a cache for the feed's idle time.
 fn stop_if_idle(
     feed: &EventFeed,
     consumer: &StreamConsumer<StatsContext>,
     idle_since: &mut Option<tokio::time::Instant>,
 ) -> anyhow::Result<()> {
     let mut reading = feed.demand.reading();
-    if feed.listeners() > 0 {
+    if feed.listeners() > 0 || feed.caches.take_used() {
         *idle_since = None;
         return Ok(());
     }
@@ -238,8 +259,9 @@ fn stop_if_idle(
     if since.elapsed() >= feed.idle_after {
         consumer.unassign()?;
         *reading = false;
+        feed.caches.reset(false);
         *idle_since = None;
-        tracing::info!("subscription feed paused: no subscriptions");
+        tracing::info!("event feed paused: no subscriptions and no cached reads");
     }
     Ok(())
 }
@@ -254,6 +276,11 @@ fn forward(feed: &EventFeed, message: &rdkafka::message::BorrowedMessage<'_>, se
 /// [`forward`], inside the event's span.
 fn forward_once(feed: &EventFeed, message: &rdkafka::message::BorrowedMessage<'_>, seen: &mut SeenEvents) {
     let payload = message.payload().unwrap_or_default();
+    match message.topic() {
+        topics::ORDER_STATUS_CHANGED => {}
+        topics::USER_UPDATED | topics::USER_DELETED => changed(&feed.caches.users, message),
+        _ => changed(&feed.caches.products, message),
+    }
     // A message the gateway cannot read is the owning consumers' concern (they dead-letter
     // it); subscribers simply do not see it.
     match message.topic() {
@@ -265,7 +292,7 @@ fn forward_once(feed: &EventFeed, message: &rdkafka::message::BorrowedMessage<'_
             }
             Err(error) => tracing::debug!(%error, "skipping an unreadable order.status.changed"),
         },
-        _ => match decode::<ProductStockUpdated>(payload) {
+        topics::PRODUCT_STOCK_UPDATED => match decode::<ProductStockUpdated>(payload) {
             Ok(envelope) => {
                 if seen.first_time(&envelope.id) {
                     feed.stock.send(&envelope.payload.product_id.clone(), envelope.payload);
@@ -273,6 +300,16 @@ fn forward_once(feed: &EventFeed, message: &rdkafka::message::BorrowedMessage<'_
             }
             Err(error) => tracing::debug!(%error, "skipping an unreadable product.stock.updated"),
         },
+        _ => {}
+    }
+}
+
+/// Drops the entity `message` is about from `cache`. Every event is keyed by its entity's id;
+/// without one, which entity changed is unknown.
+fn changed<T: Cacheable>(cache: &EntityCache<T>, message: &rdkafka::message::BorrowedMessage<'_>) {
+    match message.key().and_then(|key| std::str::from_utf8(key).ok()) {
+        Some(id) => cache.changed(id),
+        None => cache.all_changed(),
     }
 }
 

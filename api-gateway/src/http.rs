@@ -28,6 +28,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use crate::{
     auth::Auth,
     backends::{self, Backends},
+    cache::Caches,
     config::Limits,
     documents::{DocumentCache, Validation},
     graphiql,
@@ -46,6 +47,8 @@ pub struct AppState {
     pub backends: Backends,
     pub auth: Auth,
     pub documents: DocumentCache,
+    /// Products and users read before, for the per-request loaders.
+    pub caches: Caches,
     pub subscription_slots: Arc<SubscriptionSlots>,
 }
 
@@ -85,13 +88,14 @@ async fn graphql_ws(
 ) -> Response {
     upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| {
         let (schema, backends, auth) = (state.schemas.strict.clone(), state.backends.clone(), state.auth.clone());
+        let caches = state.caches.clone();
         let slots = state.subscription_slots.for_client(client);
         GraphQLWebSocket::new(socket, schema, protocol)
             .on_connection_init(move |payload| async move {
                 let header = ["Authorization", "authorization"].iter().find_map(|key| payload.get(*key)?.as_str());
                 let mut data = async_graphql::Data::default();
                 data.insert(auth.credentials(header));
-                let (users, products) = schema::loaders(&backends);
+                let (users, products) = schema::loaders(&backends, &caches);
                 data.insert(users);
                 data.insert(products);
                 data.insert(slots);
@@ -104,7 +108,7 @@ async fn graphql_ws(
 async fn graphql(State(state): State<Arc<AppState>>, headers: HeaderMap, request: GraphQLRequest) -> GraphQLResponse {
     let authorization = headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok());
     let credentials = state.auth.credentials(authorization);
-    let (users, products) = schema::loaders(&state.backends);
+    let (users, products) = schema::loaders(&state.backends, &state.caches);
     let mut request = request.into_inner();
     let prepared = state.documents.prepare(&mut request);
     let schema = match prepared.validation {

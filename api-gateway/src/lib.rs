@@ -6,6 +6,7 @@
 
 mod auth;
 mod backends;
+mod cache;
 mod client_addr;
 mod config;
 mod documents;
@@ -44,7 +45,11 @@ pub async fn build(config: Config) -> Result<Gateway, StartupError> {
     let secret = config.jwt_secret()?;
     let auth = auth::Auth::new(secret.expose().as_bytes(), Duration::from_secs(config.jwt_ttl_secs));
     let backends = backends::Backends::connect_lazy(&config)?;
-    let feed = feed::EventFeed::new(config.kafka.enabled(), Duration::from_millis(config.subscription_feed_idle_ms));
+    let feed = feed::EventFeed::new(
+        config.kafka.enabled(),
+        Duration::from_millis(config.subscription_feed_idle_ms),
+        Duration::from_millis(config.cache_ttl_ms),
+    );
     let schemas = schema::build(backends.clone(), auth.clone(), feed.clone(), &config.limits);
     http::prometheus();
     let router = http::router(
@@ -53,6 +58,7 @@ pub async fn build(config: Config) -> Result<Gateway, StartupError> {
             backends,
             auth,
             documents: documents::DocumentCache::default(),
+            caches: feed.caches().clone(),
             subscription_slots: subscription_slots::SubscriptionSlots::new(
                 config.limits.max_subscriptions_per_client,
                 config.limits.max_subscriptions,

@@ -21,7 +21,7 @@ const WATCHER_CONNECTIONS: usize = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Scenario {
-    /// `product(id)`: one product, one gRPC call behind it.
+    /// `product(id)`: one product; served by the gateway's product cache once it holds it.
     Product,
     /// `products(page, limit: 10, category)`: a page of the catalog.
     Products,

@@ -15,6 +15,7 @@ use super::{
 use crate::{
     auth::{self, Auth},
     backends::call,
+    cache::{Cacheable, Caches, EntityCache},
     errors,
 };
 
@@ -64,16 +65,19 @@ impl MutationRoot {
         email: Option<String>,
     ) -> Result<User> {
         auth::self_or_admin(ctx, &id)?;
-        let request = UpdateUserRequest { id: id.0, name, email };
-        Ok(call("user-service", "UpdateUser", backends(ctx).users.clone().update_user(request)).await?.into())
+        let request = UpdateUserRequest { id: id.0.clone(), name, email };
+        let result = call("user-service", "UpdateUser", backends(ctx).users.clone().update_user(request)).await;
+        changed(&ctx.data_unchecked::<Caches>().users, &id);
+        Ok(result?.into())
     }
 
     /// Deletes your own account (an admin: anyone's).
     async fn delete_user(&self, ctx: &Context<'_>, id: ID) -> Result<DeleteResult> {
         auth::self_or_admin(ctx, &id)?;
-        let response =
-            call("user-service", "DeleteUser", backends(ctx).users.clone().delete_user(DeleteUserRequest { id: id.0 }))
-                .await?;
+        let request = DeleteUserRequest { id: id.0.clone() };
+        let response = call("user-service", "DeleteUser", backends(ctx).users.clone().delete_user(request)).await;
+        changed(&ctx.data_unchecked::<Caches>().users, &id);
+        let response = response?;
         Ok(DeleteResult { success: response.success, message: response.message })
     }
 
@@ -107,18 +111,21 @@ impl MutationRoot {
         category: Option<String>,
     ) -> Result<Product> {
         auth::admin(ctx)?;
-        let request = UpdateProductRequest { id: id.0, name, description, price, stock, category };
-        Ok(call("product-service", "UpdateProduct", backends(ctx).products.clone().update_product(request))
-            .await?
-            .into())
+        let request = UpdateProductRequest { id: id.0.clone(), name, description, price, stock, category };
+        let result =
+            call("product-service", "UpdateProduct", backends(ctx).products.clone().update_product(request)).await;
+        changed(&ctx.data_unchecked::<Caches>().products, &id);
+        Ok(result?.into())
     }
 
     /// Removes a product from the catalog. Admin only.
     async fn delete_product(&self, ctx: &Context<'_>, id: ID) -> Result<DeleteResult> {
         auth::admin(ctx)?;
-        let request = DeleteProductRequest { id: id.0 };
+        let request = DeleteProductRequest { id: id.0.clone() };
         let mut products = backends(ctx).products.clone();
-        let response = call("product-service", "DeleteProduct", products.delete_product(request)).await?;
+        let response = call("product-service", "DeleteProduct", products.delete_product(request)).await;
+        changed(&ctx.data_unchecked::<Caches>().products, &id);
+        let response = response?;
         Ok(DeleteResult { success: response.success, message: response.message })
     }
 
@@ -160,5 +167,13 @@ impl MutationRoot {
         let request = UpdateOrderStatusRequest { id: id.0, status };
         let mut orders = backends(ctx).orders.clone();
         Ok(call("order-service", "UpdateOrderStatus", orders.update_order_status(request)).await?.into())
+    }
+}
+
+/// This gateway changed entity `id` (or may have: a call that failed may still have been
+/// done): its next read asks the backend, whatever the event feed has seen yet.
+fn changed<T: Cacheable>(cache: &EntityCache<T>, id: &str) {
+    if let Ok(key) = service_runtime::validate::id("id", id) {
+        cache.changed(&key);
     }
 }

@@ -1,8 +1,6 @@
 //! The GraphQL object types, converted from the backends' messages.
 
-use async_graphql::{ComplexObject, Context, ID, SimpleObject, dataloader::DataLoader};
-
-use super::loaders::{ProductLoader, UserLoader};
+use async_graphql::{ComplexObject, Context, ID, SimpleObject};
 
 /// A user. The password never leaves user-service.
 #[derive(Debug, Clone, SimpleObject)]
@@ -78,8 +76,7 @@ pub struct Order {
 impl Order {
     /// The user who placed the order (null if the account was deleted since).
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        let loader = ctx.data_unchecked::<DataLoader<UserLoader>>();
-        loader.load_one(self.user_id.to_string()).await.map_err(|error| (*error).clone())
+        super::load_user(ctx, &self.user_id).await
     }
 }
 
@@ -111,8 +108,7 @@ pub struct OrderItem {
 impl OrderItem {
     /// The product as the catalog has it now (null if it was deleted since).
     async fn product(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Product>> {
-        let loader = ctx.data_unchecked::<DataLoader<ProductLoader>>();
-        loader.load_one(self.product_id.to_string()).await.map_err(|error| (*error).clone())
+        super::load_product(ctx, &self.product_id).await
     }
 }
 

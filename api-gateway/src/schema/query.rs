@@ -32,10 +32,7 @@ impl QueryRoot {
     /// A user by id: yourself, or anyone for an admin.
     async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
         auth::self_or_admin(ctx, &id)?;
-        let request = GetUserRequest { id: id.0 };
-        Ok(call_optional("user-service", "GetUser", backends(ctx).users.clone().get_user(request))
-            .await?
-            .map(User::from))
+        super::load_user(ctx, &id).await
     }
 
     /// All users, oldest first. Admin only.
@@ -62,9 +59,7 @@ impl QueryRoot {
 
     /// A product by id. Public.
     async fn product(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Product>> {
-        let request = GetProductRequest { id: id.0 };
-        let mut products = backends(ctx).products.clone();
-        Ok(call_optional("product-service", "GetProduct", products.get_product(request)).await?.map(Product::from))
+        super::load_product(ctx, &id).await
     }
 
     /// Products, oldest first, optionally in one category. Public.
@@ -227,4 +222,17 @@ pub(super) fn backends<'a>(ctx: &Context<'a>) -> &'a Backends {
 /// clamped here; the backend rejects them with a clear error.
 fn page_cost(limit: i32, child_complexity: usize) -> usize {
     usize::try_from(limit.clamp(1, 100)).unwrap_or(1) * child_complexity
+}
+
+/// `GetUser` alone: for an id user-service should judge (see [`super::load_user`]).
+pub(super) async fn get_user(ctx: &Context<'_>, id: String) -> Result<Option<User>> {
+    let request = GetUserRequest { id };
+    Ok(call_optional("user-service", "GetUser", backends(ctx).users.clone().get_user(request)).await?.map(User::from))
+}
+
+/// `GetProduct` alone: for an id product-service should judge (see [`super::load_product`]).
+pub(super) async fn get_product(ctx: &Context<'_>, id: String) -> Result<Option<Product>> {
+    let mut products = backends(ctx).products.clone();
+    let request = GetProductRequest { id };
+    Ok(call_optional("product-service", "GetProduct", products.get_product(request)).await?.map(Product::from))
 }

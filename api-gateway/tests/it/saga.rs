@@ -83,6 +83,21 @@ pub async fn stock(system: &impl GatewayClient, product: &str) -> i64 {
     data["product"]["stock"].as_i64().expect("stock")
 }
 
+/// Waits until the gateway serves `expected` as `product`'s stock. The gateway's product cache
+/// learns of a reservation from its `product.stock.updated` event, which may reach the gateway
+/// a moment after the order's confirmation does; a wrong count never settles on `expected`.
+pub async fn assert_stock_settles(system: &impl GatewayClient, product: &str, expected: i64, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let served = stock(system, product).await;
+        if served == expected {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: stock {served}, expected {expected}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 pub fn count<'a>(statuses: impl IntoIterator<Item = &'a String>, wanted: &str) -> usize {
     statuses.into_iter().filter(|status| *status == wanted).count()
 }
@@ -108,7 +123,7 @@ async fn an_order_is_confirmed_through_the_saga_and_cancelling_releases_its_stoc
     let decided = wait_until_decided(&system, &admin, std::slice::from_ref(&id), Duration::from_secs(10)).await;
     eprintln!("order confirmed {:?} after it was placed", placed.elapsed());
     assert_eq!(decided[&id], "CONFIRMED");
-    assert_eq!(stock(&system, &lamp).await, 3, "the reservation took 2 from stock");
+    assert_stock_settles(&system, &lamp, 3, "the reservation took 2 from stock").await;
     let reserved = stock_events.next(Duration::from_secs(10)).await.expect("a stock event on the subscription");
     assert_eq!(
         reserved["data"]["productStockChanged"],
@@ -251,7 +266,7 @@ async fn oversell(backend: Backend) {
     );
     assert_eq!(confirmed, 50, "exactly the stock is sold");
     assert_eq!(cancelled + refused_up_front, 150, "every other order is refused or cancelled");
-    assert_eq!(stock(&system, &ticket).await, 0);
+    assert_stock_settles(&system, &ticket, 0, "all sold").await;
 
     let ticket_id = ticket.clone();
     let updates = read_until(&system.bootstrap(), "product.stock.updated", Duration::from_secs(10), move |records| {
@@ -356,7 +371,7 @@ async fn a_broker_frozen_past_the_message_timeout_recovers_and_every_order_settl
     let after = after["createOrder"]["id"].as_str().expect("id").to_owned();
     let decided = wait_until_decided(&system, &admin, std::slice::from_ref(&after), Duration::from_secs(30)).await;
     assert_eq!(decided[&after], "CONFIRMED");
-    assert_eq!(stock(&system, &mug).await, 1000 - 32, "each order reserved exactly once");
+    assert_stock_settles(&system, &mug, 1000 - 32, "each order reserved exactly once").await;
     ids.push(after);
     assert_one_event_each(&system, &ids).await;
 }
@@ -407,7 +422,7 @@ async fn a_short_overload_is_refused_at_once_and_every_accepted_order_settles() 
     let decided = wait_until_decided(&system, &admin, &accepted, Duration::from_secs(90)).await;
     let confirmed = count(decided.values(), "CONFIRMED");
     assert_eq!(confirmed, accepted.len().min(150), "{} accepted, {refused} refused: {decided:?}", accepted.len());
-    assert_eq!(stock(&system, &lamp).await, 150 - i64::try_from(confirmed).expect("count"));
+    assert_stock_settles(&system, &lamp, 150 - i64::try_from(confirmed).expect("count"), "confirmed orders").await;
     assert_one_event_each(&system, &accepted).await;
 }
 
@@ -436,7 +451,7 @@ async fn a_product_service_crash_mid_burst_reserves_nothing_twice() {
     let decided = wait_until_decided(&system, &admin, &ids, Duration::from_secs(90)).await;
     let confirmed = count(decided.values(), "CONFIRMED");
     assert_eq!(confirmed, 40, "stock was plenty: {decided:?}");
-    assert_eq!(stock(&system, &pen).await, 1000 - 3 * 40, "each order reserved exactly once");
+    assert_stock_settles(&system, &pen, 1000 - 3 * 40, "each order reserved exactly once").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
