@@ -202,6 +202,9 @@ async fn read(
     let result = serve(feed, &consumer, seen, cancel).await;
     *feed.demand.reading() = false;
     feed.caches.reset(false);
+    // Only reads from now on ask it to start again: with the broker gone for good, reads that
+    // are over must not keep it reconnecting.
+    feed.caches.take_used();
     result
 }
 
