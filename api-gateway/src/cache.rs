@@ -107,6 +107,10 @@ pub struct EntityCache<T> {
     used: AtomicBool,
     /// Wakes the event feed when a read finds the cache off.
     wake_feed: Arc<Notify>,
+    /// `gateway_cache_lookups_total` for this entity's hits and misses, registered once: a
+    /// lookup by name hashes the labels on every call.
+    hits: metrics::Counter,
+    misses: metrics::Counter,
     state: Mutex<State<T>>,
 }
 
@@ -137,10 +141,19 @@ enum Entry<T> {
 pub struct Ticket(u64);
 
 impl<T: Cacheable> EntityCache<T> {
-    /// An empty cache, off until the feed reads; `wake_feed` is the feed's wake-up call.
+    /// An empty cache, off until the feed reads; `wake_feed` is the feed's wake-up call. Its
+    /// counters go to the metrics recorder installed by then.
     pub fn new(ttl: Duration, wake_feed: Arc<Notify>) -> Self {
         let state = State { enabled: false, changes: 0, floor: 0, entries: HashMap::new() };
-        Self { ttl, used: AtomicBool::new(false), wake_feed, state: Mutex::new(state) }
+        let lookups = |result: &'static str| metrics::counter!("gateway_cache_lookups_total", "entity" => T::ENTITY, "result" => result);
+        Self {
+            ttl,
+            used: AtomicBool::new(false),
+            wake_feed,
+            hits: lookups("hit"),
+            misses: lookups("miss"),
+            state: Mutex::new(state),
+        }
     }
 
     /// The entity with id `id`, if the cache holds a current answer.
@@ -164,8 +177,7 @@ impl<T: Cacheable> EntityCache<T> {
             _ => None,
         };
         drop(state);
-        let result = if entity.is_some() { "hit" } else { "miss" };
-        metrics::counter!("gateway_cache_lookups_total", "entity" => T::ENTITY, "result" => result).increment(1);
+        if entity.is_some() { &self.hits } else { &self.misses }.increment(1);
         entity
     }
 

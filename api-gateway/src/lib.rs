@@ -45,13 +45,14 @@ pub async fn build(config: Config) -> Result<Gateway, StartupError> {
     let secret = config.jwt_secret()?;
     let auth = auth::Auth::new(secret.expose().as_bytes(), Duration::from_secs(config.jwt_ttl_secs));
     let backends = backends::Backends::connect_lazy(&config)?;
+    // Before anything registers a metric handle (the caches do).
+    http::prometheus();
     let feed = feed::EventFeed::new(
         config.kafka.enabled(),
         Duration::from_millis(config.subscription_feed_idle_ms),
         Duration::from_millis(config.cache_ttl_ms),
     );
     let schemas = schema::build(backends.clone(), auth.clone(), feed.clone(), &config.limits);
-    http::prometheus();
     let router = http::router(
         http::AppState {
             schemas,
