@@ -15,6 +15,7 @@
 //! - [`paging`], [`validate`], [`time`]: small rules every RPC follows the same way.
 //! - [`shutdown`]: the future that resolves on SIGTERM or Ctrl-C; [`process`]: a binary's `main`.
 
+pub mod allocator;
 pub mod balance;
 pub mod config;
 pub mod database;

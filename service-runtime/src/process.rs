@@ -115,6 +115,11 @@ pub async fn run_service<S: Serve>(
     probe: Probe,
     build: impl Future<Output = Result<S, StartupError>>,
 ) -> ExitCode {
+    // Set before main already on Linux (naming the constructor keeps it linked in); elsewhere
+    // this is as early as it gets.
+    #[cfg(target_os = "linux")]
+    std::hint::black_box(&crate::allocator::CONFIGURE_BEFORE_MAIN);
+    crate::allocator::return_freed_memory_promptly();
     if runtime.health_check {
         return match probe.check().await {
             Ok(()) => ExitCode::SUCCESS,
