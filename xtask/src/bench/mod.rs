@@ -34,6 +34,10 @@ const BINARIES: [&str; 6] =
 const RECEIVER: &str = "otlp_receiver";
 /// The gateway's per-client limit during the run: all the load comes from one address.
 const RATE_LIMIT: u32 = 10_000_000;
+/// The gateway's per-client cap on open subscriptions during the run, for the same reason: the
+/// order scenarios follow every order in flight (hundreds at 500/s), all from one address. The
+/// gateway-wide cap (`MAX_SUBSCRIPTIONS`, 10,000) stays.
+const SUBSCRIPTIONS_PER_CLIENT: u32 = 10_000;
 /// How long the system rests before idle memory is read.
 const SETTLE: Duration = Duration::from_secs(3);
 /// How long idle CPU is measured, with no request at all.
@@ -184,6 +188,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         extra_env: vec![
             ("RATE_LIMIT_PER_SECOND", RATE_LIMIT.to_string()),
             ("RATE_LIMIT_BURST", RATE_LIMIT.to_string()),
+            ("MAX_SUBSCRIPTIONS_PER_CLIENT", SUBSCRIPTIONS_PER_CLIENT.to_string()),
         ],
         metrics_ports: vec![
             ("user-service", users),
