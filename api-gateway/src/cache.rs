@@ -136,6 +136,15 @@ enum Entry<T> {
     Changed(u64),
 }
 
+impl<T> State<T> {
+    /// Forgets every entry and change marker when the cache is full; answers to reads that took
+    /// their ticket before the last change can then no longer be checked, so none is kept.
+    fn start_over(&mut self) {
+        self.floor = self.changes;
+        self.entries.clear();
+    }
+}
+
 /// A read's place among the changes, taken before it asks the backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ticket(u64);
@@ -202,8 +211,7 @@ impl<T: Cacheable> EntityCache<T> {
         }
         for entity in entities {
             if state.entries.len() >= CAPACITY {
-                state.floor = state.changes;
-                state.entries.clear();
+                state.start_over();
                 // The markers of changes after this read's ticket went with the rest.
                 if ticket.0 < state.floor {
                     return;
@@ -229,8 +237,7 @@ impl<T: Cacheable> EntityCache<T> {
         state.changes += 1;
         let at = state.changes;
         if state.entries.len() >= CAPACITY && !state.entries.contains_key(id) {
-            state.floor = at;
-            state.entries.clear();
+            state.start_over();
             return;
         }
         state.entries.insert(id.to_owned(), Entry::Changed(at));

@@ -60,18 +60,15 @@ pub enum Transition<T = OrderRecord> {
     NotFound,
 }
 
-const ORDER_COLUMNS: &str = "id, user_id, status, status_reason, total_cents, created_at, updated_at";
+/// An order's own columns (a macro, so that [`ORDERS_WITH_ITEMS`] can be put together at
+/// compile time).
+macro_rules! order_columns {
+    () => {
+        "id, user_id, status, status_reason, total_cents, created_at, updated_at"
+    };
+}
 
-/// Orders with their items in one column, `product_id:quantity:unit_price_cents` per item in
-/// the order they were requested, comma-separated: one query and one row per order. Reading the
-/// items as rows of their own cost a second query and a row each, and on SQLite every row is a
-/// hand-off from the connection's thread; a page of 20 orders of 3 items went from 80 rows to
-/// 20. (`string_agg` with `ORDER BY` is in PostgreSQL and in SQLite since 3.44.)
-const ORDERS_WITH_ITEMS: &str = concat!(
-    "SELECT id, user_id, status, status_reason, total_cents, created_at, updated_at, ",
-    items_of_order!(),
-    " AS items FROM orders"
-);
+const ORDER_COLUMNS: &str = order_columns!();
 
 /// The items column of [`ORDERS_WITH_ITEMS`], for the order of the row at hand.
 macro_rules! items_of_order {
@@ -80,7 +77,13 @@ macro_rules! items_of_order {
          FROM order_items i WHERE i.order_id = orders.id)"
     };
 }
-use items_of_order;
+
+/// Orders with their items in one column, `product_id:quantity:unit_price_cents` per item in
+/// the order they were requested, comma-separated: one query and one row per order. Reading the
+/// items as rows of their own cost a second query and a row each, and on SQLite every row is a
+/// hand-off from the connection's thread; a page of 20 orders of 3 items went from 80 rows to
+/// 20. (`string_agg` with `ORDER BY` is in PostgreSQL and in SQLite since 3.44.)
+const ORDERS_WITH_ITEMS: &str = concat!("SELECT ", order_columns!(), ", ", items_of_order!(), " AS items FROM orders");
 
 /// An order as [`ORDERS_WITH_ITEMS`] reads it.
 #[derive(Debug, sqlx::FromRow)]

@@ -24,9 +24,9 @@ impl QueryRoot {
     /// The caller's own account. Needs a token.
     async fn me(&self, ctx: &Context<'_>) -> Result<User> {
         let viewer = auth::viewer(ctx)?;
-        let request = GetUserRequest { id: viewer.user_id.clone() };
-        let user = call_optional("user-service", "GetUser", backends(ctx).users.clone().get_user(request)).await?;
-        user.map(User::from).ok_or_else(|| errors::unauthenticated("the account of this token no longer exists"))
+        // Always asked, never cached: a deleted account's token stops working at once.
+        let user = get_user(ctx, viewer.user_id.clone()).await?;
+        user.ok_or_else(|| errors::unauthenticated("the account of this token no longer exists"))
     }
 
     /// A user by id: yourself, or anyone for an admin.

@@ -170,11 +170,7 @@ async fn an_order_is_confirmed_through_the_saga_and_cancelling_releases_its_stoc
         change["data"]["orderStatusChanged"],
         json!({ "orderId": id, "from": "CONFIRMED", "to": "CANCELLED", "reason": null })
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while stock(&system, &lamp).await != 4 {
-        assert!(Instant::now() < deadline, "the cancelled order's stock was not released");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    assert_stock_settles(&system, &lamp, 4, "the cancelled order's stock was released").await;
 }
 
 /// Sets the product's stock until the stock subscription shows it: the subscription is live.
