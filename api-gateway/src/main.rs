@@ -7,10 +7,9 @@ use service_runtime::process::{Probe, run_service};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let config = api_gateway::Config::parse();
     let runtime = config.runtime.clone();
     let probe = Probe::Http { listen_addr: config.listen_addr, path: "/health" };
-    run_service("api-gateway", &runtime, probe, api_gateway::build(config)).await
+    service_runtime::process::block_on(run_service("api-gateway", &runtime, probe, api_gateway::build(config)))
 }

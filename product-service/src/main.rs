@@ -7,10 +7,9 @@ use service_runtime::process::{Probe, run_service};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let config = product_service::Config::parse();
     let runtime = config.runtime.clone();
     let probe = Probe::Grpc { listen_addr: config.listen_addr, service: product_service::SERVICE_NAME };
-    run_service("product-service", &runtime, probe, product_service::build(config)).await
+    service_runtime::process::block_on(run_service("product-service", &runtime, probe, product_service::build(config)))
 }

@@ -104,6 +104,22 @@ async fn http_ok(addr: SocketAddr, path: &str) -> Result<(), String> {
     if status_line.starts_with("HTTP/1.1 200") { Ok(()) } else { Err(format!("GET {path} answered {status_line:?}")) }
 }
 
+/// Runs `service` (a [`run_service`] future) on a multi-threaded runtime whose workers hand
+/// memory they no longer use back to the system before they go idle.
+pub fn block_on(service: impl Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_park(crate::allocator::collect_before_park)
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(service),
+        Err(error) => {
+            eprintln!("could not start the async runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Initialises logging, awaits `build`, and serves until a shutdown signal. With
 /// `--health-check`, probes the running instance instead and exits.
 ///
