@@ -27,6 +27,8 @@ pub enum StartupError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("gRPC reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    #[error("cannot start the threads for {purpose}: {problem}")]
+    Threads { purpose: &'static str, problem: String },
 }
 
 impl StartupError {

@@ -26,7 +26,8 @@ pub async fn build(config: Config) -> Result<GrpcServer, StartupError> {
     let pool = database::connect(&config.database.url_for("users.db")?, &migrators).await?;
     let outbox = events::outbox::OutboxSignal::default();
     let users = repository::UserRepository::new(pool.clone(), outbox.clone());
-    let hasher = password::PasswordHasher::new();
+    let hasher = password::PasswordHasher::new()
+        .map_err(|error| StartupError::Threads { purpose: "password hashing", problem: error.to_string() })?;
     if let Some(admin) = admin {
         api::ensure_admin(&users, &hasher, admin).await.map_err(|error| {
             StartupError::config("ADMIN_EMAIL", format!("cannot ensure the admin account: {error}"))
