@@ -80,6 +80,10 @@ pub struct Limits {
     /// The most subscriptions open at once in this gateway, all clients together.
     #[arg(long, env = "MAX_SUBSCRIPTIONS", default_value = "10000")]
     pub max_subscriptions: NonZeroUsize,
+    /// The most GraphQL requests over HTTP this gateway works on at once, all clients together;
+    /// one more is refused at once (503 with `Retry-After`) instead of waiting in memory.
+    #[arg(long, env = "MAX_REQUESTS_IN_FLIGHT", default_value = "256")]
+    pub max_requests_in_flight: NonZeroUsize,
 }
 
 /// Shortest JWT secret accepted: HS256 wants a key at least as long as its output.

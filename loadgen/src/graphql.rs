@@ -40,6 +40,11 @@ impl GraphqlClient {
         }
         let response = request.send().await?;
         let status = response.status();
+        if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            // The gateway sheds load with a GraphQL error body saying when to try again.
+            let body: Value = response.json().await.map_err(|_| RequestError::Status(status.as_u16()))?;
+            return Err(data_of(body).err().unwrap_or(RequestError::Status(status.as_u16())));
+        }
         if status != reqwest::StatusCode::OK {
             return Err(RequestError::Status(status.as_u16()));
         }

@@ -138,3 +138,39 @@ async fn subscriptions_past_a_clients_cap_are_refused_and_a_closed_one_frees_its
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_requests_in_flight_the_gateway_answers_503_with_retry_after_and_recovers() {
+    let system = spawn_system_with(&[("MAX_REQUESTS_IN_FLIGHT", "2")]).await;
+    // Logins hash a password (tens of milliseconds each), so ten sent at once overlap.
+    let login = "mutation($email: String!, $password: String!) { login(email: $email, password: $password) { token } }";
+    let variables = json!({ "email": "nobody@example.com", "password": "wrong-password" });
+    let attempts = (0..10).map(|_| {
+        system.http.post(system.url("/graphql")).json(&json!({ "query": login, "variables": variables })).send()
+    });
+    let mut shed = 0;
+    for response in futures::future::join_all(attempts).await {
+        let response = response.expect("post");
+        match response.status() {
+            reqwest::StatusCode::OK => {
+                let body: serde_json::Value = response.json().await.expect("json");
+                assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{body}");
+            }
+            reqwest::StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(response.headers().get("retry-after").and_then(|value| value.to_str().ok()), Some("1"));
+                let body: serde_json::Value = response.json().await.expect("json");
+                assert_eq!(body["errors"][0]["extensions"]["code"], "UNAVAILABLE", "{body}");
+                assert_eq!(body["errors"][0]["extensions"]["retryAfter"], 1, "{body}");
+                shed += 1;
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!((1..=8).contains(&shed), "with 2 in flight, some of 10 logins are shed: {shed}");
+    assert!(system.metric_sum("gateway_requests_shed_total").await >= shed);
+    // Each finished request gave its place back.
+    for _ in 0..3 {
+        let body = system.graphql("{ __typename }", json!({}), None).await;
+        assert!(body.get("errors").is_none(), "{body}");
+    }
+}
