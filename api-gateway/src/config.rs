@@ -82,7 +82,7 @@ pub struct Limits {
     pub max_subscriptions: NonZeroUsize,
     /// The most GraphQL requests over HTTP this gateway works on at once, all clients together;
     /// one more is refused at once (503 with `Retry-After`) instead of waiting in memory.
-    #[arg(long, env = "MAX_REQUESTS_IN_FLIGHT", default_value = "256")]
+    #[arg(long, env = "MAX_REQUESTS_IN_FLIGHT", default_value = "1024")]
     pub max_requests_in_flight: NonZeroUsize,
 }
 
