@@ -32,6 +32,7 @@ use crate::{
     cache::Caches,
     config::Limits,
     documents::{DocumentCache, Validation},
+    errors::{RETRY_AFTER_EXTENSION, code},
     graphiql,
     schema::{self, Schemas},
     subscription_slots::SubscriptionSlots,
@@ -207,12 +208,8 @@ async fn rate_limit(
         Err(not_until) => {
             let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
             let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            let body = serde_json::json!({
-                "errors": [{ "message": "rate limit exceeded, slow down", "extensions": { "code": "RATE_LIMITED" } }]
-            });
-            let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
-            response
+            let extensions = serde_json::json!({ "code": code::RATE_LIMITED });
+            refusal(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded, slow down", extensions, seconds.max(1))
         }
     }
 }
@@ -228,17 +225,23 @@ async fn rate_limit(
 async fn shed_load(State(in_flight): State<Arc<Semaphore>>, request: Request, next: Next) -> Response {
     let Ok(_permit) = in_flight.try_acquire() else {
         metrics::counter!("gateway_requests_shed_total").increment(1);
-        let body = serde_json::json!({
-            "errors": [{
-                "message": "the gateway is at capacity, try again shortly",
-                "extensions": { "code": "UNAVAILABLE", "retryAfter": 1 }
-            }]
-        });
-        let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(1));
-        return response;
+        let extensions = serde_json::json!({ "code": code::UNAVAILABLE, RETRY_AFTER_EXTENSION: 1 });
+        return refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the gateway is at capacity, try again shortly",
+            extensions,
+            1,
+        );
     };
     next.run(request).await
+}
+
+/// A request refused before GraphQL runs: `status`, `Retry-After`, and a GraphQL error body.
+fn refusal(status: StatusCode, message: &str, extensions: serde_json::Value, retry_after_secs: u64) -> Response {
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": extensions }] });
+    let mut response = (status, Json(body)).into_response();
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    response
 }
 
 /// The address of the client a request comes from, as the rate limiter judged it.
