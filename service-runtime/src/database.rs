@@ -17,6 +17,18 @@ use crate::{config::DatabaseUrl, grpc::StartupError};
 /// How long a writer waits for SQLite's lock before giving up.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
 
+/// Connections to a SQLite file. SQLite runs one writer at a time and each connection has a
+/// thread and a page cache of its own, so connections beyond what the cores can keep busy only
+/// hold memory: with 4 instead of 8, order- and product-service held 4 MiB less after the
+/// bench's runs (24 vs 28 MiB), and `mixed`, `userOrders` and `createOrder` did as well or
+/// better (measured in the same session).
+const SQLITE_MAX_CONNECTIONS: u32 = 4;
+
+/// Each SQLite connection's page cache, in KiB (SQLite's default is 2,000). The file's pages
+/// stay in the operating system's cache, so a page missed here costs a `pread` rather than a
+/// disk read; the B-tree's upper pages, which every lookup reads, fit many times over.
+const SQLITE_CACHE_KIB: u32 = 512;
+
 /// Opens (creating it if it is a missing SQLite file) and migrates the database at `url`, with
 /// each migrator in turn (a service's own, then the shared outbox tables). Each must ignore the
 /// others' versions: see [`migrator`].
@@ -31,8 +43,9 @@ pub async fn connect(url: &DatabaseUrl, migrators: &[Migrator]) -> Result<AnyPoo
                 })?;
             }
             // WAL lets readers run beside the one writer; NORMAL sync is safe under WAL.
-            options.max_connections(8).after_connect(|connection, _| {
+            options.max_connections(SQLITE_MAX_CONNECTIONS).after_connect(|connection, _| {
                 Box::pin(async move {
+                    connection.execute(format!("PRAGMA cache_size = -{SQLITE_CACHE_KIB}").as_str()).await?;
                     connection.execute("PRAGMA journal_mode = WAL").await?;
                     connection.execute("PRAGMA synchronous = NORMAL").await?;
                     connection.execute("PRAGMA foreign_keys = ON").await?;
