@@ -71,7 +71,7 @@ pub struct Limits {
     /// The largest query complexity accepted (list fields count `limit` times their children).
     #[arg(long, env = "MAX_QUERY_COMPLEXITY", default_value_t = 5000)]
     pub max_query_complexity: usize,
-    /// The largest request body accepted, in bytes.
+    /// The largest request body accepted, and the largest WebSocket message, in bytes.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
     /// The most subscriptions one client address may have open at once.

@@ -52,6 +52,9 @@ pub struct AppState {
     /// Products and users read before, for the per-request loaders.
     pub caches: Caches,
     pub subscription_slots: Arc<SubscriptionSlots>,
+    /// The largest WebSocket message (and frame) a client may send: `MAX_BODY_BYTES`, as for a
+    /// request body. tungstenite's own limit is 64 MiB.
+    pub max_message_bytes: usize,
 }
 
 /// The router, with its limits applied.
@@ -82,6 +85,11 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         .with_state(Arc::new(state))
 }
 
+/// How much a subscription's connection reads at a time. tungstenite's default, 128 KiB, is
+/// allocated for every connection; a subscription's messages are a few hundred bytes (a
+/// larger one still arrives whole: the buffer grows for it).
+const WEBSOCKET_READ_BUFFER_BYTES: usize = 4 * 1024;
+
 /// Subscriptions over WebSocket (graphql-transport-ws or graphql-ws). The token comes in the
 /// `connection_init` payload as `{"Authorization": "Bearer <token>"}`.
 ///
@@ -92,6 +100,10 @@ async fn graphql_ws(
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let upgrade = upgrade
+        .read_buffer_size(WEBSOCKET_READ_BUFFER_BYTES)
+        .max_message_size(state.max_message_bytes)
+        .max_frame_size(state.max_message_bytes);
     upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| {
         let (schema, backends, auth) = (state.schemas.strict.clone(), state.backends.clone(), state.auth.clone());
         let caches = state.caches.clone();

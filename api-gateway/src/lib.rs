@@ -64,6 +64,7 @@ pub async fn build(config: Config) -> Result<Gateway, StartupError> {
                 config.limits.max_subscriptions_per_client,
                 config.limits.max_subscriptions,
             ),
+            max_message_bytes: config.limits.max_body_bytes,
         },
         &config.limits,
     );

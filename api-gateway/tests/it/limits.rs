@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::{
     helpers::{GatewayClient as _, spawn_system, spawn_system_with, spawn_system_with_broker},
     saga::wait_until_live,
-    ws::subscribe,
+    ws::{self, subscribe},
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -26,6 +26,33 @@ async fn too_deep_too_complex_and_too_large_requests_are_refused() {
     let huge = format!("{{ products {{ id }} }} # {}", "x".repeat(100 * 1024));
     let response = system.http.post(system.url("/graphql")).json(&json!({ "query": huge })).send().await.expect("post");
     assert_eq!(response.status(), reqwest::StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+/// A WebSocket message past `MAX_BODY_BYTES` ends its connection at once (tungstenite's own
+/// limit is 64 MiB), as a body past it gets 413; one within it is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_message_past_the_body_limit_closes_its_connection() {
+    use futures::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let system = spawn_system_with(&[("MAX_BODY_BYTES", "4096")]).await;
+    let init = |padding: usize| {
+        let message = json!({ "type": "connection_init", "payload": { "padding": "x".repeat(padding) } });
+        Message::Text(message.to_string().into())
+    };
+
+    let mut socket = ws::connect(&system.gateway.url()).await;
+    socket.send(init(8 * 1024)).await.expect("send");
+    let answer = tokio::time::timeout(Duration::from_secs(5), socket.next()).await.expect("the gateway acts at once");
+    assert!(
+        matches!(answer, None | Some(Err(_) | Ok(Message::Close(_)))),
+        "an 8 KiB message past a 4 KiB limit was read: {answer:?}"
+    );
+
+    let mut socket = ws::connect(&system.gateway.url()).await;
+    socket.send(init(1024)).await.expect("send");
+    let ack = ws::next_json(&mut socket, Duration::from_secs(5)).await.expect("an answer within the limit");
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,12 +15,17 @@ pub struct Subscription {
     socket: WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>,
 }
 
-/// Connects to `gateway_url`'s `/graphql/ws`, authenticates with `token`, and subscribes.
-pub async fn subscribe(gateway_url: &str, token: Option<&str>, query: &str, variables: Value) -> Subscription {
+/// A graphql-transport-ws connection to `gateway_url`'s `/graphql/ws`, not initialised yet.
+pub async fn connect(gateway_url: &str) -> WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>> {
     let url = format!("{}/graphql/ws", gateway_url.replacen("http://", "ws://", 1));
     let mut request = url.into_client_request().expect("request");
     request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("graphql-transport-ws"));
-    let (mut socket, _) = connect_async(request).await.expect("connect");
+    connect_async(request).await.expect("connect").0
+}
+
+/// Connects to `gateway_url`'s `/graphql/ws`, authenticates with `token`, and subscribes.
+pub async fn subscribe(gateway_url: &str, token: Option<&str>, query: &str, variables: Value) -> Subscription {
+    let mut socket = connect(gateway_url).await;
     let init = match token {
         Some(token) => json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }),
         None => json!({ "type": "connection_init", "payload": {} }),
@@ -52,7 +57,9 @@ impl Subscription {
     }
 }
 
-async fn next_json(
+/// The next text message on `socket` as JSON, or `None` if the connection closed or nothing
+/// came within `timeout`.
+pub async fn next_json(
     socket: &mut WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>,
     timeout: Duration,
 ) -> Option<Value> {
