@@ -24,7 +24,8 @@ use rdkafka::{
     consumer::{BaseConsumer, Consumer as _, StreamConsumer},
     message::{BorrowedMessage, Header, Headers as _, OwnedHeaders},
 };
-use sqlx::{AnyConnection, AnyPool};
+use service_runtime::database::Database;
+use sqlx::AnyConnection;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -248,7 +249,7 @@ async fn watch_for_orphans(
 pub struct ProcessConsumer {
     kafka: KafkaArgs,
     group: String,
-    pool: AnyPool,
+    database: Database,
     outbox: OutboxSignal,
     routes: Vec<Box<dyn Route>>,
 }
@@ -265,8 +266,8 @@ impl std::fmt::Debug for ProcessConsumer {
 impl ProcessConsumer {
     /// A consumer in the group `service` (replicas of a service share the work), handling no
     /// topic yet.
-    pub fn new(kafka: KafkaArgs, service: &str, pool: AnyPool, outbox: OutboxSignal) -> Self {
-        Self { kafka, group: service.to_owned(), pool, outbox, routes: Vec::new() }
+    pub fn new(kafka: KafkaArgs, service: &str, database: Database, outbox: OutboxSignal) -> Self {
+        Self { kafka, group: service.to_owned(), database, outbox, routes: Vec::new() }
     }
 
     /// Also handles `E`'s topic with `handler`.
@@ -377,7 +378,7 @@ impl ProcessConsumer {
     /// Applies every message of `batch` in one transaction; true when any had an effect. Any
     /// failure rolls the whole batch back and says why (in words, for the log).
     async fn apply_batch(&self, batch: &[BorrowedMessage<'_>]) -> Result<bool, String> {
-        let mut transaction = self.pool.begin().await.map_err(|error| error.to_string())?;
+        let mut transaction = self.database.writes().begin().await.map_err(|error| error.to_string())?;
         let mut effects = Vec::with_capacity(batch.len());
         for message in batch {
             let route = self.route_of(message.topic()).ok_or("a message from a topic without a handler")?;
@@ -473,7 +474,7 @@ impl ProcessConsumer {
     /// Applies `payload` in a transaction of its own; true if it had an effect (false: a
     /// duplicate).
     async fn apply_one(&self, route: &dyn Route, payload: &[u8]) -> Result<bool, Failure> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.database.writes().begin().await?;
         match route.apply(payload, &mut transaction).await? {
             Some(effect) => {
                 transaction.commit().await?;

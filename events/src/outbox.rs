@@ -5,6 +5,7 @@
 use std::{sync::Arc, time::Duration};
 
 use rdkafka::message::{Header, OwnedHeaders};
+use service_runtime::database::Database;
 use sqlx::{AnyConnection, AnyPool};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -71,7 +72,7 @@ struct PendingEvent {
 
 /// Publishes the outbox, and prunes it and the processed-event record.
 pub struct Relay {
-    pool: AnyPool,
+    database: Database,
     producer: EventProducer,
     signal: OutboxSignal,
     processed_retention: Duration,
@@ -93,15 +94,20 @@ const FOLLOWER_RETRY: Duration = Duration::from_secs(1);
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 impl Relay {
-    /// A relay for `pool`'s outbox that keeps consumed event ids for `processed_retention`.
-    pub fn new(pool: AnyPool, producer: EventProducer, signal: OutboxSignal, processed_retention: Duration) -> Self {
-        Self { pool, producer, signal, processed_retention }
+    /// A relay for `database`'s outbox that keeps consumed event ids for `processed_retention`.
+    pub fn new(
+        database: Database,
+        producer: EventProducer,
+        signal: OutboxSignal,
+        processed_retention: Duration,
+    ) -> Self {
+        Self { database, producer, signal, processed_retention }
     }
 
     /// Publishes until `cancel` fires, while this replica holds the lease (always on SQLite).
     pub async fn run(self, cancel: CancellationToken) {
         let mut lease = loop {
-            match RelayLease::for_pool(&self.pool).await {
+            match RelayLease::for_pool(self.database.reads()).await {
                 Ok(lease) => break lease,
                 Err(error) => tracing::warn!(%error, "outbox relay cannot reach its database; will retry"),
             }
@@ -116,11 +122,11 @@ impl Relay {
         loop {
             if last_measure.is_none_or(|at| at.elapsed() >= MEASURE_EVERY) {
                 last_measure = Some(std::time::Instant::now());
-                if let Err(error) = measure(&self.pool).await {
+                if let Err(error) = measure(&self.database).await {
                     tracing::debug!(%error, "could not measure the outbox");
                 }
             }
-            if !lease.holds(&self.pool).await {
+            if !lease.holds(self.database.reads()).await {
                 // Another replica publishes; its own writes do not wake this one.
                 tokio::select! {
                     () = cancel.cancelled() => return,
@@ -150,7 +156,7 @@ impl Relay {
             };
             if last_prune.elapsed() > PRUNE_EVERY {
                 last_prune = std::time::Instant::now();
-                if let Err(error) = prune(&self.pool, KEEP_SENT, self.processed_retention).await {
+                if let Err(error) = prune(self.database.writes(), KEEP_SENT, self.processed_retention).await {
                     tracing::warn!(%error, "pruning the outbox and processed events failed");
                 }
             }
@@ -172,7 +178,7 @@ impl Relay {
             "SELECT id, topic, event_key, payload, traceparent FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1",
         )
         .bind(BATCH)
-        .fetch_all(&self.pool)
+        .fetch_all(self.database.reads())
         .await?;
         if pending.is_empty() {
             return Ok(0);
@@ -201,7 +207,7 @@ impl Relay {
             for id in &delivered {
                 mark = mark.bind(*id);
             }
-            mark.execute(&self.pool).await?;
+            mark.execute(self.database.writes()).await?;
             for event in &pending[..delivered.len()] {
                 metrics::counter!("events_published_total", "topic" => event.topic.clone()).increment(1);
             }
@@ -216,19 +222,21 @@ impl Relay {
 /// Reports the outbox's depth (`outbox_unsent_events`) and the age of its oldest unsent event
 /// (`outbox_oldest_unsent_age_seconds`, 0 when none waits): a relay that cannot publish shows as
 /// both growing. Also the pool's connections in use and idle (`db_pool_connections{state}`).
-async fn measure(pool: &AnyPool) -> sqlx::Result<()> {
+async fn measure(database: &Database) -> sqlx::Result<()> {
     let (unsent, oldest): (i64, Option<i64>) =
-        sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE sent_at IS NULL").fetch_one(pool).await?;
+        sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE sent_at IS NULL")
+            .fetch_one(database.reads())
+            .await?;
     let age_millis = oldest.map_or(0, |created| chrono::Utc::now().timestamp_millis().saturating_sub(created).max(0));
     #[allow(clippy::cast_precision_loss, reason = "a count and milliseconds, far below 2^52")]
     {
         metrics::gauge!("outbox_unsent_events").set(unsent as f64);
         metrics::gauge!("outbox_oldest_unsent_age_seconds").set(age_millis as f64 / 1000.0);
     }
-    // The service's database pool, sampled at the same pace (sqlx counts no waiters).
-    let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
-    metrics::gauge!("db_pool_connections", "state" => "idle").set(f64::from(idle));
-    metrics::gauge!("db_pool_connections", "state" => "in_use").set(f64::from(pool.size().saturating_sub(idle)));
+    // The service's database connections, sampled at the same pace (sqlx counts no waiters).
+    let connections = database.connections();
+    metrics::gauge!("db_pool_connections", "state" => "idle").set(f64::from(connections.idle));
+    metrics::gauge!("db_pool_connections", "state" => "in_use").set(f64::from(connections.in_use));
     Ok(())
 }
 

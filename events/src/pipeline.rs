@@ -1,8 +1,7 @@
 //! Everything event-related a service runs beside its gRPC server: topic creation, the outbox
 //! relay and the process's consumer, started together once the broker answers.
 
-use service_runtime::grpc::BackgroundTask;
-use sqlx::AnyPool;
+use service_runtime::{database::Database, grpc::BackgroundTask};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -16,17 +15,17 @@ use crate::{
 #[derive(Debug)]
 pub struct EventPipeline {
     kafka: KafkaArgs,
-    pool: AnyPool,
+    database: Database,
     signal: OutboxSignal,
     consumer: ProcessConsumer,
 }
 
 impl EventPipeline {
-    /// The relay for `pool`'s outbox, woken by `signal`, and a consumer in the group `service`
+    /// The relay for `database`'s outbox, woken by `signal`, and a consumer in the group `service`
     /// (replicas of a service share its work) that handles nothing until [`Self::consume`].
-    pub fn new(kafka: KafkaArgs, service: &str, pool: AnyPool, signal: OutboxSignal) -> Self {
-        let consumer = ProcessConsumer::new(kafka.clone(), service, pool.clone(), signal.clone());
-        Self { kafka, pool, signal, consumer }
+    pub fn new(kafka: KafkaArgs, service: &str, database: Database, signal: OutboxSignal) -> Self {
+        let consumer = ProcessConsumer::new(kafka.clone(), service, database.clone(), signal.clone());
+        Self { kafka, database, signal, consumer }
     }
 
     /// Also consumes `E`'s topic with `handler`, in the same consumer as every other topic.
@@ -60,7 +59,8 @@ impl EventPipeline {
         // One producer for the relay and the dead letters: each producer is a connection
         // and a thread of librdkafka's.
         let retention = std::time::Duration::from_secs(self.kafka.processed_events_retention_secs);
-        let relay = tokio::spawn(Relay::new(self.pool, producer.clone(), self.signal, retention).run(cancel.clone()));
+        let relay =
+            tokio::spawn(Relay::new(self.database, producer.clone(), self.signal, retention).run(cancel.clone()));
         if let Err(error) = self.consumer.run(producer, cancel).await {
             tracing::error!(error = format!("{error:#}"), "consumer stopped");
         }

@@ -31,19 +31,19 @@ pub const SERVICE_NAME: &str =
 pub async fn build(config: Config) -> Result<GrpcServer, StartupError> {
     let peers = peers::Peers::connect_lazy(&config)?;
     let migrators = [database::migrator(sqlx::migrate!()), events::migrator()];
-    let pool = database::connect(&config.database.url_for("orders.db")?, &migrators).await?;
+    let database = database::connect(&config.database.url_for("orders.db")?, &migrators).await?;
     let outbox = events::outbox::OutboxSignal::default();
     let backlog = backlog::Backlog::new(config.backlog.clone());
     let api =
-        api::OrderApi::new(repository::OrderRepository::new(pool.clone(), outbox.clone()), peers, backlog.clone());
+        api::OrderApi::new(repository::OrderRepository::new(database.clone(), outbox.clone()), peers, backlog.clone());
     let routes = tonic::service::Routes::new(proto::order::order_service_server::OrderServiceServer::new(api));
     let server =
         GrpcServer::bind(config.listen_addr, routes, &[SERVICE_NAME], config.runtime.shutdown_timeout()).await?;
     let kafka = config.kafka.for_instance(server.local_addr());
     let watch = {
-        let pool = pool.clone();
+        let pool = database.reads().clone();
         Box::new(move |cancel| Box::pin(backlog.watch(pool, cancel)) as _)
     };
-    let events = events::EventPipeline::new(kafka, "order-service", pool, outbox).consume(saga::ApplyReservation);
+    let events = events::EventPipeline::new(kafka, "order-service", database, outbox).consume(saga::ApplyReservation);
     Ok(server.with_background(events.into_background()).with_background(watch))
 }

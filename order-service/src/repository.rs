@@ -1,11 +1,16 @@
-//! The orders and order_items tables. Portable SQL over an `AnyPool` (SQLite or PostgreSQL).
+//! The orders and order_items tables. Portable SQL over a [`Database`] (SQLite or PostgreSQL).
 
 use events::{
     outbox::{self, OutboxSignal},
     payloads::{OrderCreated, OrderLine, OrderStatusChanged},
 };
-use service_runtime::{ServiceResult, database, paging::PageRequest, time};
-use sqlx::{AnyConnection, AnyPool};
+use service_runtime::{
+    ServiceResult,
+    database::{self, Database},
+    paging::PageRequest,
+    time,
+};
+use sqlx::AnyConnection;
 
 use crate::{pricing::PricedOrder, status::OrderStatus};
 
@@ -140,20 +145,20 @@ fn records(rows: Vec<OrderWithItemsRow>) -> ServiceResult<Vec<OrderRecord>> {
 /// Reads and writes orders.
 #[derive(Debug, Clone)]
 pub struct OrderRepository {
-    pool: AnyPool,
+    database: Database,
     outbox: OutboxSignal,
 }
 
 impl OrderRepository {
-    pub fn new(pool: AnyPool, outbox: OutboxSignal) -> Self {
-        Self { pool, outbox }
+    pub fn new(database: Database, outbox: OutboxSignal) -> Self {
+        Self { database, outbox }
     }
 
     /// Stores `order` as PENDING, with its items, in one transaction.
     pub async fn insert(&self, order: PricedOrder) -> ServiceResult<OrderRecord> {
         let id = uuid::Uuid::now_v7().to_string();
         let now = time::now_millis();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.database.writes().begin().await?;
         // The first statement writes, so SQLite takes its write lock at once rather than
         // upgrading a read lock later (which could fail under concurrency).
         sqlx::query("INSERT INTO orders (id, user_id, status, total_cents, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)")
@@ -222,15 +227,18 @@ impl OrderRepository {
 
     pub async fn find(&self, id: &str) -> ServiceResult<Option<OrderRecord>> {
         let query = format!("{ORDERS_WITH_ITEMS} WHERE id = $1");
-        let row: Option<OrderWithItemsRow> = sqlx::query_as(&query).bind(id).fetch_optional(&self.pool).await?;
+        let row: Option<OrderWithItemsRow> =
+            sqlx::query_as(&query).bind(id).fetch_optional(self.database.reads()).await?;
         Ok(row.map(OrderRecord::try_from).transpose()?)
     }
 
     /// One page of all orders, newest first, and the total count when the page asks for it.
     pub async fn list(&self, page: PageRequest) -> ServiceResult<(Vec<OrderRecord>, Option<i64>)> {
         let query = format!("{ORDERS_WITH_ITEMS} ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2");
-        let rows = sqlx::query_as(&query).bind(page.limit()).bind(page.offset()).fetch_all(&self.pool).await?;
-        let total = page.total(|| sqlx::query_scalar("SELECT COUNT(*) FROM orders").fetch_one(&self.pool)).await?;
+        let rows =
+            sqlx::query_as(&query).bind(page.limit()).bind(page.offset()).fetch_all(self.database.reads()).await?;
+        let total =
+            page.total(|| sqlx::query_scalar("SELECT COUNT(*) FROM orders").fetch_one(self.database.reads())).await?;
         Ok((records(rows)?, total))
     }
 
@@ -243,11 +251,17 @@ impl OrderRepository {
     ) -> ServiceResult<(Vec<OrderRecord>, Option<i64>)> {
         let query =
             format!("{ORDERS_WITH_ITEMS} WHERE user_id = $3 ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2");
-        let rows =
-            sqlx::query_as(&query).bind(page.limit()).bind(page.offset()).bind(user_id).fetch_all(&self.pool).await?;
+        let rows = sqlx::query_as(&query)
+            .bind(page.limit())
+            .bind(page.offset())
+            .bind(user_id)
+            .fetch_all(self.database.reads())
+            .await?;
         let total = page
             .total(|| {
-                sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE user_id = $1").bind(user_id).fetch_one(&self.pool)
+                sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE user_id = $1")
+                    .bind(user_id)
+                    .fetch_one(self.database.reads())
             })
             .await?;
         Ok((records(rows)?, total))
@@ -256,7 +270,7 @@ impl OrderRepository {
     /// Moves order `id` to `next` if its current status allows it, with its
     /// `order.status.changed` event, in one transaction.
     pub async fn transition(&self, id: &str, next: OrderStatus) -> ServiceResult<Transition> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.database.writes().begin().await?;
         let outcome = transition_in(&mut transaction, id, next, None).await?;
         transaction.commit().await?;
         Ok(match outcome {
@@ -265,7 +279,7 @@ impl OrderRepository {
                 // The order as the transition left it, with its items (which never change).
                 let query = concat!("SELECT ", items_of_order!(), " AS items FROM orders WHERE id = $1");
                 let items: Option<Option<String>> =
-                    sqlx::query_scalar(query).bind(id).fetch_optional(&self.pool).await?;
+                    sqlx::query_scalar(query).bind(id).fetch_optional(self.database.reads()).await?;
                 match items {
                     Some(items) => Transition::Applied(OrderWithItemsRow { order, items }.try_into()?),
                     None => Transition::NotFound,

@@ -1,11 +1,15 @@
-//! The products table. Portable SQL over an `AnyPool` (SQLite or PostgreSQL).
+//! The products table. Portable SQL over a [`Database`] (SQLite or PostgreSQL).
 
 use events::{
     outbox::{self, OutboxSignal},
     payloads::{ProductCreated, ProductDeleted, ProductSnapshot, ProductStockUpdated, ProductUpdated},
 };
-use service_runtime::{ServiceResult, database, paging::PageRequest, time};
-use sqlx::AnyPool;
+use service_runtime::{
+    ServiceResult,
+    database::{self, Database},
+    paging::PageRequest,
+    time,
+};
 
 /// A stored product.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -45,7 +49,7 @@ const COLUMNS: &str = "id, name, description, price_cents, stock, category, crea
 /// Reads and writes products.
 #[derive(Debug, Clone)]
 pub struct ProductRepository {
-    pool: AnyPool,
+    database: Database,
     outbox: OutboxSignal,
 }
 
@@ -62,14 +66,14 @@ impl ProductRecord {
 }
 
 impl ProductRepository {
-    pub fn new(pool: AnyPool, outbox: OutboxSignal) -> Self {
-        Self { pool, outbox }
+    pub fn new(database: Database, outbox: OutboxSignal) -> Self {
+        Self { database, outbox }
     }
 
     pub async fn insert(&self, product: NewProduct) -> ServiceResult<ProductRecord> {
         let query =
             format!("INSERT INTO products ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {COLUMNS}");
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.database.writes().begin().await?;
         let product: ProductRecord = sqlx::query_as(&query)
             .bind(uuid::Uuid::now_v7().to_string())
             .bind(product.name)
@@ -89,13 +93,13 @@ impl ProductRepository {
 
     pub async fn find(&self, id: &str) -> ServiceResult<Option<ProductRecord>> {
         let query = format!("SELECT {COLUMNS} FROM products WHERE id = $1");
-        Ok(sqlx::query_as(&query).bind(id).fetch_optional(&self.pool).await?)
+        Ok(sqlx::query_as(&query).bind(id).fetch_optional(self.database.reads()).await?)
     }
 
     /// The products among `ids` that exist, in no particular order.
     pub async fn find_many(&self, ids: &[String]) -> ServiceResult<Vec<ProductRecord>> {
         let select = format!("SELECT {COLUMNS} FROM products WHERE id IN");
-        Ok(database::fetch_all_in(&self.pool, &select, ids, "").await?)
+        Ok(database::fetch_all_in(self.database.reads(), &select, ids, "").await?)
     }
 
     /// Applies `changes` in one statement; `None` when no product has `id`.
@@ -106,7 +110,7 @@ impl ProductRepository {
              category = COALESCE($6, category), updated_at = $7 WHERE id = $1 RETURNING {COLUMNS}"
         );
         let stock_set = changes.stock.is_some();
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.database.writes().begin().await?;
         let product: Option<ProductRecord> = sqlx::query_as(&query)
             .bind(id)
             .bind(changes.name)
@@ -138,7 +142,7 @@ impl ProductRepository {
 
     /// Deletes a product; false when there was none.
     pub async fn delete(&self, id: &str) -> ServiceResult<bool> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.database.writes().begin().await?;
         let result = sqlx::query("DELETE FROM products WHERE id = $1").bind(id).execute(&mut *transaction).await?;
         let deleted = result.rows_affected() > 0;
         if deleted {
@@ -163,7 +167,7 @@ impl ProductRepository {
             Some(category) => select.bind(category),
             None => select,
         };
-        let products = select.fetch_all(&self.pool).await?;
+        let products = select.fetch_all(self.database.reads()).await?;
 
         let total = page
             .total(|| {
@@ -173,7 +177,7 @@ impl ProductRepository {
                     }
                     None => sqlx::query_scalar("SELECT COUNT(*) FROM products"),
                 };
-                count.fetch_one(&self.pool)
+                count.fetch_one(self.database.reads())
             })
             .await?;
         Ok((products, total))

@@ -23,9 +23,9 @@ pub const SERVICE_NAME: &str =
 pub async fn build(config: Config) -> Result<GrpcServer, StartupError> {
     let admin = config.admin_account()?;
     let migrators = [database::migrator(sqlx::migrate!()), events::migrator()];
-    let pool = database::connect(&config.database.url_for("users.db")?, &migrators).await?;
+    let database = database::connect(&config.database.url_for("users.db")?, &migrators).await?;
     let outbox = events::outbox::OutboxSignal::default();
-    let users = repository::UserRepository::new(pool.clone(), outbox.clone());
+    let users = repository::UserRepository::new(database.clone(), outbox.clone());
     let hasher = password::PasswordHasher::new()
         .map_err(|error| StartupError::Threads { purpose: "password hashing", problem: error.to_string() })?;
     if let Some(admin) = admin {
@@ -35,7 +35,7 @@ pub async fn build(config: Config) -> Result<GrpcServer, StartupError> {
     }
     let api = api::UserApi::new(users, hasher);
     let routes = tonic::service::Routes::new(proto::user::user_service_server::UserServiceServer::new(api));
-    let events = events::EventPipeline::new(config.kafka, "user-service", pool, outbox);
+    let events = events::EventPipeline::new(config.kafka, "user-service", database, outbox);
     Ok(GrpcServer::bind(config.listen_addr, routes, &[SERVICE_NAME], config.runtime.shutdown_timeout())
         .await?
         .with_background(events.into_background()))

@@ -1,11 +1,16 @@
-//! The users table. Portable SQL over an `AnyPool` (SQLite or PostgreSQL).
+//! The users table. Portable SQL over a [`Database`] (SQLite or PostgreSQL).
 
 use events::{
     outbox::{self, OutboxSignal},
     payloads::{UserCreated, UserDeleted, UserSnapshot, UserUpdated},
 };
-use service_runtime::{ServiceError, ServiceResult, database, error::is_unique_violation, paging::PageRequest, time};
-use sqlx::AnyPool;
+use service_runtime::{
+    ServiceError, ServiceResult,
+    database::{self, Database},
+    error::is_unique_violation,
+    paging::PageRequest,
+    time,
+};
 
 /// A stored user, password hash included; it never leaves this crate as such.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -40,7 +45,7 @@ const COLUMNS: &str = "id, name, email, password_hash, role, created_at, updated
 /// Reads and writes users.
 #[derive(Debug, Clone)]
 pub struct UserRepository {
-    pool: AnyPool,
+    database: Database,
     outbox: OutboxSignal,
 }
 
@@ -56,8 +61,8 @@ impl UserRecord {
 }
 
 impl UserRepository {
-    pub fn new(pool: AnyPool, outbox: OutboxSignal) -> Self {
-        Self { pool, outbox }
+    pub fn new(database: Database, outbox: OutboxSignal) -> Self {
+        Self { database, outbox }
     }
 
     /// Inserts a user; a taken email is `ALREADY_EXISTS`. The unique index decides, so
@@ -65,7 +70,7 @@ impl UserRepository {
     pub async fn insert(&self, name: &str, email: &str, password_hash: &str, role: Role) -> ServiceResult<UserRecord> {
         let now = time::now_millis();
         let query = format!("INSERT INTO users ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {COLUMNS}");
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.database.writes().begin().await?;
         let user: UserRecord = sqlx::query_as(&query)
             .bind(uuid::Uuid::now_v7().to_string())
             .bind(name)
@@ -84,18 +89,18 @@ impl UserRepository {
 
     pub async fn find(&self, id: &str) -> ServiceResult<Option<UserRecord>> {
         let query = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
-        Ok(sqlx::query_as(&query).bind(id).fetch_optional(&self.pool).await?)
+        Ok(sqlx::query_as(&query).bind(id).fetch_optional(self.database.reads()).await?)
     }
 
     pub async fn find_by_email(&self, email: &str) -> ServiceResult<Option<UserRecord>> {
         let query = format!("SELECT {COLUMNS} FROM users WHERE email = $1");
-        Ok(sqlx::query_as(&query).bind(email).fetch_optional(&self.pool).await?)
+        Ok(sqlx::query_as(&query).bind(email).fetch_optional(self.database.reads()).await?)
     }
 
     /// The users among `ids` that exist, in no particular order.
     pub async fn find_many(&self, ids: &[String]) -> ServiceResult<Vec<UserRecord>> {
         let select = format!("SELECT {COLUMNS} FROM users WHERE id IN");
-        Ok(database::fetch_all_in(&self.pool, &select, ids, "").await?)
+        Ok(database::fetch_all_in(self.database.reads(), &select, ids, "").await?)
     }
 
     /// Changes the given fields; `None` when no user has `id`.
@@ -104,7 +109,7 @@ impl UserRepository {
             "UPDATE users SET name = COALESCE($2, name), email = COALESCE($3, email), updated_at = $4 \
              WHERE id = $1 RETURNING {COLUMNS}"
         );
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.database.writes().begin().await?;
         let user: Option<UserRecord> = sqlx::query_as(&query)
             .bind(id)
             .bind(name)
@@ -121,7 +126,7 @@ impl UserRepository {
         let query = format!(
             "UPDATE users SET password_hash = $2, role = $3, updated_at = $4 WHERE id = $1 RETURNING {COLUMNS}"
         );
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.database.writes().begin().await?;
         let user: Option<UserRecord> = sqlx::query_as(&query)
             .bind(id)
             .bind(password_hash)
@@ -149,7 +154,7 @@ impl UserRepository {
 
     /// Deletes a user; false when there was none.
     pub async fn delete(&self, id: &str) -> ServiceResult<bool> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.database.writes().begin().await?;
         let result = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *transaction).await?;
         let deleted = result.rows_affected() > 0;
         if deleted {
@@ -163,8 +168,10 @@ impl UserRepository {
     /// One page of users in creation order, and the total count when the page asks for it.
     pub async fn list(&self, page: PageRequest) -> ServiceResult<(Vec<UserRecord>, Option<i64>)> {
         let query = format!("SELECT {COLUMNS} FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2");
-        let users = sqlx::query_as(&query).bind(page.limit()).bind(page.offset()).fetch_all(&self.pool).await?;
-        let total = page.total(|| sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool)).await?;
+        let users =
+            sqlx::query_as(&query).bind(page.limit()).bind(page.offset()).fetch_all(self.database.reads()).await?;
+        let total =
+            page.total(|| sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(self.database.reads())).await?;
         Ok((users, total))
     }
 }

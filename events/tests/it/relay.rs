@@ -11,27 +11,26 @@ use events::{
     topics,
 };
 use rdkafka::{Message as _, Offset, consumer::BaseConsumer};
-use service_runtime::config::DatabaseUrl;
-use sqlx::AnyPool;
+use service_runtime::{config::DatabaseUrl, database::Database};
 use tokio_util::sync::CancellationToken;
 
 const PRODUCTS: usize = 5;
 const CHANGES: i64 = 40;
 
-async fn pool(url: &DatabaseUrl) -> AnyPool {
+async fn database(url: &DatabaseUrl) -> Database {
     service_runtime::database::connect(url, &[events::migrator()]).await.expect("connect and migrate")
 }
 
 /// A relay as a replica runs it, stopped by its own token.
-fn spawn_relay(pool: &AnyPool, kafka: &KafkaArgs) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+fn spawn_relay(database: &Database, kafka: &KafkaArgs) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     let cancel = CancellationToken::new();
     let producer = kafka.producer().expect("producer");
-    let relay = Relay::new(pool.clone(), producer, OutboxSignal::default(), Duration::from_secs(3600));
+    let relay = Relay::new(database.clone(), producer, OutboxSignal::default(), Duration::from_secs(3600));
     (cancel.clone(), tokio::spawn(relay.run(cancel)))
 }
 
-async fn write_change(pool: &AnyPool, product: usize, stock: i64) {
-    let mut transaction = pool.begin().await.expect("begin");
+async fn write_change(database: &Database, product: usize, stock: i64) {
+    let mut transaction = database.writes().begin().await.expect("begin");
     let change = ProductStockUpdated {
         product_id: format!("product-{product}"),
         stock,
@@ -43,8 +42,11 @@ async fn write_change(pool: &AnyPool, product: usize, stock: i64) {
     transaction.commit().await.expect("commit");
 }
 
-async fn unsent(pool: &AnyPool) -> i64 {
-    sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetch_one(pool).await.expect("count")
+async fn unsent(database: &Database) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL")
+        .fetch_one(database.reads())
+        .await
+        .expect("count")
 }
 
 /// Every record on `topic`, read from the beginning until `count` arrived and then a little
@@ -80,9 +82,9 @@ async fn two_relays_on_one_postgres_database_publish_each_event_once_and_in_orde
     let _broker = storage.start().expect("broker");
     let kafka = KafkaArgs::at(storage.bootstrap());
     ensure_topics(&kafka).await.expect("topics");
-    let database = test_support::postgres_database().await.expect("database");
-    let url: DatabaseUrl = database.url.parse().expect("URL");
-    let replicas = [pool(&url).await, pool(&url).await];
+    let postgres = test_support::postgres_database().await.expect("database");
+    let url: DatabaseUrl = postgres.url.parse().expect("URL");
+    let replicas = [database(&url).await, database(&url).await];
     let mut relays = vec![spawn_relay(&replicas[0], &kafka), spawn_relay(&replicas[1], &kafka)];
 
     // Both replicas write; halfway through, the first replica's relay stops (a replica going
@@ -109,7 +111,7 @@ async fn two_relays_on_one_postgres_database_publish_each_event_once_and_in_orde
         .await
         .expect("reader");
     let outbox_rows: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM outbox").fetch_one(&replicas[1]).await.expect("rows");
+        sqlx::query_scalar("SELECT COUNT(*) FROM outbox").fetch_one(replicas[1].reads()).await.expect("rows");
     assert_eq!(records.len(), expected, "records on the topic");
     assert_eq!(outbox_rows, i64::try_from(expected).expect("count"), "outbox rows");
     let mut ids: Vec<&str> = records.iter().map(|(_, id, _)| id.as_str()).collect();
@@ -133,7 +135,7 @@ async fn two_relays_on_one_postgres_database_publish_each_event_once_and_in_orde
 async fn the_maintenance_pass_prunes_sent_events_and_old_processed_ids_only() {
     let dir = tempfile::tempdir().expect("dir");
     let url: DatabaseUrl = format!("sqlite://{}", dir.path().join("events.db").display()).parse().expect("URL");
-    let pool = pool(&url).await;
+    let database = database(&url).await;
     let now = chrono::Utc::now().timestamp_millis();
     let hour = 3_600_000;
     for (id, sent_at) in [("sent-long-ago", Some(now - 2 * hour)), ("sent-just-now", Some(now)), ("unsent", None)] {
@@ -143,7 +145,7 @@ async fn the_maintenance_pass_prunes_sent_events_and_old_processed_ids_only() {
         .bind(id)
         .bind(now - 3 * hour)
         .bind(sent_at)
-        .execute(&pool)
+        .execute(database.writes())
         .await
         .expect("outbox row");
     }
@@ -151,17 +153,19 @@ async fn the_maintenance_pass_prunes_sent_events_and_old_processed_ids_only() {
         sqlx::query("INSERT INTO processed_events (event_id, topic, processed_at) VALUES ($1, 't', $2)")
             .bind(id)
             .bind(processed_at)
-            .execute(&pool)
+            .execute(database.writes())
             .await
             .expect("processed row");
     }
 
-    let pruned = prune(&pool, Duration::from_secs(3600), Duration::from_secs(5)).await.expect("prune");
+    let pruned = prune(database.writes(), Duration::from_secs(3600), Duration::from_secs(5)).await.expect("prune");
     assert_eq!(pruned, (1, 1));
     let outbox: Vec<String> =
-        sqlx::query_scalar("SELECT id FROM outbox ORDER BY id").fetch_all(&pool).await.expect("outbox");
+        sqlx::query_scalar("SELECT id FROM outbox ORDER BY id").fetch_all(database.reads()).await.expect("outbox");
     assert_eq!(outbox, ["sent-just-now", "unsent"]);
-    let processed: Vec<String> =
-        sqlx::query_scalar("SELECT event_id FROM processed_events").fetch_all(&pool).await.expect("processed");
+    let processed: Vec<String> = sqlx::query_scalar("SELECT event_id FROM processed_events")
+        .fetch_all(database.reads())
+        .await
+        .expect("processed");
     assert_eq!(processed, ["recent"]);
 }
