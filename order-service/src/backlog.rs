@@ -1,7 +1,8 @@
 //! Backpressure for the order saga: while the saga is behind (too many orders `PENDING`, or the
-//! oldest waiting too long), `CreateOrder` is refused at once with `RESOURCE_EXHAUSTED` and a
-//! retry hint, instead of accepting orders that cannot be settled in time. It only refuses new
-//! orders; it never touches the ones already accepted.
+//! oldest waiting too long), or this process is already checking and writing as many orders as
+//! it may, `CreateOrder` is refused at once with `RESOURCE_EXHAUSTED` and a retry hint, instead
+//! of accepting orders that cannot be settled in time. It only refuses new orders; it never
+//! touches the ones already accepted.
 //!
 //! The backlog is read from the database (so it holds for every replica's orders) a few times
 //! a second by [`Backlog::watch`]. Orders accepted since the last reading, and orders admitted
@@ -39,11 +40,23 @@ pub struct BacklogArgs {
     /// milliseconds (0: no limit). An accepted order then settles within about this long.
     #[arg(long, env = "SAGA_MAX_PENDING_AGE_MS", default_value_t = 1000)]
     pub saga_max_pending_age_ms: u64,
+    /// Refuse new orders while this many are being checked and written by this process (0: no
+    /// limit).
+    ///
+    /// The bounds above say how many orders may wait for the saga; this one how many may wait
+    /// for this process itself (the peers' answers, the one writer connection). Past capacity,
+    /// with only those, ~1,000 admitted orders queued here, an accepted `createOrder` took
+    /// 0.1–1 s, and the gateway held every one of them (a connection, a request, a backend
+    /// call): 67 MiB at 1,500 orders/s against 44 MiB with this bound, which also settled more
+    /// (640/s against 574/s). Refused at once instead, a client learns within milliseconds to
+    /// come back later.
+    #[arg(long, env = "MAX_ORDERS_IN_FLIGHT", default_value_t = 64)]
+    pub max_orders_in_flight: u64,
 }
 
 impl Default for BacklogArgs {
     fn default() -> Self {
-        Self { saga_max_pending: 1000, saga_max_pending_age_ms: 1000 }
+        Self { saga_max_pending: 1000, saga_max_pending_age_ms: 1000, max_orders_in_flight: 64 }
     }
 }
 
@@ -76,6 +89,15 @@ impl Backlog {
     pub fn admit(&self) -> ServiceResult<Admission> {
         let admission = Admission { state: Arc::clone(&self.state) };
         let admitting = self.state.admitting.fetch_add(1, Ordering::Relaxed) + 1;
+        let in_flight_limit = self.limits.max_orders_in_flight;
+        if in_flight_limit > 0 && admitting > in_flight_limit {
+            return Err(ServiceError::Overloaded {
+                message: format!(
+                    "orders are not being accepted: {in_flight_limit} are being written now, the most at once"
+                ),
+                retry_after_secs: RETRY_AFTER_SECS,
+            });
+        }
         let pending =
             self.state.pending.load(Ordering::Relaxed) + self.state.accepted_since.load(Ordering::Relaxed) + admitting;
         if self.limits.saga_max_pending > 0 && pending > self.limits.saga_max_pending {
@@ -156,7 +178,11 @@ mod tests {
     use super::*;
 
     fn backlog(max_pending: u64, max_age_ms: u64) -> Backlog {
-        Backlog::new(BacklogArgs { saga_max_pending: max_pending, saga_max_pending_age_ms: max_age_ms })
+        Backlog::new(BacklogArgs {
+            saga_max_pending: max_pending,
+            saga_max_pending_age_ms: max_age_ms,
+            max_orders_in_flight: 0,
+        })
     }
 
     #[test]
@@ -181,6 +207,19 @@ mod tests {
         drop(third);
         assert_eq!(backlog.state.admitting.load(Ordering::Relaxed), 0);
         assert_eq!(backlog.state.accepted_since.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn refuses_past_the_orders_being_written_at_once_whatever_the_backlog() {
+        let backlog =
+            Backlog::new(BacklogArgs { saga_max_pending: 0, saga_max_pending_age_ms: 0, max_orders_in_flight: 3 });
+        let writing: Vec<Admission> = (0..3).map(|n| backlog.admit().unwrap_or_else(|_| panic!("order {n}"))).collect();
+        let refused = backlog.admit().expect_err("one more than may be written at once");
+        assert!(refused.to_string().contains("being written now"), "{refused}");
+        for admission in writing {
+            admission.accepted();
+        }
+        backlog.admit().expect("written, they make room").accepted();
     }
 
     #[test]

@@ -142,11 +142,16 @@ pub struct ScaledSystem {
 
 impl ScaledSystem {
     /// `replicas` instances of each service on PostgreSQL and `gateways` gateways (with
-    /// `gateway_envs`), on a fresh broker.
-    pub async fn start(replicas: usize, gateways: usize, gateway_envs: &[(&str, &str)]) -> anyhow::Result<Self> {
+    /// `gateway_envs`; order-service's replicas with `order_envs`), on a fresh broker.
+    pub async fn start(
+        replicas: usize,
+        gateways: usize,
+        gateway_envs: &[(&str, &str)],
+        order_envs: &[(&'static str, &str)],
+    ) -> anyhow::Result<Self> {
         let layout =
             Layout { backend: crate::Backend::Postgres, replicas, gateways, with_broker: true, common: Vec::new() };
-        layout.start(gateway_envs, &[]).await
+        layout.start(gateway_envs, order_envs).await
     }
 
     /// `KAFKA_BROKERS` for this system's broker.

@@ -38,12 +38,18 @@ pub async fn spawn_system_with(gateway_envs: &[(&str, &str)]) -> TestSystem {
 
 /// Starts a broker and the system on it: events flow and the saga runs.
 pub async fn spawn_system_with_broker(gateway_envs: &[(&str, &str)]) -> TestSystem {
-    spawn_system_with_broker_on(test_support::Backend::Sqlite, gateway_envs).await
+    spawn_system_with_broker_on(test_support::Backend::Sqlite, gateway_envs, &[]).await
 }
 
-/// Like [`spawn_system_with_broker`], with every service on `backend`'s databases.
-pub async fn spawn_system_with_broker_on(backend: test_support::Backend, gateway_envs: &[(&str, &str)]) -> TestSystem {
-    start_system(backend, gateway_envs, true).await
+/// Like [`spawn_system_with_broker_and`], with every service on `backend`'s databases.
+pub async fn spawn_system_with_broker_on(
+    backend: test_support::Backend,
+    gateway_envs: &[(&str, &str)],
+    order_envs: &[(&'static str, &str)],
+) -> TestSystem {
+    let processes =
+        SystemProcesses::start_with(backend, gateway_envs, order_envs, true).await.expect("start the system");
+    TestSystem { processes, http: reqwest::Client::new() }
 }
 
 /// Like [`spawn_system_with_broker`], with extra settings for order-service as well.
@@ -51,10 +57,7 @@ pub async fn spawn_system_with_broker_and(
     gateway_envs: &[(&str, &str)],
     order_envs: &[(&'static str, &str)],
 ) -> TestSystem {
-    let processes = SystemProcesses::start_with(test_support::Backend::Sqlite, gateway_envs, order_envs, true)
-        .await
-        .expect("start the system");
-    TestSystem { processes, http: reqwest::Client::new() }
+    spawn_system_with_broker_on(test_support::Backend::Sqlite, gateway_envs, order_envs).await
 }
 
 async fn start_system(backend: test_support::Backend, gateway_envs: &[(&str, &str)], with_broker: bool) -> TestSystem {

@@ -23,7 +23,10 @@ const STOCK_CHANGES: &str =
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_of_everything_sell_exactly_the_stock_and_survive_losing_one_of_each() {
-    let mut system = ScaledSystem::start(2, 2, &UNLIMITED).await.expect("start two of everything");
+    // The 200 orders below come at once on purpose: order-service's bound on orders in flight
+    // would refuse most of them, and the race for the stock across replicas is under test.
+    let no_admission_bound = [("MAX_ORDERS_IN_FLIGHT", "0")];
+    let mut system = ScaledSystem::start(2, 2, &UNLIMITED, &no_admission_bound).await.expect("start two of everything");
     let gateways: Vec<Gateway> = system
         .gateways
         .iter()
