@@ -198,13 +198,13 @@ impl Relay {
             .take_while(|(_, result)| result.is_ok())
             .map(|(event, _)| event.id.as_str())
             .collect();
-        if !delivered.is_empty() {
+        if let Some(padded) = service_runtime::database::padded_in_list(&delivered) {
             let query = format!(
                 "UPDATE outbox SET sent_at = $1 WHERE id IN ({})",
-                service_runtime::database::placeholders(2, delivered.len())
+                service_runtime::database::placeholders(2, padded.len())
             );
             let mut mark = sqlx::query(&query).bind(chrono::Utc::now().timestamp_millis());
-            for id in &delivered {
+            for id in padded {
                 mark = mark.bind(*id);
             }
             mark.execute(self.database.writes()).await?;
