@@ -21,7 +21,7 @@ use std::{future::Future, marker::PhantomData, sync::Arc, time::Duration};
 use futures::{FutureExt as _, future::BoxFuture};
 use rdkafka::{
     Message as _,
-    consumer::{BaseConsumer, Consumer as _, StreamConsumer},
+    consumer::{Consumer as _, StreamConsumer},
     message::{BorrowedMessage, Header, Headers as _, OwnedHeaders},
 };
 use service_runtime::database::Database;
@@ -206,13 +206,6 @@ async fn watch_for_orphans(
     topics: Vec<&'static str>,
     cancel: CancellationToken,
 ) {
-    let watcher: Arc<BaseConsumer> = match kafka.client_config().set("group.id", &group).create() {
-        Ok(watcher) => Arc::new(watcher),
-        Err(error) => {
-            tracing::warn!(%error, "cannot watch the group's partitions");
-            return;
-        }
-    };
     let mut watch = orphans::OrphanWatch::default();
     loop {
         tokio::select! {
@@ -220,8 +213,10 @@ async fn watch_for_orphans(
             () = tokio::time::sleep(orphans::CHECK_EVERY) => {}
         }
         let Ok(held) = consumer.assignment() else { continue };
-        let (looking, watched) = (Arc::clone(&watcher), topics.clone());
-        let seen = match tokio::task::spawn_blocking(move || orphans::look(&looking, &watched, &held)).await {
+        // The consumer itself asks (from a blocking thread: librdkafka allows it beside the
+        // polling); a client of its own for this cost a librdkafka client's threads and memory.
+        let (looking, watched) = (Arc::clone(&consumer), topics.clone());
+        let seen = match tokio::task::spawn_blocking(move || orphans::look(&*looking, &watched, &held)).await {
             Ok(Ok(seen)) => seen,
             Ok(Err(error)) => {
                 tracing::debug!(%error, "could not look at the group's partitions");

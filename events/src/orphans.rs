@@ -22,7 +22,7 @@ use std::{
 
 use rdkafka::{
     Offset, TopicPartitionList,
-    consumer::{BaseConsumer, Consumer as _},
+    consumer::{BaseConsumer, Consumer, ConsumerContext},
     error::KafkaResult,
 };
 
@@ -97,8 +97,8 @@ impl OrphanWatch {
 
 /// Looks at the partitions of `topics` that `held` does not contain, through `watcher` (a
 /// client of the group that is not a member). Blocking.
-pub fn look(
-    watcher: &BaseConsumer,
+pub fn look<X: ConsumerContext, C: Consumer<X>>(
+    watcher: &C,
     topics: &[&str],
     held: &TopicPartitionList,
 ) -> KafkaResult<Vec<(PartitionId, Progress)>> {
