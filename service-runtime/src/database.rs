@@ -1,7 +1,7 @@
 //! Connecting to a service's own database and migrating it at start.
 //!
-//! Services talk to an [`AnyPool`], so one set of queries and one set of migrations serve
-//! SQLite and PostgreSQL alike. The SQL therefore sticks to what both understand: `$n`
+//! Services talk to a [`Database`] (sqlx `AnyPool`s for reading and for writing), so one set of
+//! queries and one set of migrations serve SQLite and PostgreSQL alike. The SQL therefore sticks to what both understand: `$n`
 //! placeholders, `TEXT` and `BIGINT` columns, `RETURNING`, and `ON CONFLICT`.
 
 use std::time::Duration;
@@ -62,7 +62,8 @@ impl Database {
     }
 
     /// For every statement or transaction that writes (a transaction that reads first and then
-    /// writes included: begun here, it cannot find another writer's changes in its way).
+    /// writes included: begun here on SQLite, no other writer of this process can come between
+    /// its read and its write).
     pub fn writes(&self) -> &AnyPool {
         self.writer.as_ref().unwrap_or(&self.reads)
     }
