@@ -95,8 +95,8 @@ impl OrphanWatch {
     }
 }
 
-/// Looks at the partitions of `topics` that `held` does not contain, through `watcher` (a
-/// client of the group that is not a member). Blocking.
+/// Looks at the partitions of `topics` that `held` does not contain, through `watcher` (the
+/// group member's own consumer, asked from a blocking thread). Blocking.
 pub fn look<X: ConsumerContext, C: Consumer<X>>(
     watcher: &C,
     topics: &[&str],

@@ -30,15 +30,20 @@ const REFRESH: Duration = Duration::from_millis(200);
 /// What a refused client is told to wait before trying again, in seconds.
 pub const RETRY_AFTER_SECS: u64 = 1;
 
+/// The bounds' defaults, for the flags and for [`BacklogArgs::default`] alike.
+const DEFAULT_MAX_PENDING: u64 = 1000;
+const DEFAULT_MAX_PENDING_AGE_MS: u64 = 1000;
+const DEFAULT_MAX_ORDERS_IN_FLIGHT: u64 = 64;
+
 /// The bounds, per the configuration contract (0 turns a bound off).
 #[derive(Debug, Clone, clap::Args)]
 pub struct BacklogArgs {
     /// Refuse new orders while more than this many are PENDING (0: no limit).
-    #[arg(long, env = "SAGA_MAX_PENDING", default_value_t = 1000)]
+    #[arg(long, env = "SAGA_MAX_PENDING", default_value_t = DEFAULT_MAX_PENDING)]
     pub saga_max_pending: u64,
     /// Refuse new orders while the oldest PENDING order has waited longer than this, in
     /// milliseconds (0: no limit). An accepted order then settles within about this long.
-    #[arg(long, env = "SAGA_MAX_PENDING_AGE_MS", default_value_t = 1000)]
+    #[arg(long, env = "SAGA_MAX_PENDING_AGE_MS", default_value_t = DEFAULT_MAX_PENDING_AGE_MS)]
     pub saga_max_pending_age_ms: u64,
     /// Refuse new orders while this many are being checked and written by this process (0: no
     /// limit).
@@ -50,13 +55,17 @@ pub struct BacklogArgs {
     /// call): 67 MiB at 1,500 orders/s against 44 MiB with this bound, which also settled more
     /// (640/s against 574/s). Refused at once instead, a client learns within milliseconds to
     /// come back later.
-    #[arg(long, env = "MAX_ORDERS_IN_FLIGHT", default_value_t = 64)]
+    #[arg(long, env = "MAX_ORDERS_IN_FLIGHT", default_value_t = DEFAULT_MAX_ORDERS_IN_FLIGHT)]
     pub max_orders_in_flight: u64,
 }
 
 impl Default for BacklogArgs {
     fn default() -> Self {
-        Self { saga_max_pending: 1000, saga_max_pending_age_ms: 1000, max_orders_in_flight: 64 }
+        Self {
+            saga_max_pending: DEFAULT_MAX_PENDING,
+            saga_max_pending_age_ms: DEFAULT_MAX_PENDING_AGE_MS,
+            max_orders_in_flight: DEFAULT_MAX_ORDERS_IN_FLIGHT,
+        }
     }
 }
 
