@@ -14,7 +14,9 @@
 //!
 //! A read that raced a change must not put the old entity back. Every read takes a [`Ticket`]
 //! (the number of changes seen so far) before it asks the backend, and its answer is kept only
-//! if no change to that entity, and no reset of the cache, came after it.
+//! if no change to that entity, and no reset of the cache, came after it. An entity the backend
+//! answered absent counts as changed then, so that a deletion served once is served from then
+//! on, even before its event arrives.
 
 use std::{
     collections::HashMap,
@@ -243,6 +245,19 @@ impl<T: Cacheable> EntityCache<T> {
         state.entries.insert(id.to_owned(), Entry::Changed(at));
     }
 
+    /// The backend answered that entities `ids` do not exist (deleted, or never created).
+    ///
+    /// A read that asked before the deletion may still bring the entity back, and until the
+    /// deletion's event arrives nothing else would keep that old answer out: one request would
+    /// be told the entity is gone and a later one served it again. Marking the absence as a
+    /// change drops a kept copy and keeps such answers out, so that once a deletion has been
+    /// served, it is served to every request that follows.
+    pub fn absent<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
+        for id in ids {
+            self.changed(id);
+        }
+    }
+
     /// Some entity changed and which one is unknown: forgets everything.
     pub fn all_changed(&self) {
         let enabled = self.state().enabled;
@@ -343,6 +358,17 @@ mod tests {
         assert!(cache.get("a").is_some());
         cache.reset(false);
         assert!(cache.get("a").is_none(), "a stopped feed empties the cache");
+    }
+
+    #[test]
+    fn once_an_entity_was_answered_absent_an_older_answer_is_neither_served_nor_kept() {
+        let cache = enabled_cache(Duration::from_secs(60));
+        let before_deletion = cache.ticket();
+        cache.keep(before_deletion, &[product("a", 1.0)]);
+        cache.absent(["a"]);
+        assert!(cache.get("a").is_none(), "a kept copy goes");
+        cache.keep(before_deletion, &[product("a", 1.0)]);
+        assert!(cache.get("a").is_none(), "a read that asked before the absence is not kept");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Batch loaders: every `Order.user` and `OrderItem.product` in one request becomes one
 //! `GetUsersByIds` / `GetProductsByIds` call per 100 ids, never one call per item. What they
-//! read is offered to the gateway's caches.
+//! read, and which ids they found absent, the gateway's caches are told.
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -34,9 +34,11 @@ impl Loader<String> for UserLoader {
         let response = call("user-service", "GetUsersByIds", self.backends.users.clone().get_users_by_ids(request))
             .await
             .map_err(Arc::new)?;
-        let users: Vec<User> = response.users.into_iter().map(User::from).collect();
-        self.cache.keep(ticket, &users);
-        Ok(users.into_iter().map(|user| (user.id.to_string(), user)).collect())
+        let users: HashMap<String, User> =
+            response.users.into_iter().map(|user| (user.id.clone(), User::from(user))).collect();
+        self.cache.keep(ticket, users.values());
+        self.cache.absent(ids.iter().filter(|id| !users.contains_key(*id)).map(String::as_str));
+        Ok(users)
     }
 }
 
@@ -59,8 +61,10 @@ impl Loader<String> for ProductLoader {
             call("product-service", "GetProductsByIds", self.backends.products.clone().get_products_by_ids(request))
                 .await
                 .map_err(Arc::new)?;
-        let products: Vec<Product> = response.products.into_iter().map(Product::from).collect();
-        self.cache.keep(ticket, &products);
-        Ok(products.into_iter().map(|product| (product.id.to_string(), product)).collect())
+        let products: HashMap<String, Product> =
+            response.products.into_iter().map(|product| (product.id.clone(), Product::from(product))).collect();
+        self.cache.keep(ticket, products.values());
+        self.cache.absent(ids.iter().filter(|id| !products.contains_key(*id)).map(String::as_str));
+        Ok(products)
     }
 }

@@ -43,7 +43,7 @@ async fn a_changed_price_or_stock_is_never_served_stale_after_its_event_arrived(
     let mut products = ProductServiceClient::connect(system.products.url.clone()).await.expect("connect");
     let change = UpdateProductRequest { id: lamp.clone(), price: Some(12.5), ..Default::default() };
     let new_price = |product: &Value| product["price"] == 12.5;
-    let reads = read_while(read, new_price, async {
+    let reads = read_while(read, new_price, READ_AFTER, async {
         products.update_product(change).await.expect("UpdateProduct");
     })
     .await;
@@ -52,7 +52,7 @@ async fn a_changed_price_or_stock_is_never_served_stale_after_its_event_arrived(
 
     // Stock taken by the saga: product.stock.updated tells the cache.
     let reserved = |product: &Value| product["stock"] == 3;
-    let reads = read_while(read, reserved, async {
+    let reads = read_while(read, reserved, READ_AFTER, async {
         let order = system.ok(CREATE_ORDER, json!({ "user": user, "p": lamp, "q": 2 }), Some(&token)).await;
         let id = order["createOrder"]["id"].as_str().expect("id").to_owned();
         let decided = wait_until_decided(&system, &admin, std::slice::from_ref(&id), EVENT_DEADLINE).await;
@@ -69,11 +69,43 @@ async fn a_changed_price_or_stock_is_never_served_stale_after_its_event_arrived(
 
     // A deletion past this gateway: product.deleted.
     wait_until_cached(&system, read).await;
-    let reads = read_while(read, Value::is_null, async {
+    let reads = read_while(read, Value::is_null, READ_AFTER, async {
         products.delete_product(DeleteProductRequest { id: lamp.clone() }).await.expect("DeleteProduct");
     })
     .await;
     assert_fresh_after_first_seen(&reads, Value::is_null, "the deletion");
+}
+
+/// Rounds of [`a_deletion_served_once_is_served_to_every_later_request`]: the race it looks for
+/// (an update's event dropping the entry just as the deletion commits) needs some luck to meet.
+const DELETION_ROUNDS: u64 = 12;
+
+/// How long its readers go on once the deletion was first served.
+const READ_AFTER_DELETION: Duration = Duration::from_millis(400);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deletion_served_once_is_served_to_every_later_request() {
+    let system = spawn_system_with_broker(&settings()).await;
+    let admin = system.admin_token().await;
+    let mut products = ProductServiceClient::connect(system.products.url.clone()).await.expect("connect");
+    let set_price = "mutation($id: ID!) { updateProduct(id: $id, price: 20.0) { price } }";
+    for round in 0..DELETION_ROUNDS {
+        let lamp = system.product(&admin, &format!("Lamp {round}"), 10.0, 5).await;
+        let read = || async { system.ok(PRODUCT, json!({ "id": lamp }), None).await["product"].clone() };
+        // The update's event is still on its way when the deletion commits, at a different
+        // moment each round: when it drops the entry, readers ask product-service, some just
+        // before the deletion and some just after. Before the deletion's own event arrives,
+        // an answer from before must not be kept once another request was told "gone".
+        system.ok(set_price, json!({ "id": lamp }), Some(&admin)).await;
+        wait_until_cached(&system, read).await;
+        let delay = Duration::from_millis(round * 37 % 400);
+        let reads = read_while(read, Value::is_null, READ_AFTER_DELETION, async {
+            tokio::time::sleep(delay).await;
+            products.delete_product(DeleteProductRequest { id: lamp.clone() }).await.expect("DeleteProduct");
+        })
+        .await;
+        assert_fresh_after_first_seen(&reads, Value::is_null, &format!("the deletion in round {round}"));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,7 +118,7 @@ async fn a_changed_user_is_never_served_stale_after_its_event_arrived() {
     let mut users = UserServiceClient::connect(system.users.url.clone()).await.expect("connect");
     let change = UpdateUserRequest { id: user.clone(), name: Some("Renamed".to_owned()), email: None };
     let renamed = |user: &Value| user["name"] == "Renamed";
-    let reads = read_while(read, renamed, async {
+    let reads = read_while(read, renamed, READ_AFTER, async {
         users.update_user(change).await.expect("UpdateUser");
     })
     .await;
@@ -127,10 +159,11 @@ struct Read {
 }
 
 /// Runs `change` with readers calling `read` all along, and on until the change (`is_new`)
-/// has been served for [`READ_AFTER`], or for at most [`EVENT_DEADLINE`].
+/// has been served for `read_after`, or for at most [`EVENT_DEADLINE`].
 async fn read_while<F: Future<Output = Value>>(
     read: impl Fn() -> F,
     is_new: impl Fn(&Value) -> bool,
+    read_after: Duration,
     change: impl Future<Output = ()>,
 ) -> Vec<Read> {
     let stop = tokio_util::sync::CancellationToken::new();
@@ -152,7 +185,7 @@ async fn read_while<F: Future<Output = Value>>(
         change.await;
         let deadline = Instant::now() + EVENT_DEADLINE;
         while Instant::now() < deadline
-            && first_seen.lock().expect("lock").is_none_or(|seen| seen.elapsed() < READ_AFTER)
+            && first_seen.lock().expect("lock").is_none_or(|seen| seen.elapsed() < read_after)
         {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
