@@ -71,6 +71,13 @@ pub struct Limits {
     /// The largest query complexity accepted (list fields count `limit` times their children).
     #[arg(long, env = "MAX_QUERY_COMPLEXITY", default_value_t = 5000)]
     pub max_query_complexity: usize,
+    /// The most aliases one operation may use (fragments counted each time they are spread):
+    /// each alias of a by-id field can be a backend call.
+    #[arg(long, env = "MAX_ALIASES", default_value_t = 30)]
+    pub max_aliases: usize,
+    /// The most fields one operation may ask at its root (fragments expanded).
+    #[arg(long, env = "MAX_ROOT_FIELDS", default_value_t = 30)]
+    pub max_root_fields: usize,
     /// The largest request body accepted, and the largest WebSocket message, in bytes.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,

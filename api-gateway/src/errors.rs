@@ -15,6 +15,8 @@ pub mod code {
     pub const UNAVAILABLE: &str = "UNAVAILABLE";
     /// A subscription past a cap on open subscriptions (per client or in total).
     pub const TOO_MANY_SUBSCRIPTIONS: &str = "TOO_MANY_SUBSCRIPTIONS";
+    /// An operation past one of the gateway's limits on its shape (`extensions.limit` names it).
+    pub const LIMIT_EXCEEDED: &str = "LIMIT_EXCEEDED";
     /// A client past its rate limit (HTTP 429).
     pub const RATE_LIMITED: &str = "RATE_LIMITED";
     pub const INTERNAL: &str = "INTERNAL_SERVER_ERROR";

@@ -34,6 +34,7 @@ use crate::{
     documents::{DocumentCache, Validation},
     errors::{RETRY_AFTER_EXTENSION, code},
     graphiql,
+    operation_shape::{CheckedSchema, ShapeLimits},
     schema::{self, Schemas},
     subscription_slots::SubscriptionSlots,
 };
@@ -55,6 +56,8 @@ pub struct AppState {
     /// The largest WebSocket message (and frame) a client may send: `MAX_BODY_BYTES`, as for a
     /// request body. tungstenite's own limit is 64 MiB.
     pub max_message_bytes: usize,
+    /// The most aliases and root fields an operation may have.
+    pub shape: ShapeLimits,
 }
 
 /// The router, with its limits applied.
@@ -105,7 +108,8 @@ async fn graphql_ws(
         .max_message_size(state.max_message_bytes)
         .max_frame_size(state.max_message_bytes);
     upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| {
-        let (schema, backends, auth) = (state.schemas.strict.clone(), state.backends.clone(), state.auth.clone());
+        let schema = CheckedSchema { schema: state.schemas.strict.clone(), limits: state.shape };
+        let (backends, auth) = (state.backends.clone(), state.auth.clone());
         let caches = state.caches.clone();
         let slots = state.subscription_slots.for_client(client);
         GraphQLWebSocket::new(socket, schema, protocol)
@@ -129,6 +133,9 @@ async fn graphql(State(state): State<Arc<AppState>>, headers: HeaderMap, request
     let (users, products) = schema::loaders(&state.backends, &state.caches);
     let mut request = request.into_inner();
     let prepared = state.documents.prepare(&mut request);
+    if let Some(error) = CheckedSchema::refusal(&state.shape, &mut request) {
+        return async_graphql::Response::from_errors(vec![error]).into();
+    }
     let schema = match prepared.validation {
         Validation::Passed => &state.schemas.fast,
         Validation::Full => &state.schemas.strict,

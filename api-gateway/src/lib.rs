@@ -15,6 +15,7 @@ mod feed;
 mod followers;
 mod graphiql;
 mod http;
+mod operation_shape;
 pub mod schema;
 mod subscription_slots;
 #[cfg(test)]
@@ -65,6 +66,10 @@ pub async fn build(config: Config) -> Result<Gateway, StartupError> {
                 config.limits.max_subscriptions,
             ),
             max_message_bytes: config.limits.max_body_bytes,
+            shape: operation_shape::ShapeLimits {
+                max_aliases: config.limits.max_aliases,
+                max_root_fields: config.limits.max_root_fields,
+            },
         },
         &config.limits,
     );

@@ -1,4 +1,4 @@
-//! Depth, complexity, body-size and rate limits.
+//! Depth, complexity, alias, root-field, body-size and rate limits.
 
 use std::time::Duration;
 
@@ -19,13 +19,54 @@ async fn too_deep_too_complex_and_too_large_requests_are_refused() {
     assert!(message.contains("nested too deep"), "{body}");
 
     let admin = system.admin_token().await;
-    let wide: String = (0..60).map(|n| format!("p{n}: products(limit: 100) {{ id name }} ")).collect();
+    let wide: String = (0..25).map(|n| format!("p{n}: products(limit: 100) {{ id name description }} ")).collect();
     let body = system.graphql(&format!("{{ {wide} }}"), json!({}), Some(&admin)).await;
     assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains("too complex"), "{body}");
 
     let huge = format!("{{ products {{ id }} }} # {}", "x".repeat(100 * 1024));
     let response = system.http.post(system.url("/graphql")).json(&json!({ "query": huge })).send().await.expect("post");
     assert_eq!(response.status(), reqwest::StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+/// Aliases let one request ask a by-id field hundreds of times. Past `MAX_ALIASES` (30) the
+/// request is refused before any backend call, naming the limit; within a raised limit, 500
+/// aliases of one product are one backend call (the request's loader asks each id once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aliases_and_root_fields_past_their_limits_are_refused_and_aliases_of_one_id_are_one_call() {
+    let aliases_of = |id: &str, count: usize| -> String {
+        let fields: String = (0..count).map(|n| format!("p{n}: product(id: \"{id}\") {{ id }} ")).collect();
+        format!("{{ {fields} }}")
+    };
+    let system = spawn_system().await;
+    let admin = system.admin_token().await;
+    let lamp = system.product(&admin, "Lamp", 10.0, 5).await;
+    let before = system.backend_calls().await;
+    let body = system.graphql(&aliases_of(&lamp, 500), json!({}), None).await;
+    let error = &body["errors"][0];
+    assert_eq!(error["extensions"]["code"], "LIMIT_EXCEEDED", "{body}");
+    assert_eq!(error["extensions"]["limit"], "MAX_ALIASES", "{body}");
+    assert!(error["message"].as_str().unwrap_or_default().contains("500 aliases; at most 30"), "{body}");
+    assert_eq!(system.backend_calls().await, before, "refused before any backend call");
+    let within = system.ok(&aliases_of(&lamp, 30), json!({}), None).await;
+    assert_eq!(within["p29"]["id"], lamp.as_str());
+
+    // With aliases allowed, root fields still have their own bound (`MAX_ROOT_FIELDS`, 30).
+    let system = spawn_system_with(&[("MAX_ALIASES", "1000")]).await;
+    let body = system.graphql(&aliases_of(&lamp, 31), json!({}), None).await;
+    assert_eq!(body["errors"][0]["extensions"]["limit"], "MAX_ROOT_FIELDS", "{body}");
+
+    // Over WebSocket too.
+    let mut over_ws = subscribe(&system.gateway.url(), None, &aliases_of(&lamp, 31), json!({})).await;
+    let answer = over_ws.next(Duration::from_secs(5)).await.expect("an answer");
+    assert_eq!(answer["errors"][0]["extensions"]["limit"], "MAX_ROOT_FIELDS", "{answer}");
+
+    let system = spawn_system_with(&[("MAX_ALIASES", "1000"), ("MAX_ROOT_FIELDS", "1000")]).await;
+    let admin = system.admin_token().await;
+    let lamp = system.product(&admin, "Lamp", 10.0, 5).await;
+    let before = system.backend_calls().await;
+    let data = system.ok(&aliases_of(&lamp, 500), json!({}), None).await;
+    assert_eq!(data["p499"]["id"], lamp.as_str());
+    assert_eq!(system.backend_calls().await - before, 1, "500 aliases of one id, one GetProductsByIds");
 }
 
 /// A WebSocket message past `MAX_BODY_BYTES` ends its connection at once (tungstenite's own
