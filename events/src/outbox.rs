@@ -17,8 +17,10 @@ use crate::{
     producer::EventProducer,
 };
 
-/// The most events published per round.
-const BATCH: i64 = 256;
+/// The most events published per round. A relay that dies after the broker took a batch and
+/// before it marked the batch sent leaves that batch to be published again (at least once:
+/// consumers skip copies by event id), so at most this many copies follow one crash.
+pub const BATCH: i64 = 256;
 /// How often the relay looks for events even when nobody woke it.
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// Sent events are kept this long (for inspection), then deleted.
