@@ -1,4 +1,5 @@
-//! The HTTP surface: `/graphql` (POST queries, GET GraphiQL), `/health`, `/metrics`, with a
+//! The HTTP surface: `/graphql` (POST, or GET for queries and GraphiQL; see
+//! [`crate::graphql_http`]), `/health`, `/metrics`, with a
 //! per-client rate limit and a body-size limit in front of GraphQL.
 
 use std::{
@@ -8,11 +9,12 @@ use std::{
 };
 
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::{
     Extension, Json, Router,
-    extract::{ConnectInfo, DefaultBodyLimit, Request, State, ws::WebSocketUpgrade},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    body::Bytes,
+    extract::{ConnectInfo, DefaultBodyLimit, Request, State, rejection::BytesRejection, ws::WebSocketUpgrade},
+    http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::get,
@@ -24,7 +26,6 @@ use opentelemetry::{
 };
 use service_runtime::spans::ExportedSpan;
 use tokio::sync::Semaphore;
-use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::{
     auth::Auth,
@@ -33,7 +34,7 @@ use crate::{
     config::Limits,
     documents::{DocumentCache, Validation},
     errors::{RETRY_AFTER_EXTENSION, code},
-    graphiql,
+    graphiql, graphql_http,
     operation_shape::{CheckedSchema, ShapeLimits},
     schema::{self, Schemas},
     subscription_slots::SubscriptionSlots,
@@ -71,13 +72,11 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
     let graphql = Router::new()
         .route(
             "/graphql",
-            get(graphiql::page).post(graphql).route_layer(middleware::from_fn_with_state(in_flight, shed_load)),
+            get(graphql_get).post(graphql_post).route_layer(middleware::from_fn_with_state(in_flight, shed_load)),
         )
         .route("/graphql/ws", get(graphql_ws))
         .route_layer(middleware::from_fn_with_state(limiter, rate_limit))
-        // The GraphQL extractor streams the body itself, so the limit must wrap the body
-        // (413 past it); axum's own default limit is lifted to match.
-        .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+        // The body is read whole, within this limit; past it the answer is a JSON 413.
         .layer(DefaultBodyLimit::max(limits.max_body_bytes));
     Router::new()
         .merge(graphql)
@@ -127,11 +126,33 @@ async fn graphql_ws(
     })
 }
 
-async fn graphql(State(state): State<Arc<AppState>>, headers: HeaderMap, request: GraphQLRequest) -> GraphQLResponse {
+/// A GraphQL request in a `POST` body.
+async fn graphql_post(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match graphql_http::from_post(&headers, body) {
+        Ok(request) => execute(&state, &headers, request).await.into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// A query in a `GET` query string, or the GraphiQL page for a browser.
+async fn graphql_get(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Response {
+    if graphql_http::wants_graphiql(&headers, &uri) {
+        return graphiql::page().await.into_response();
+    }
+    match graphql_http::from_get(&uri) {
+        Ok(request) => execute(&state, &headers, request).await.into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+async fn execute(state: &AppState, headers: &HeaderMap, mut request: async_graphql::Request) -> GraphQLResponse {
     let authorization = headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok());
     let credentials = state.auth.credentials(authorization);
     let (users, products) = schema::loaders(&state.backends, &state.caches);
-    let mut request = request.into_inner();
     let prepared = state.documents.prepare(&mut request);
     if let Some(error) = CheckedSchema::refusal(&state.shape, &mut request) {
         return async_graphql::Response::from_errors(vec![error]).into();

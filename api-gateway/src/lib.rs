@@ -14,6 +14,7 @@ mod errors;
 mod feed;
 mod followers;
 mod graphiql;
+mod graphql_http;
 mod http;
 mod operation_shape;
 pub mod schema;

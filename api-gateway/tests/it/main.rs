@@ -6,6 +6,7 @@ mod browser;
 mod cache;
 mod config;
 mod flows;
+mod graphql_http;
 mod helpers;
 mod limits;
 mod metrics;
