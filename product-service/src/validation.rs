@@ -16,7 +16,7 @@ pub fn name(value: &str) -> ServiceResult<String> {
 }
 
 pub fn description(value: &str) -> ServiceResult<String> {
-    validate::bounded_text("description", value, DESCRIPTION_MAX_CHARS)
+    validate::multiline_text("description", value, DESCRIPTION_MAX_CHARS)
 }
 
 pub fn category(value: &str) -> ServiceResult<String> {

@@ -9,7 +9,8 @@ pub fn id(field: &str, value: &str) -> ServiceResult<String> {
         .map_err(|_| ServiceError::invalid(field, "must be a UUID"))
 }
 
-/// Trims `value` and checks it is neither empty nor longer than `max_chars` characters.
+/// Trims `value` and checks it is neither empty nor longer than `max_chars` characters, on one
+/// line with no control character.
 pub fn required_text(field: &str, value: &str, max_chars: usize) -> ServiceResult<String> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
@@ -18,9 +19,40 @@ pub fn required_text(field: &str, value: &str, max_chars: usize) -> ServiceResul
     bounded_text(field, trimmed, max_chars)
 }
 
-/// Trims `value` and checks it is at most `max_chars` characters (empty allowed).
+/// Trims `value` and checks it is at most `max_chars` characters (empty allowed), on one line
+/// with no control character.
 pub fn bounded_text(field: &str, value: &str, max_chars: usize) -> ServiceResult<String> {
+    text(field, value, max_chars, Lines::One)
+}
+
+/// Like [`bounded_text`], but line breaks and tabs are allowed: for free text such as a
+/// description.
+pub fn multiline_text(field: &str, value: &str, max_chars: usize) -> ServiceResult<String> {
+    text(field, value, max_chars, Lines::Many)
+}
+
+/// Whether a text may span lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lines {
+    One,
+    Many,
+}
+
+/// Control characters are refused: NUL cannot be stored in PostgreSQL's text at all (the same
+/// request would be an internal error there and stored on SQLite), and the others (escape
+/// sequences, backspaces, line breaks in a name) only ever serve to disguise text where it is
+/// shown. The rule is checked here, so both databases answer alike.
+fn text(field: &str, value: &str, max_chars: usize, lines: Lines) -> ServiceResult<String> {
     let trimmed = value.trim();
+    let allowed = |c: char| lines == Lines::Many && matches!(c, '\n' | '\r' | '\t');
+    if let Some(control) = trimmed.chars().find(|c| c.is_control() && !allowed(*c)) {
+        let what = if matches!(control, '\n' | '\r') {
+            "a line break".to_owned()
+        } else {
+            format!("control character U+{:04X}", u32::from(control))
+        };
+        return Err(ServiceError::invalid(field, format!("must not contain {what}")));
+    }
     if trimmed.chars().count() > max_chars {
         return Err(ServiceError::invalid(field, format!("must be at most {max_chars} characters")));
     }
@@ -88,6 +120,22 @@ mod tests {
         assert!(id("id", "not-a-uuid").is_err());
         let uuid = uuid::Uuid::now_v7().to_string();
         assert_eq!(id("id", &format!(" {} ", uuid.to_uppercase())).ok(), Some(uuid));
+    }
+
+    #[test]
+    fn control_characters_are_refused_and_line_breaks_only_in_multiline_text() {
+        for bad in ["Zo\u{0}e", "a\u{1b}[31mred", "a\u{7f}", "a\u{85}b"] {
+            let error = bounded_text("name", bad, 100).expect_err("refused");
+            assert!(error.to_string().starts_with("name: must not contain control character U+"), "{error}");
+        }
+        let error = required_text("name", "two\nlines", 100).expect_err("refused");
+        assert_eq!(error.to_string(), "name: must not contain a line break");
+        assert_eq!(
+            multiline_text("description", " one\r\ntwo\tthree ", 100).ok().as_deref(),
+            Some("one\r\ntwo\tthree")
+        );
+        assert!(multiline_text("description", "nul\u{0}", 100).is_err());
+        assert_eq!(bounded_text("name", "Zoë 🚀", 100).ok().as_deref(), Some("Zoë 🚀"));
     }
 
     #[test]

@@ -142,3 +142,48 @@ async fn backend_errors_become_stable_codes() {
 fn uuid_like() -> String {
     "01900000-0000-7000-8000-000000000000".to_owned()
 }
+
+/// Text with a control character (NUL included) or a line break outside a description is
+/// refused naming the field, and so is text past its length, alike on SQLite and PostgreSQL
+/// (which cannot store NUL at all: the same request was an internal error there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_characters_and_overlong_text_are_refused_naming_the_field_on_both_databases() {
+    for backend in [test_support::Backend::Sqlite, test_support::Backend::Postgres] {
+        let system = crate::helpers::spawn_system_on(backend).await;
+        let admin = system.admin_token().await;
+        let create_user = "mutation($name: String!) { createUser(name: $name, email: \"zoe@example.com\", password: \"password123\") { name } }";
+        let create_product = "mutation($name: String!, $description: String!, $category: String!) { \
+            createProduct(name: $name, description: $description, price: 1.0, stock: 1, category: $category) { description } }";
+        let refused = [
+            (create_user, json!({ "name": "Zo\u{eb} \u{1F680} \u{0}" }), None, "name"),
+            (create_user, json!({ "name": "x".repeat(101) }), None, "name"),
+            (create_product, json!({ "name": "Two\nlines", "description": "", "category": "c" }), Some(&admin), "name"),
+            (
+                create_product,
+                json!({ "name": "Lamp", "description": "nul \u{0}", "category": "c" }),
+                Some(&admin),
+                "description",
+            ),
+            (
+                create_product,
+                json!({ "name": "Lamp", "description": "", "category": "\u{1b}[31mred" }),
+                Some(&admin),
+                "category",
+            ),
+        ];
+        for (query, variables, token, field) in refused {
+            let (code, error) = system.error_code(query, variables.clone(), token.map(String::as_str)).await;
+            assert_eq!(
+                (code.as_str(), error["extensions"]["field"].as_str()),
+                ("BAD_USER_INPUT", Some(field)),
+                "{backend:?} {variables}: {error}"
+            );
+        }
+        // What is allowed is stored as sent: any script, and line breaks in a description.
+        let user = system.ok(create_user, json!({ "name": "Zo\u{eb} \u{1F680}" }), None).await;
+        assert_eq!(user["createUser"]["name"], "Zo\u{eb} \u{1F680}");
+        let variables = json!({ "name": "Lamp", "description": "Warm.\nDimmable.", "category": "home" });
+        let product = system.ok(create_product, variables, Some(&admin)).await;
+        assert_eq!(product["createProduct"]["description"], "Warm.\nDimmable.");
+    }
+}

@@ -36,6 +36,11 @@ pub async fn spawn_system_with(gateway_envs: &[(&str, &str)]) -> TestSystem {
     start_system(test_support::Backend::Sqlite, gateway_envs, false).await
 }
 
+/// Starts the system with every service on `backend`'s databases, without a broker.
+pub async fn spawn_system_on(backend: test_support::Backend) -> TestSystem {
+    start_system(backend, &[], false).await
+}
+
 /// Starts a broker and the system on it: events flow and the saga runs.
 pub async fn spawn_system_with_broker(gateway_envs: &[(&str, &str)]) -> TestSystem {
     spawn_system_with_broker_on(test_support::Backend::Sqlite, gateway_envs, &[]).await
