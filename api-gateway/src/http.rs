@@ -165,6 +165,7 @@ async fn execute(state: &AppState, headers: &HeaderMap, mut request: async_graph
     let request = request.data(credentials).data(users).data(products);
     let mut response = schema::measure(operation, schema.execute(request)).await;
     prepared.record(&response);
+    state.shape.name_the_limits(&mut response);
     if let Some(seconds) = crate::errors::retry_after(&response.errors) {
         response.http_headers.insert(header::RETRY_AFTER, seconds.into());
     }

@@ -70,6 +70,8 @@ pub async fn build(config: Config) -> Result<Gateway, StartupError> {
             shape: operation_shape::ShapeLimits {
                 max_aliases: config.limits.max_aliases,
                 max_root_fields: config.limits.max_root_fields,
+                max_depth: config.limits.max_query_depth,
+                max_complexity: config.limits.max_query_complexity,
             },
         },
         &config.limits,

@@ -18,16 +18,45 @@ use futures::{StreamExt as _, stream::BoxStream};
 
 use crate::{errors::code, schema::GatewaySchema};
 
-/// The most aliases and root fields one operation may have.
+/// The most aliases and root fields one operation may have, and the depth and complexity limits
+/// the schema checks (for naming them in its errors).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShapeLimits {
     /// `MAX_ALIASES`.
     pub max_aliases: usize,
     /// `MAX_ROOT_FIELDS`.
     pub max_root_fields: usize,
+    /// `MAX_QUERY_DEPTH`.
+    pub max_depth: usize,
+    /// `MAX_QUERY_COMPLEXITY`.
+    pub max_complexity: usize,
 }
 
+/// async-graphql's messages for its depth and complexity checks, which carry no code of their
+/// own (a test pins them, so an upgrade that changes them shows).
+const TOO_DEEP: &str = "Query is nested too deep.";
+const TOO_COMPLEX: &str = "Query is too complex.";
+
 impl ShapeLimits {
+    /// Gives the schema's depth and complexity refusals the same form as this module's own:
+    /// `LIMIT_EXCEEDED`, with the setting named.
+    pub fn name_the_limits(&self, response: &mut Response) {
+        for error in &mut response.errors {
+            let named = match error.message.as_str() {
+                TOO_DEEP => too_large(
+                    format!("the operation is nested deeper than {} levels", self.max_depth),
+                    "MAX_QUERY_DEPTH",
+                ),
+                TOO_COMPLEX => too_large(
+                    format!("the operation's complexity is over {}", self.max_complexity),
+                    "MAX_QUERY_COMPLEXITY",
+                ),
+                _ => continue,
+            };
+            *error = named;
+        }
+    }
+
     /// Checks every operation of `document`; the error names the operation, the count and the
     /// setting that bounds it.
     pub fn check(&self, document: &ExecutableDocument) -> Result<(), ServerError> {
@@ -75,7 +104,11 @@ impl Executor for CheckedSchema {
     async fn execute(&self, mut request: async_graphql::Request) -> Response {
         match Self::refusal(&self.limits, &mut request) {
             Some(error) => Response::from_errors(vec![error]),
-            None => self.schema.execute(request).await,
+            None => {
+                let mut response = self.schema.execute(request).await;
+                self.limits.name_the_limits(&mut response);
+                response
+            }
         }
     }
 
@@ -86,7 +119,15 @@ impl Executor for CheckedSchema {
     ) -> BoxStream<'static, Response> {
         match Self::refusal(&self.limits, &mut request) {
             Some(error) => futures::stream::once(std::future::ready(Response::from_errors(vec![error]))).boxed(),
-            None => Executor::execute_stream(&self.schema, request, session_data),
+            None => {
+                let limits = self.limits;
+                Executor::execute_stream(&self.schema, request, session_data)
+                    .map(move |mut response| {
+                        limits.name_the_limits(&mut response);
+                        response
+                    })
+                    .boxed()
+            }
         }
     }
 }
@@ -182,7 +223,28 @@ enum Kind {
 mod tests {
     use super::*;
 
-    const LIMITS: ShapeLimits = ShapeLimits { max_aliases: 3, max_root_fields: 2 };
+    const LIMITS: ShapeLimits = ShapeLimits { max_aliases: 3, max_root_fields: 2, max_depth: 2, max_complexity: 3 };
+
+    #[tokio::test]
+    async fn the_schemas_depth_and_complexity_refusals_name_their_settings() {
+        use async_graphql::{EmptyMutation, EmptySubscription, Schema};
+
+        let schema = Schema::build(crate::toy_schema::ToyQuery, EmptyMutation, EmptySubscription)
+            .limit_depth(LIMITS.max_depth)
+            .limit_complexity(LIMITS.max_complexity)
+            .finish();
+        let mut deep =
+            schema.execute("{ a: double(value: 1) b: double(value: 2) c: double(value: 3) d: double(value: 4) }").await;
+        LIMITS.name_the_limits(&mut deep);
+        let extensions = deep.errors[0].extensions.as_ref().expect("extensions");
+        assert_eq!(
+            extensions.get("limit"),
+            Some(&async_graphql::Value::from("MAX_QUERY_COMPLEXITY")),
+            "{:?}",
+            deep.errors
+        );
+        assert!(deep.errors[0].message.contains("complexity is over 3"), "{:?}", deep.errors);
+    }
 
     fn check(query: &str) -> Result<(), String> {
         let document = async_graphql::parser::parse_query(query).expect("parses");

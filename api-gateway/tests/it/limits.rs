@@ -15,13 +15,19 @@ async fn too_deep_too_complex_and_too_large_requests_are_refused() {
     let system = spawn_system().await;
     let deep = format!("{{ __schema {{ types {{ {}name{} }} }} }}", "ofType { ".repeat(20), " }".repeat(20));
     let body = system.graphql(&deep, json!({}), None).await;
-    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("nested too deep"), "{body}");
+    let error = &body["errors"][0];
+    assert_eq!(
+        (&error["extensions"]["code"], &error["extensions"]["limit"]),
+        (&json!("LIMIT_EXCEEDED"), &json!("MAX_QUERY_DEPTH")),
+        "{body}"
+    );
+    assert!(error["message"].as_str().unwrap_or_default().contains("deeper than 15 levels"), "{body}");
 
     let admin = system.admin_token().await;
     let wide: String = (0..25).map(|n| format!("p{n}: products(limit: 100) {{ id name description }} ")).collect();
     let body = system.graphql(&format!("{{ {wide} }}"), json!({}), Some(&admin)).await;
-    assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains("too complex"), "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["limit"], "MAX_QUERY_COMPLEXITY", "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains("complexity is over 5000"), "{body}");
 
     let huge = format!("{{ products {{ id }} }} # {}", "x".repeat(100 * 1024));
     let response = system.http.post(system.url("/graphql")).json(&json!({ "query": huge })).send().await.expect("post");
