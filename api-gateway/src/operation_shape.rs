@@ -233,17 +233,17 @@ mod tests {
             .limit_depth(LIMITS.max_depth)
             .limit_complexity(LIMITS.max_complexity)
             .finish();
-        let mut deep =
+        let mut wide =
             schema.execute("{ a: double(value: 1) b: double(value: 2) c: double(value: 3) d: double(value: 4) }").await;
-        LIMITS.name_the_limits(&mut deep);
-        let extensions = deep.errors[0].extensions.as_ref().expect("extensions");
+        LIMITS.name_the_limits(&mut wide);
+        let extensions = wide.errors[0].extensions.as_ref().expect("extensions");
         assert_eq!(
             extensions.get("limit"),
             Some(&async_graphql::Value::from("MAX_QUERY_COMPLEXITY")),
             "{:?}",
-            deep.errors
+            wide.errors
         );
-        assert!(deep.errors[0].message.contains("complexity is over 3"), "{:?}", deep.errors);
+        assert!(wide.errors[0].message.contains("complexity is over 3"), "{:?}", wide.errors);
     }
 
     fn check(query: &str) -> Result<(), String> {

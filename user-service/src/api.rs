@@ -15,6 +15,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     config::AdminAccount,
+    login_throttle::LoginThrottle,
     password::PasswordHasher,
     repository::{Role, UserRecord, UserRepository},
     validation,
@@ -28,11 +29,12 @@ const MAX_BATCH: usize = 100;
 pub struct UserApi {
     users: UserRepository,
     hasher: PasswordHasher,
+    throttle: std::sync::Arc<LoginThrottle>,
 }
 
 impl UserApi {
     pub fn new(users: UserRepository, hasher: PasswordHasher) -> Self {
-        Self { users, hasher }
+        Self { users, hasher, throttle: std::sync::Arc::default() }
     }
 
     async fn create(&self, request: CreateUserRequest) -> ServiceResult<User> {
@@ -80,15 +82,32 @@ impl UserApi {
 
     async fn authenticate(&self, request: AuthenticateUserRequest) -> ServiceResult<User> {
         // A malformed email cannot belong to anyone; it gets the same answer as a wrong one.
-        let user = match validation::email("email", &request.email) {
-            Ok(email) => self.users.find_by_email(&email).await?,
-            Err(_) => None,
+        let email = validation::email("email", &request.email).ok();
+        if let Some(email) = &email
+            && let Err(wait) = self.throttle.check(email)
+        {
+            return Err(ServiceError::Overloaded {
+                message: "too many failed logins for this account; try again later".into(),
+                retry_after_secs: wait.as_secs_f64().ceil() as u64,
+            });
+        }
+        let user = match &email {
+            Some(email) => self.users.find_by_email(email).await?,
+            None => None,
         };
         let verified =
             self.hasher.verify(&request.password, user.as_ref().map(|user| user.password_hash.as_str())).await?;
-        match user {
-            Some(user) if verified => Ok(to_proto(user)),
-            _ => Err(ServiceError::Unauthenticated("invalid email or password".into())),
+        match (user, email) {
+            (Some(user), Some(email)) if verified => {
+                self.throttle.succeeded(&email);
+                Ok(to_proto(user))
+            }
+            (_, email) => {
+                if let Some(email) = email {
+                    self.throttle.failed(&email);
+                }
+                Err(ServiceError::Unauthenticated("invalid email or password".into()))
+            }
         }
     }
 

@@ -4,4 +4,5 @@
 mod admin;
 mod binary;
 mod helpers;
+mod login;
 mod users;
