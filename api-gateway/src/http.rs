@@ -57,7 +57,8 @@ pub struct AppState {
     /// The largest WebSocket message (and frame) a client may send: `MAX_BODY_BYTES`, as for a
     /// request body. tungstenite's own limit is 64 MiB.
     pub max_message_bytes: usize,
-    /// The most aliases and root fields an operation may have.
+    /// The limits on an operation's shape (aliases, root fields), and the depth and complexity
+    /// limits its errors name.
     pub shape: ShapeLimits,
 }
 
@@ -149,22 +150,31 @@ async fn graphql_get(State(state): State<Arc<AppState>>, headers: HeaderMap, uri
     }
 }
 
+/// Runs a request read from either method: its cached document, the limits on its shape, the
+/// schema (the fast-validating one for a text that passed every rule before), and the
+/// operation's metrics and span, which count a refused request as well.
 async fn execute(state: &AppState, headers: &HeaderMap, mut request: async_graphql::Request) -> GraphQLResponse {
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok());
-    let credentials = state.auth.credentials(authorization);
-    let (users, products) = schema::loaders(&state.backends, &state.caches);
     let prepared = state.documents.prepare(&mut request);
-    if let Some(error) = CheckedSchema::refusal(&state.shape, &mut request) {
-        return async_graphql::Response::from_errors(vec![error]).into();
-    }
-    let schema = match prepared.validation {
-        Validation::Passed => &state.schemas.fast,
-        Validation::Full => &state.schemas.strict,
-    };
     let operation = schema::Operation::of(&mut request);
-    let request = request.data(credentials).data(users).data(products);
-    let mut response = schema::measure(operation, schema.execute(request)).await;
-    prepared.record(&response);
+    let mut response = match CheckedSchema::refusal(&state.shape, &mut request) {
+        Some(error) => {
+            let refused = std::future::ready(async_graphql::Response::from_errors(vec![error]));
+            schema::measure(operation, refused).await
+        }
+        None => {
+            let authorization = headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok());
+            let credentials = state.auth.credentials(authorization);
+            let (users, products) = schema::loaders(&state.backends, &state.caches);
+            let schema = match prepared.validation {
+                Validation::Passed => &state.schemas.fast,
+                Validation::Full => &state.schemas.strict,
+            };
+            let request = request.data(credentials).data(users).data(products);
+            let response = schema::measure(operation, schema.execute(request)).await;
+            prepared.record(&response);
+            response
+        }
+    };
     state.shape.name_the_limits(&mut response);
     if let Some(seconds) = crate::errors::retry_after(&response.errors) {
         response.http_headers.insert(header::RETRY_AFTER, seconds.into());

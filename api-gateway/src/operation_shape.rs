@@ -7,6 +7,11 @@
 //! as the operation would run, with fragments expanded (a fragment spread five times counts
 //! five times), so a fragment cannot hide them; a fragment's count is taken once however often
 //! it is spread, so a document of fragments spreading each other cannot make the count slow.
+//!
+//! A refusal, like the schema's own depth and complexity refusals (given the same form here),
+//! is `LIMIT_EXCEEDED` with `extensions.limit` naming the setting. The check runs beside the
+//! schema rather than as an async-graphql extension: with any extension installed, every field
+//! of every request takes async-graphql's slower resolve path.
 
 use std::{collections::HashMap, sync::Arc};
 

@@ -47,12 +47,15 @@ async fn aliases_and_root_fields_past_their_limits_are_refused_and_aliases_of_on
     let admin = system.admin_token().await;
     let lamp = system.product(&admin, "Lamp", 10.0, 5).await;
     let before = system.backend_calls().await;
+    let refused = r#"graphql_operations_total{type="invalid",field="none",outcome="error"}"#;
+    let refused_before = system.metric_sum(refused).await;
     let body = system.graphql(&aliases_of(&lamp, 500), json!({}), None).await;
     let error = &body["errors"][0];
     assert_eq!(error["extensions"]["code"], "LIMIT_EXCEEDED", "{body}");
     assert_eq!(error["extensions"]["limit"], "MAX_ALIASES", "{body}");
     assert!(error["message"].as_str().unwrap_or_default().contains("500 aliases; at most 30"), "{body}");
     assert_eq!(system.backend_calls().await, before, "refused before any backend call");
+    assert_eq!(system.metric_sum(refused).await, refused_before + 1, "counted as a refused operation");
     let within = system.ok(&aliases_of(&lamp, 30), json!({}), None).await;
     assert_eq!(within["p29"]["id"], lamp.as_str());
 
