@@ -245,17 +245,21 @@ impl<T: Cacheable> EntityCache<T> {
         state.entries.insert(id.to_owned(), Entry::Changed(at));
     }
 
-    /// The backend answered that entities `ids` do not exist (deleted, or never created).
+    /// Keeps a batch lookup's answer, the entities `found` among the ids `asked`, and returns it
+    /// keyed by id (as the loaders hand it on); the ids not found count as changed.
     ///
-    /// A read that asked before the deletion may still bring the entity back, and until the
+    /// A read that asked before a deletion may still bring the entity back, and until the
     /// deletion's event arrives nothing else would keep that old answer out: one request would
-    /// be told the entity is gone and a later one served it again. Marking the absence as a
+    /// be told the entity is gone and a later one served it again. Counting an absence as a
     /// change drops a kept copy and keeps such answers out, so that once a deletion has been
     /// served, it is served to every request that follows.
-    pub fn absent<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
-        for id in ids {
+    pub fn keep_answer(&self, ticket: Ticket, asked: &[String], found: Vec<T>) -> HashMap<String, T> {
+        let found: HashMap<String, T> = found.into_iter().map(|entity| (entity.id().to_owned(), entity)).collect();
+        self.keep(ticket, found.values());
+        for id in asked.iter().filter(|id| !found.contains_key(*id)) {
             self.changed(id);
         }
+        found
     }
 
     /// Some entity changed and which one is unknown: forgets everything.
@@ -365,8 +369,11 @@ mod tests {
         let cache = enabled_cache(Duration::from_secs(60));
         let before_deletion = cache.ticket();
         cache.keep(before_deletion, &[product("a", 1.0)]);
-        cache.absent(["a"]);
+        let asked = ["a".to_owned(), "b".to_owned()];
+        let answer = cache.keep_answer(cache.ticket(), &asked, vec![product("b", 2.0)]);
+        assert_eq!(answer.keys().collect::<Vec<_>>(), ["b"]);
         assert!(cache.get("a").is_none(), "a kept copy goes");
+        assert!(cache.get("b").is_some(), "what was found is kept");
         cache.keep(before_deletion, &[product("a", 1.0)]);
         assert!(cache.get("a").is_none(), "a read that asked before the absence is not kept");
     }

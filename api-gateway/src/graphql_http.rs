@@ -33,11 +33,17 @@ impl Refusal {
     }
 }
 
+/// A GraphQL error body `{ "errors": [{ message, extensions }] }` with `status`: how every
+/// request refused before GraphQL runs is answered.
+pub fn error_response(status: StatusCode, message: &str, extensions: serde_json::Value) -> Response {
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": extensions }] });
+    (status, Json(body)).into_response()
+}
+
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        let body =
-            serde_json::json!({ "errors": [{ "message": self.message, "extensions": { "code": BAD_REQUEST } }] });
-        let mut response = (self.status, Json(body)).into_response();
+        let extensions = serde_json::json!({ "code": BAD_REQUEST });
+        let mut response = error_response(self.status, &self.message, extensions);
         if self.status == StatusCode::METHOD_NOT_ALLOWED {
             response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
         }

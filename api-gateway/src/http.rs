@@ -156,7 +156,13 @@ async fn graphql_get(State(state): State<Arc<AppState>>, headers: HeaderMap, uri
 async fn execute(state: &AppState, headers: &HeaderMap, mut request: async_graphql::Request) -> GraphQLResponse {
     let prepared = state.documents.prepare(&mut request);
     let operation = schema::Operation::of(&mut request);
-    let mut response = match CheckedSchema::refusal(&state.shape, &mut request) {
+    // The shape depends on the text alone, so a text that passed every check before (this one
+    // included: a refusal is never recorded as passing) is not walked again.
+    let refusal = match prepared.validation {
+        Validation::Passed => None,
+        Validation::Full => state.shape.refusal(&mut request),
+    };
+    let mut response = match refusal {
         Some(error) => {
             let refused = std::future::ready(async_graphql::Response::from_errors(vec![error]));
             schema::measure(operation, refused).await
@@ -289,8 +295,7 @@ async fn shed_load(State(in_flight): State<Arc<Semaphore>>, request: Request, ne
 
 /// A request refused before GraphQL runs: `status`, `Retry-After`, and a GraphQL error body.
 fn refusal(status: StatusCode, message: &str, extensions: serde_json::Value, retry_after_secs: u64) -> Response {
-    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": extensions }] });
-    let mut response = (status, Json(body)).into_response();
+    let mut response = graphql_http::error_response(status, message, extensions);
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
     response
 }

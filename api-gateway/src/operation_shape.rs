@@ -65,26 +65,32 @@ impl ShapeLimits {
     /// Checks every operation of `document`; the error names the operation, the count and the
     /// setting that bounds it.
     pub fn check(&self, document: &ExecutableDocument) -> Result<(), ServerError> {
-        let mut counts = Counts { fragments: &document.fragments, aliases: HashMap::new(), roots: HashMap::new() };
+        let mut counts = Counts { fragments: &document.fragments, memo: HashMap::new() };
         for (name, operation) in document.operations.iter() {
             let selection = &operation.node.selection_set.node;
-            let what = name.map_or_else(|| "the operation".to_owned(), |name| format!("operation `{name}`"));
-            let aliases = counts.aliases_in(selection, &mut Vec::new());
+            let what = || name.map_or_else(|| "the operation".to_owned(), |name| format!("operation `{name}`"));
+            let aliases = counts.count(selection, Kind::Aliases, &mut Vec::new());
             if aliases > self.max_aliases {
                 return Err(too_large(
-                    format!("{what} has {aliases} aliases; at most {} are allowed", self.max_aliases),
+                    format!("{} has {aliases} aliases; at most {} are allowed", what(), self.max_aliases),
                     "MAX_ALIASES",
                 ));
             }
-            let roots = counts.fields_in(selection, &mut Vec::new());
+            let roots = counts.count(selection, Kind::RootFields, &mut Vec::new());
             if roots > self.max_root_fields {
                 return Err(too_large(
-                    format!("{what} asks {roots} fields at its root; at most {} are allowed", self.max_root_fields),
+                    format!("{} asks {roots} fields at its root; at most {} are allowed", what(), self.max_root_fields),
                     "MAX_ROOT_FIELDS",
                 ));
             }
         }
         Ok(())
+    }
+
+    /// The shape error of `request`, if its text parses and breaks a limit. A text that does
+    /// not parse is left to the schema, which reports where.
+    pub fn refusal(&self, request: &mut async_graphql::Request) -> Option<ServerError> {
+        request.parsed_query().ok().and_then(|document| self.check(document).err())
     }
 }
 
@@ -97,17 +103,9 @@ pub struct CheckedSchema {
     pub limits: ShapeLimits,
 }
 
-impl CheckedSchema {
-    /// The shape error of `request`, if its text parses and breaks a limit. A text that does
-    /// not parse is left to the schema, which reports where.
-    pub fn refusal(limits: &ShapeLimits, request: &mut async_graphql::Request) -> Option<ServerError> {
-        request.parsed_query().ok().and_then(|document| limits.check(document).err())
-    }
-}
-
 impl Executor for CheckedSchema {
     async fn execute(&self, mut request: async_graphql::Request) -> Response {
-        match Self::refusal(&self.limits, &mut request) {
+        match self.limits.refusal(&mut request) {
             Some(error) => Response::from_errors(vec![error]),
             None => {
                 let mut response = self.schema.execute(request).await;
@@ -122,7 +120,7 @@ impl Executor for CheckedSchema {
         mut request: async_graphql::Request,
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
-        match Self::refusal(&self.limits, &mut request) {
+        match self.limits.refusal(&mut request) {
             Some(error) => futures::stream::once(std::future::ready(Response::from_errors(vec![error]))).boxed(),
             None => {
                 let limits = self.limits;
@@ -149,39 +147,26 @@ fn too_large(message: String, limit: &'static str) -> ServerError {
 /// The counts of a document's fragments, each taken once.
 struct Counts<'a> {
     fragments: &'a HashMap<Name, Positioned<FragmentDefinition>>,
-    aliases: HashMap<&'a str, usize>,
-    roots: HashMap<&'a str, usize>,
+    memo: HashMap<(&'a str, Kind), usize>,
 }
 
 impl<'a> Counts<'a> {
-    /// Aliased fields in `set` and everything below it, fragments expanded. `path` holds the
-    /// fragments being expanded: a fragment that spreads itself counts nothing more (validation
-    /// refuses the document anyway).
-    fn aliases_in(&mut self, set: &'a SelectionSet, path: &mut Vec<&'a str>) -> usize {
+    /// What `kind` counts in `set`, fragments expanded: aliased fields in it and everything
+    /// below, or the fields at its own level. `path` holds the fragments being expanded: a
+    /// fragment that spreads itself counts nothing more (validation refuses the document anyway).
+    fn count(&mut self, set: &'a SelectionSet, kind: Kind, path: &mut Vec<&'a str>) -> usize {
         set.items.iter().fold(0, |total, item| {
             let count = match &item.node {
-                Selection::Field(field) => {
-                    let own = usize::from(field.node.alias.is_some());
-                    own.saturating_add(self.aliases_in(&field.node.selection_set.node, path))
-                }
-                Selection::InlineFragment(fragment) => self.aliases_in(&fragment.node.selection_set.node, path),
-                Selection::FragmentSpread(spread) => {
-                    self.fragment(spread.node.fragment_name.node.as_str(), path, Kind::Aliases)
-                }
-            };
-            total.saturating_add(count)
-        })
-    }
-
-    /// Fields selected directly in `set` (its root level), fragments expanded.
-    fn fields_in(&mut self, set: &'a SelectionSet, path: &mut Vec<&'a str>) -> usize {
-        set.items.iter().fold(0, |total, item| {
-            let count = match &item.node {
-                Selection::Field(_) => 1,
-                Selection::InlineFragment(fragment) => self.fields_in(&fragment.node.selection_set.node, path),
-                Selection::FragmentSpread(spread) => {
-                    self.fragment(spread.node.fragment_name.node.as_str(), path, Kind::Fields)
-                }
+                Selection::Field(field) => match kind {
+                    Kind::Aliases => usize::from(field.node.alias.is_some()).saturating_add(self.count(
+                        &field.node.selection_set.node,
+                        kind,
+                        path,
+                    )),
+                    Kind::RootFields => 1,
+                },
+                Selection::InlineFragment(fragment) => self.count(&fragment.node.selection_set.node, kind, path),
+                Selection::FragmentSpread(spread) => self.fragment(spread.node.fragment_name.node.as_str(), kind, path),
             };
             total.saturating_add(count)
         })
@@ -189,39 +174,30 @@ impl<'a> Counts<'a> {
 
     /// The count of fragment `name`, from the memo or counted now. An unknown fragment counts
     /// nothing (validation reports it).
-    fn fragment(&mut self, name: &str, path: &mut Vec<&'a str>, kind: Kind) -> usize {
+    fn fragment(&mut self, name: &str, kind: Kind, path: &mut Vec<&'a str>) -> usize {
         let Some((name, fragment)) = self.fragments.get_key_value(name) else { return 0 };
         let name = name.as_str();
-        let memo = match kind {
-            Kind::Aliases => &self.aliases,
-            Kind::Fields => &self.roots,
-        };
-        if let Some(count) = memo.get(name) {
+        if let Some(count) = self.memo.get(&(name, kind)) {
             return *count;
         }
         if path.contains(&name) {
             return 0;
         }
         path.push(name);
-        let set = &fragment.node.selection_set.node;
-        let count = match kind {
-            Kind::Aliases => self.aliases_in(set, path),
-            Kind::Fields => self.fields_in(set, path),
-        };
+        let count = self.count(&fragment.node.selection_set.node, kind, path);
         path.pop();
-        match kind {
-            Kind::Aliases => self.aliases.insert(name, count),
-            Kind::Fields => self.roots.insert(name, count),
-        };
+        self.memo.insert((name, kind), count);
         count
     }
 }
 
-/// What a fragment is counted for.
-#[derive(Debug, Clone, Copy)]
+/// What is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Kind {
+    /// Aliased fields, at every level.
     Aliases,
-    Fields,
+    /// Fields at the operation's own level.
+    RootFields,
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! Connecting to a service's own database and migrating it at start.
 //!
 //! Services talk to a [`Database`] (sqlx `AnyPool`s for reading and for writing), so one set of
-//! queries and one set of migrations serve SQLite and PostgreSQL alike. The SQL therefore sticks to what both understand: `$n`
-//! placeholders, `TEXT` and `BIGINT` columns, `RETURNING`, and `ON CONFLICT`.
+//! queries and one set of migrations serve SQLite and PostgreSQL alike. The SQL therefore sticks
+//! to what both understand: `$n` placeholders, `TEXT` and `BIGINT` columns, `RETURNING`, and
+//! `ON CONFLICT`.
 
 use std::time::Duration;
 

@@ -34,11 +34,7 @@ impl Loader<String> for UserLoader {
         let response = call("user-service", "GetUsersByIds", self.backends.users.clone().get_users_by_ids(request))
             .await
             .map_err(Arc::new)?;
-        let users: HashMap<String, User> =
-            response.users.into_iter().map(|user| (user.id.clone(), User::from(user))).collect();
-        self.cache.keep(ticket, users.values());
-        self.cache.absent(ids.iter().filter(|id| !users.contains_key(*id)).map(String::as_str));
-        Ok(users)
+        Ok(self.cache.keep_answer(ticket, ids, response.users.into_iter().map(User::from).collect()))
     }
 }
 
@@ -61,10 +57,6 @@ impl Loader<String> for ProductLoader {
             call("product-service", "GetProductsByIds", self.backends.products.clone().get_products_by_ids(request))
                 .await
                 .map_err(Arc::new)?;
-        let products: HashMap<String, Product> =
-            response.products.into_iter().map(|product| (product.id.clone(), Product::from(product))).collect();
-        self.cache.keep(ticket, products.values());
-        self.cache.absent(ids.iter().filter(|id| !products.contains_key(*id)).map(String::as_str));
-        Ok(products)
+        Ok(self.cache.keep_answer(ticket, ids, response.products.into_iter().map(Product::from).collect()))
     }
 }
