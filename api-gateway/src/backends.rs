@@ -39,9 +39,10 @@ impl Backends {
     /// Prepares lazily connecting channels: the gateway starts even while a backend is down.
     pub fn connect_lazy(config: &Config) -> Result<Self, StartupError> {
         let timeout = config.backend_timeout();
-        let users = client_channel("USER_SERVICE_URL", &config.user_service_url, timeout)?;
-        let products = client_channel("PRODUCT_SERVICE_URL", &config.product_service_url, timeout)?;
-        let orders = client_channel("ORDER_SERVICE_URL", &config.order_service_url, timeout)?;
+        let tls = config.runtime.grpc_tls.load()?;
+        let users = client_channel("USER_SERVICE_URL", &config.user_service_url, timeout, &tls)?;
+        let products = client_channel("PRODUCT_SERVICE_URL", &config.product_service_url, timeout, &tls)?;
+        let orders = client_channel("ORDER_SERVICE_URL", &config.order_service_url, timeout, &tls)?;
         Ok(Self(Arc::new(Clients {
             users: UserServiceClient::new(users.clone()),
             products: ProductServiceClient::new(products.clone()),

@@ -45,6 +45,7 @@ pub struct Gateway {
 /// Checks the configuration, prepares everything and binds.
 pub async fn build(config: Config) -> Result<Gateway, StartupError> {
     let secret = config.jwt_secret()?;
+    config.kafka.check()?;
     let auth = auth::Auth::new(secret.expose().as_bytes(), Duration::from_secs(config.jwt_ttl_secs));
     let backends = backends::Backends::connect_lazy(&config)?;
     // Before anything registers a metric handle (the caches do).

@@ -17,7 +17,7 @@ use opentelemetry::{
 };
 use service_runtime::spans::ExportedSpan;
 
-use crate::producer::EventProducer;
+use crate::{producer::EventProducer, security::KafkaSecurityArgs};
 
 /// The default of `KAFKA_FETCH_WAIT_MS`: see [`KafkaArgs::kafka_fetch_wait_ms`]. Measured with
 /// `cargo xtask bench` on the embedded broker: 50 ms and 100 ms settled the same orders/s, while
@@ -135,6 +135,9 @@ pub struct KafkaArgs {
     /// still redeliver has been forgotten.
     #[arg(long, env = "PROCESSED_EVENTS_RETENTION_SECS", default_value_t = DEFAULT_PROCESSED_EVENTS_RETENTION_SECS, value_parser = clap::value_parser!(u64).range(1..))]
     pub processed_events_retention_secs: u64,
+    /// How clients authenticate to the broker and encrypt their connections.
+    #[command(flatten)]
+    pub security: KafkaSecurityArgs,
     /// This process's identity in its consumer groups (static membership), set by the service
     /// from where it listens; see [`KafkaArgs::for_instance`].
     #[arg(skip)]
@@ -150,6 +153,7 @@ impl KafkaArgs {
             kafka_replication_factor: 1,
             kafka_fetch_wait_ms: DEFAULT_FETCH_WAIT_MS,
             processed_events_retention_secs: DEFAULT_PROCESSED_EVENTS_RETENTION_SECS,
+            security: KafkaSecurityArgs::default(),
             group_instance: None,
         }
     }
@@ -174,6 +178,11 @@ impl KafkaArgs {
         Self { kafka_brokers: brokers.into(), ..Self::disabled() }
     }
 
+    /// Refuses settings that cannot work, naming the one to fix; every process calls it at start.
+    pub fn check(&self) -> Result<(), service_runtime::grpc::StartupError> {
+        self.security.check()
+    }
+
     pub fn enabled(&self) -> bool {
         !self.kafka_brokers.trim().is_empty()
     }
@@ -187,6 +196,7 @@ impl KafkaArgs {
             // KIP-714 client metrics: the embedded broker does not take them, and asking is one
             // more request it queues behind everything else.
             .set("enable.metrics.push", "false");
+        self.security.apply(&mut config);
         config
     }
 

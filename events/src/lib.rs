@@ -24,6 +24,7 @@ pub mod outbox;
 pub mod payloads;
 mod pipeline;
 pub mod producer;
+pub mod security;
 pub mod topics;
 
 pub use envelope::Envelope;

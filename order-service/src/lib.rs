@@ -29,7 +29,9 @@ pub const SERVICE_NAME: &str =
 /// Peers are connected lazily: order-service starts even while user-service or
 /// product-service is down, and answers `UNAVAILABLE` for calls that need them.
 pub async fn build(config: Config) -> Result<GrpcServer, StartupError> {
-    let peers = peers::Peers::connect_lazy(&config)?;
+    let tls = config.runtime.grpc_tls.load()?;
+    config.kafka.check()?;
+    let peers = peers::Peers::connect_lazy(&config, &tls)?;
     let migrators = [database::migrator(sqlx::migrate!()), events::migrator()];
     let database = database::connect(&config.database.url_for("orders.db")?, &migrators).await?;
     let outbox = events::outbox::OutboxSignal::default();
@@ -38,7 +40,7 @@ pub async fn build(config: Config) -> Result<GrpcServer, StartupError> {
         api::OrderApi::new(repository::OrderRepository::new(database.clone(), outbox.clone()), peers, backlog.clone());
     let routes = tonic::service::Routes::new(proto::order::order_service_server::OrderServiceServer::new(api));
     let server =
-        GrpcServer::bind(config.listen_addr, routes, &[SERVICE_NAME], config.runtime.shutdown_timeout()).await?;
+        GrpcServer::bind(config.listen_addr, routes, &[SERVICE_NAME], config.runtime.shutdown_timeout(), &tls).await?;
     let kafka = config.kafka.for_instance(server.local_addr());
     let watch = {
         let pool = database.reads().clone();

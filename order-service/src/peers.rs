@@ -9,6 +9,7 @@ use proto::{
 use service_runtime::{
     ServiceError, ServiceResult,
     grpc::{PeerChannel, StartupError, client_channel},
+    tls::GrpcTls,
 };
 use tonic::{Code, Status};
 
@@ -26,9 +27,9 @@ pub struct Peers {
 
 impl Peers {
     /// Validates the peer URLs and prepares channels that connect on first use.
-    pub fn connect_lazy(config: &Config) -> Result<Self, StartupError> {
-        let users = client_channel("USER_SERVICE_URL", &config.user_service_url, CALL_TIMEOUT)?;
-        let products = client_channel("PRODUCT_SERVICE_URL", &config.product_service_url, CALL_TIMEOUT)?;
+    pub fn connect_lazy(config: &Config, tls: &GrpcTls) -> Result<Self, StartupError> {
+        let users = client_channel("USER_SERVICE_URL", &config.user_service_url, CALL_TIMEOUT, tls)?;
+        let products = client_channel("PRODUCT_SERVICE_URL", &config.product_service_url, CALL_TIMEOUT, tls)?;
         Ok(Self { users: UserServiceClient::new(users), products: ProductServiceClient::new(products) })
     }
 

@@ -23,13 +23,15 @@ pub const SERVICE_NAME: &str = <proto::product::product_service_server::ProductS
 
 /// Connects and migrates the database and binds; the returned server is ready to run.
 pub async fn build(config: Config) -> Result<GrpcServer, StartupError> {
+    let tls = config.runtime.grpc_tls.load()?;
+    config.kafka.check()?;
     let migrators = [database::migrator(sqlx::migrate!()), events::migrator()];
     let database = database::connect(&config.database.url_for("products.db")?, &migrators).await?;
     let outbox = events::outbox::OutboxSignal::default();
     let api = api::ProductApi::new(repository::ProductRepository::new(database.clone(), outbox.clone()));
     let routes = tonic::service::Routes::new(proto::product::product_service_server::ProductServiceServer::new(api));
     let server =
-        GrpcServer::bind(config.listen_addr, routes, &[SERVICE_NAME], config.runtime.shutdown_timeout()).await?;
+        GrpcServer::bind(config.listen_addr, routes, &[SERVICE_NAME], config.runtime.shutdown_timeout(), &tls).await?;
     let kafka = config.kafka.for_instance(server.local_addr());
     let events = events::EventPipeline::new(kafka, CONSUMER_GROUP, database, outbox)
         .consume(saga::ReserveStock)

@@ -21,8 +21,8 @@ use std::{
 use tokio::sync::{Notify, mpsc::Sender};
 use tonic::transport::{Channel, Endpoint, channel::Change};
 
-use crate::grpc::StartupError;
 pub use crate::peer_channel::PeerChannel;
+use crate::{grpc::StartupError, tls::GrpcTls};
 
 /// How often host names are resolved again.
 pub const RESOLVE_EVERY: Duration = Duration::from_secs(10);
@@ -44,27 +44,45 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A channel to the peer at `urls` (one URL, or several separated by commas), connecting on
 /// first use so a service can start before its peers; a call refused a connection is sent
-/// again ([`PeerChannel`]). `setting` names the env var in the error
-/// when a URL is malformed.
-pub fn client_channel(setting: &'static str, urls: &str, call_timeout: Duration) -> Result<PeerChannel, StartupError> {
+/// again ([`PeerChannel`]). An `https://` URL is reached over TLS with `tls`, the peer's
+/// certificate checked against the configured CA for the URL's host name. `setting` names the
+/// env var in the error when a URL is malformed.
+pub fn client_channel(
+    setting: &'static str,
+    urls: &str,
+    call_timeout: Duration,
+    tls: &GrpcTls,
+) -> Result<PeerChannel, StartupError> {
     let targets = urls
         .split(',')
         .map(str::trim)
         .filter(|url| !url.is_empty())
         .map(|url| Target::parse(setting, url))
         .collect::<Result<Vec<_>, _>>()?;
-    let configure = move |endpoint: Endpoint| endpoint.connect_timeout(CONNECT_TIMEOUT).timeout(call_timeout);
+    for target in &targets {
+        tls.check_peer_url(setting, &target.url)?;
+    }
+    let tls = tls.clone();
+    let configure = move |endpoint: Endpoint, domain: &str| {
+        let endpoint = endpoint.connect_timeout(CONNECT_TIMEOUT).timeout(call_timeout);
+        match tls.client_config(domain) {
+            // Without a CA no https:// URL got here, and an http:// one ignores the setting.
+            Some(config) => endpoint.clone().tls_config(config).unwrap_or(endpoint),
+            None => endpoint,
+        }
+    };
     match targets.as_slice() {
         [] => Err(StartupError::config(setting, "must look like http://host:port")),
         [single] if single.host.parse::<IpAddr>().is_ok() => {
-            Ok(PeerChannel::new(configure(single.endpoint.clone()).connect_lazy(), None))
+            Ok(PeerChannel::new(configure(single.endpoint.clone(), &single.host).connect_lazy(), None))
         }
         _ => {
             let (channel, changes) = Channel::balance_channel::<String>(BUFFER);
             // Until a name resolves, its URL itself is the endpoint: a call then fails at once
             // (the name does not resolve) instead of waiting for a replica that never comes.
             for target in &targets {
-                let _ = changes.try_send(Change::Insert(target.url.clone(), configure(target.endpoint.clone())));
+                let _ = changes
+                    .try_send(Change::Insert(target.url.clone(), configure(target.endpoint.clone(), &target.host)));
             }
             let refused = Arc::new(Notify::new());
             tokio::spawn(follow(targets, changes, configure, Arc::clone(&refused)));
@@ -109,7 +127,7 @@ impl Target {
 async fn follow(
     targets: Vec<Target>,
     changes: Sender<Change<String, Endpoint>>,
-    configure: impl Fn(Endpoint) -> Endpoint,
+    configure: impl Fn(Endpoint, &str) -> Endpoint,
     refused: Arc<Notify>,
 ) {
     // What each target resolved to last: its addresses, or its URL itself while none resolved.
@@ -147,7 +165,7 @@ async fn follow(
         }
         for new in wanted.difference(&in_channel) {
             let Ok(endpoint) = Endpoint::from_shared(new.key.clone()) else { continue };
-            if changes.send(Change::Insert(new.key.clone(), configure(endpoint))).await.is_err() {
+            if changes.send(Change::Insert(new.key.clone(), configure(endpoint, &new.domain))).await.is_err() {
                 return;
             }
         }
@@ -163,17 +181,19 @@ async fn follow(
     }
 }
 
-/// One replica of a peer: the key the channel knows it by (a URL) and where to probe it.
+/// One replica of a peer: the key the channel knows it by (a URL), where to probe it, and the
+/// host name its TLS certificate must name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Replica {
     key: String,
     probe: String,
+    domain: String,
 }
 
 impl Replica {
     /// A target whose name has not resolved (yet): the URL itself.
     fn unresolved(target: &Target) -> Self {
-        Self { key: target.url.clone(), probe: format!("{}:{}", target.host, target.port) }
+        Self { key: target.url.clone(), probe: format!("{}:{}", target.host, target.port), domain: target.host.clone() }
     }
 }
 
@@ -182,7 +202,11 @@ async fn resolve(target: &Target) -> BTreeSet<Replica> {
     match tokio::net::lookup_host((target.host.as_str(), target.port)).await {
         Ok(addresses) => one_family(addresses.collect())
             .into_iter()
-            .map(|address| Replica { key: format!("{}://{address}", target.scheme), probe: address.to_string() })
+            .map(|address| Replica {
+                key: format!("{}://{address}", target.scheme),
+                probe: address.to_string(),
+                domain: target.host.clone(),
+            })
             .collect(),
         Err(error) => {
             tracing::debug!(url = %target.url, %error, "peer name did not resolve; keeping what was known");
@@ -224,10 +248,21 @@ mod tests {
 
     async fn server(name: &'static str) -> crate::grpc::RunningServer {
         let addr = "127.0.0.1:0".parse().expect("addr");
-        GrpcServer::bind(addr, tonic::service::Routes::default(), &[name], Duration::from_secs(1))
-            .await
-            .expect("bind")
-            .spawn()
+        GrpcServer::bind(
+            addr,
+            tonic::service::Routes::default(),
+            &[name],
+            Duration::from_secs(1),
+            &crate::tls::GrpcTls::default(),
+        )
+        .await
+        .expect("bind")
+        .spawn()
+    }
+
+    /// A channel to the peer at `urls`, without TLS.
+    fn plaintext_channel(urls: &str) -> PeerChannel {
+        client_channel("PEER_URL", urls, Duration::from_secs(5), &crate::tls::GrpcTls::default()).expect("channel")
     }
 
     /// Which of the two servers answered: each knows only its own service name.
@@ -238,8 +273,7 @@ mod tests {
     #[tokio::test]
     async fn calls_are_spread_over_every_listed_url() {
         let (a, b) = (server("a").await, server("b").await);
-        let channel =
-            client_channel("PEER_URL", &format!("{}, {}", a.url(), b.url()), Duration::from_secs(5)).expect("channel");
+        let channel = plaintext_channel(&format!("{}, {}", a.url(), b.url()));
         let mut client = HealthClient::new(channel);
         let mut by_a = 0;
         for _ in 0..40 {
@@ -254,8 +288,7 @@ mod tests {
     async fn a_replica_that_stops_answering_leaves_the_rotation_and_comes_back() {
         let (a, b) = (server("a").await, server("b").await);
         let a_addr = a.local_addr();
-        let channel =
-            client_channel("PEER_URL", &format!("{},{}", a.url(), b.url()), Duration::from_secs(5)).expect("channel");
+        let channel = plaintext_channel(&format!("{},{}", a.url(), b.url()));
         let mut client = HealthClient::new(channel);
         // Known to work before anything stops: both answer (the first probe has run).
         tokio::time::sleep(PROBE_EVERY / 2).await;
@@ -267,10 +300,16 @@ mod tests {
         }
 
         // Back on the same address: it takes its share again.
-        let a = GrpcServer::bind(a_addr, tonic::service::Routes::default(), &["a"], Duration::from_secs(1))
-            .await
-            .expect("bind a again")
-            .spawn();
+        let a = GrpcServer::bind(
+            a_addr,
+            tonic::service::Routes::default(),
+            &["a"],
+            Duration::from_secs(1),
+            &crate::tls::GrpcTls::default(),
+        )
+        .await
+        .expect("bind a again")
+        .spawn();
         tokio::time::sleep(PROBE_EVERY * 2).await;
         let mut by_a = 0;
         for _ in 0..40 {
@@ -284,8 +323,7 @@ mod tests {
     #[tokio::test]
     async fn calls_right_after_a_replica_died_go_to_the_other() {
         let (a, b) = (server("a").await, server("b").await);
-        let channel =
-            client_channel("PEER_URL", &format!("{},{}", a.url(), b.url()), Duration::from_secs(5)).expect("channel");
+        let channel = plaintext_channel(&format!("{},{}", a.url(), b.url()));
         let mut client = HealthClient::new(channel);
         for _ in 0..10 {
             answered_by_a(&mut client).await;
@@ -303,7 +341,7 @@ mod tests {
     async fn a_host_name_is_resolved_to_its_addresses() {
         let a = server("a").await;
         let url = format!("http://localhost:{}", a.local_addr().port());
-        let mut client = HealthClient::new(client_channel("PEER_URL", &url, Duration::from_secs(5)).expect("channel"));
+        let mut client = HealthClient::new(plaintext_channel(&url));
         assert!(answered_by_a(&mut client).await);
         a.stop().await.expect("stop");
     }
@@ -318,7 +356,9 @@ mod tests {
     #[test]
     fn malformed_urls_name_the_setting() {
         for bad in ["", " , ", "user-service:50051", "ftp://host:1", "http://"] {
-            let error = client_channel("USER_SERVICE_URL", bad, Duration::from_secs(1)).expect_err(bad);
+            let error =
+                client_channel("USER_SERVICE_URL", bad, Duration::from_secs(1), &crate::tls::GrpcTls::default())
+                    .expect_err(bad);
             assert!(error.to_string().starts_with("USER_SERVICE_URL: "), "{bad}: {error}");
         }
     }

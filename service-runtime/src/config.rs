@@ -6,7 +6,7 @@
 
 use std::{fmt, path::PathBuf, str::FromStr, time::Duration};
 
-use crate::{grpc::StartupError, telemetry::LogFormat};
+use crate::{grpc::StartupError, telemetry::LogFormat, tls::GrpcTlsArgs};
 
 /// Where a service keeps its data: an explicit `DATABASE_URL`, or a SQLite file in `DATA_DIR`.
 #[derive(Debug, Clone, clap::Args)]
@@ -56,6 +56,9 @@ pub struct RuntimeArgs {
     /// is healthy, 1 if not (for container health checks).
     #[arg(long)]
     pub health_check: bool,
+    /// TLS for the gRPC server and the clients of peer services.
+    #[command(flatten)]
+    pub grpc_tls: GrpcTlsArgs,
 }
 
 impl RuntimeArgs {
@@ -67,7 +70,13 @@ impl RuntimeArgs {
 
 impl Default for RuntimeArgs {
     fn default() -> Self {
-        Self { log_format: LogFormat::Pretty, shutdown_timeout_secs: 10, metrics_addr: None, health_check: false }
+        Self {
+            log_format: LogFormat::Pretty,
+            shutdown_timeout_secs: 10,
+            metrics_addr: None,
+            health_check: false,
+            grpc_tls: GrpcTlsArgs::default(),
+        }
     }
 }
 

@@ -9,7 +9,18 @@ use tokio_util::sync::CancellationToken;
 use tonic::{service::Routes, transport::server::TcpIncoming};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
-use crate::{drain::InFlight, rpc_metrics::RpcMetrics};
+use crate::{drain::InFlight, rpc_metrics::RpcMetrics, tls::GrpcTls};
+
+/// The causes under an error, joined, for a one-line startup message.
+fn source_chain(error: &dyn std::error::Error) -> String {
+    let mut causes = Vec::new();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        causes.push(cause.to_string());
+        next = cause.source();
+    }
+    causes.join(": ")
+}
 
 /// How long to keep connections open after the last call finished, so its response is sent.
 const FLUSH_GRACE: Duration = Duration::from_millis(100);
@@ -54,6 +65,7 @@ pub struct GrpcServer {
     health: HealthReporter,
     service_names: Vec<&'static str>,
     drain_timeout: Duration,
+    tls: Option<tonic::transport::ServerTlsConfig>,
     background: Vec<BackgroundTask>,
 }
 
@@ -62,20 +74,30 @@ impl std::fmt::Debug for GrpcServer {
         f.debug_struct("GrpcServer")
             .field("local_addr", &self.local_addr)
             .field("services", &self.service_names)
+            .field("tls", &self.tls.is_some())
             .field("background_tasks", &self.background.len())
             .finish_non_exhaustive()
     }
 }
 
 impl GrpcServer {
-    /// Binds `addr` and prepares `routes` plus health and reflection. Every service in
-    /// `service_names` reports SERVING from here on, since its database is already migrated.
+    /// Binds `addr` and prepares `routes` plus health and reflection, served over TLS when
+    /// `tls` has a certificate. Every service in `service_names` reports SERVING from here on,
+    /// since its database is already migrated.
     pub async fn bind(
         addr: SocketAddr,
         routes: Routes,
         service_names: &[&'static str],
         drain_timeout: Duration,
+        tls: &GrpcTls,
     ) -> Result<Self, StartupError> {
+        let tls = tls.server_config();
+        if let Some(config) = &tls {
+            // A key that does not match its certificate is found here, at start.
+            tonic::transport::Server::builder()
+                .tls_config(config.clone())
+                .map_err(|error| StartupError::config("GRPC_TLS_CERT", format!("{error}: {}", source_chain(&error))))?;
+        }
         let listener = TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })?;
         let local_addr = listener.local_addr().map_err(|source| StartupError::Bind { addr, source })?;
 
@@ -95,6 +117,7 @@ impl GrpcServer {
             health,
             service_names: service_names.to_vec(),
             drain_timeout,
+            tls,
             background: Vec::new(),
         })
     }
@@ -131,7 +154,11 @@ impl GrpcServer {
         // The builder's `tcp_nodelay` applies only to listeners tonic binds itself; without it
         // on ours, Nagle's algorithm met delayed ACKs and larger answers waited 40 ms.
         let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
-        let server = tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(config) = self.tls {
+            builder = builder.tls_config(config)?;
+        }
+        let server = builder
             .layer(in_flight.clone())
             .layer(RpcMetrics)
             .add_routes(self.routes)

@@ -10,7 +10,8 @@
 //!   [`balance`]: client channels spread over every replica of a peer, [`peer_channel`]:
 //!   which send a call again when its replica refused the connection;
 //!   [`drain`] counts the calls in flight that a shutdown waits for; [`rpc_metrics`] counts
-//!   and times every call by method and status.
+//!   and times every call by method and status; [`tls`]: TLS for servers and clients, by
+//!   configuration.
 //! - [`error`]: the one error type services return, and its one mapping to `tonic::Status`.
 //! - [`paging`], [`validate`], [`time`]: small rules every RPC follows the same way.
 //! - [`shutdown`]: the future that resolves on SIGTERM or Ctrl-C; [`process`]: a binary's `main`.
@@ -31,6 +32,7 @@ pub mod shutdown;
 pub mod spans;
 pub mod telemetry;
 pub mod time;
+pub mod tls;
 pub mod trace_context;
 pub mod validate;
 

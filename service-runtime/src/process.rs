@@ -11,7 +11,7 @@ use std::{
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 pub use tonic_health::pb::health_check_response::ServingStatus;
 
-use crate::{GrpcServer, config::RuntimeArgs, grpc::StartupError};
+use crate::{GrpcServer, config::RuntimeArgs, grpc::StartupError, tls::GrpcTls};
 
 /// Something that serves until a shutdown future resolves: a gRPC service or the gateway.
 pub trait Serve {
@@ -48,10 +48,10 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl Probe {
     /// Checks the instance; the error says what is wrong, in one line.
-    pub async fn check(self) -> Result<(), String> {
+    pub async fn check(self, tls: &GrpcTls) -> Result<(), String> {
         let result = match self {
             Self::Grpc { listen_addr, service } => {
-                tokio::time::timeout(PROBE_TIMEOUT, grpc_serving(reachable(listen_addr), service)).await
+                tokio::time::timeout(PROBE_TIMEOUT, grpc_serving(reachable(listen_addr), service, tls)).await
             }
             Self::Http { listen_addr, path } => {
                 tokio::time::timeout(PROBE_TIMEOUT, http_ok(reachable(listen_addr), path)).await
@@ -70,8 +70,8 @@ fn reachable(listen_addr: SocketAddr) -> SocketAddr {
     }
 }
 
-async fn grpc_serving(addr: SocketAddr, service: &str) -> Result<(), String> {
-    match grpc_health_status(&format!("http://{addr}"), service).await? {
+async fn grpc_serving(addr: SocketAddr, service: &str, tls: &GrpcTls) -> Result<(), String> {
+    match grpc_health_status(&tls.own_url(addr), service, tls).await? {
         ServingStatus::Serving => Ok(()),
         status => Err(format!("{service} is {}", status.as_str_name())),
     }
@@ -79,12 +79,14 @@ async fn grpc_serving(addr: SocketAddr, service: &str) -> Result<(), String> {
 
 /// The status the gRPC server at `url` reports for `service` over the standard health
 /// protocol (`""` for the server as a whole). The one health client everything here uses.
-pub async fn grpc_health_status(url: &str, service: &str) -> Result<ServingStatus, String> {
-    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
-        .map_err(|error| error.to_string())?
-        .connect()
-        .await
-        .map_err(|error| format!("cannot connect to {url}: {error}"))?;
+/// An `https://` URL is reached with `tls`, whose certificate must name `localhost`.
+pub async fn grpc_health_status(url: &str, service: &str, tls: &GrpcTls) -> Result<ServingStatus, String> {
+    let mut endpoint = tonic::transport::Endpoint::from_shared(url.to_owned()).map_err(|error| error.to_string())?;
+    if url.starts_with("https://") {
+        let config = tls.client_config("localhost").ok_or("an https:// URL needs GRPC_TLS_CA")?;
+        endpoint = endpoint.tls_config(config).map_err(|error| format!("GRPC_TLS_CA: {error}"))?;
+    }
+    let channel = endpoint.connect().await.map_err(|error| format!("cannot connect to {url}: {error}"))?;
     let request = tonic_health::pb::HealthCheckRequest { service: service.to_owned() };
     let response = tonic_health::pb::health_client::HealthClient::new(channel)
         .check(request)
@@ -137,7 +139,11 @@ pub async fn run_service<S: Serve>(
     std::hint::black_box(&crate::allocator::CONFIGURE_BEFORE_MAIN);
     crate::allocator::return_freed_memory_promptly();
     if runtime.health_check {
-        return match probe.check().await {
+        let checked = match runtime.grpc_tls.load() {
+            Ok(tls) => probe.check(&tls).await,
+            Err(error) => Err(error.to_string()),
+        };
+        return match checked {
             Ok(()) => ExitCode::SUCCESS,
             Err(problem) => {
                 eprintln!("{name}: unhealthy: {problem}");

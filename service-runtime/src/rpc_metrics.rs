@@ -169,12 +169,18 @@ mod tests {
             tonic::service::Routes::default(),
             &["counted"],
             std::time::Duration::from_secs(1),
+            &crate::tls::GrpcTls::default(),
         )
         .await
         .expect("bind")
         .spawn();
-        let channel =
-            crate::grpc::client_channel("URL", &server.url(), std::time::Duration::from_secs(5)).expect("channel");
+        let channel = crate::grpc::client_channel(
+            "URL",
+            &server.url(),
+            std::time::Duration::from_secs(5),
+            &crate::tls::GrpcTls::default(),
+        )
+        .expect("channel");
         let mut client = HealthClient::new(channel);
         client.check(HealthCheckRequest { service: "counted".into() }).await.expect("serving");
         let unknown = client.check(HealthCheckRequest { service: "nobody".into() }).await.expect_err("unknown");

@@ -13,7 +13,7 @@ async fn channel(url: &str) -> anyhow::Result<tonic::transport::Channel> {
 
 /// The health status `url` reports for `service` (`""` for the server as a whole).
 pub async fn health_status(url: &str, service: &str) -> anyhow::Result<ServingStatus> {
-    service_runtime::process::grpc_health_status(url, service).await.map_err(anyhow::Error::msg)
+    service_runtime::process::grpc_health_status(url, service, &Default::default()).await.map_err(anyhow::Error::msg)
 }
 
 /// The service names `url` lists through gRPC reflection.

@@ -12,6 +12,7 @@
 //!   the same port and data; [`index_broker_storage`] adds the index its storage lacks.
 //! - [`SystemProcesses`]: the three services and the gateway (and a broker) on free ports;
 //!   [`ScaledSystem`]: several replicas of each on PostgreSQL, behind several gateways.
+//! - [`TestCertificates`]: a CA and certificates made for one test, for TLS.
 
 mod broker;
 mod broker_index;
@@ -21,6 +22,7 @@ mod postgres;
 mod process;
 mod storage;
 mod system;
+mod tls;
 
 pub use broker::{BrokerProcess, BrokerStorage, TANSU_BIN_ENV, tansu_binary};
 pub use broker_index::{HEADER_INDEX, has_header_index, index_broker_storage};
@@ -31,3 +33,4 @@ pub use process::{
 };
 pub use storage::{Backend, TestStorage};
 pub use system::{ADMIN_EMAIL, ADMIN_PASSWORD, ScaledSystem, SystemProcesses};
+pub use tls::TestCertificates;

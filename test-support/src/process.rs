@@ -183,12 +183,14 @@ pub fn workspace_binary(name: &str) -> String {
     path.display().to_string()
 }
 
-/// Runs `binary --health-check` against an instance listening on `listen_addr`.
-pub fn run_health_check(binary: &str, listen_addr: &str) -> std::process::Output {
+/// Runs `binary --health-check` against an instance listening on `listen_addr`, with `envs`
+/// (its TLS settings, say).
+pub fn run_health_check(binary: &str, listen_addr: &str, envs: &[(&str, String)]) -> std::process::Output {
     Command::new(binary)
         .env_clear()
         .arg("--health-check")
         .env("LISTEN_ADDR", listen_addr)
+        .envs(envs.iter().map(|(key, value)| (*key, value.as_str())))
         .output()
         .expect("run the health check")
 }

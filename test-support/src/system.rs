@@ -204,11 +204,14 @@ impl Layout {
             partitions.clone(),
             users_db,
         ];
+        // With certificates in the common settings every process serves TLS, so peers are
+        // reached at https:// URLs.
+        let tls = self.common.iter().any(|(name, _)| *name == "GRPC_TLS_CERT");
         let users = self.replicas("user-service", &admin)?;
         let products = self.replicas("product-service", &[kafka.clone(), partitions.clone(), products_db])?;
         let mut peers = vec![
-            ("USER_SERVICE_URL", urls(&users)),
-            ("PRODUCT_SERVICE_URL", urls(&products)),
+            ("USER_SERVICE_URL", urls(&users, tls)),
+            ("PRODUCT_SERVICE_URL", urls(&products, tls)),
             kafka.clone(),
             partitions,
             orders_db,
@@ -220,9 +223,9 @@ impl Layout {
         peers.extend(order_envs.iter().map(|(key, value)| (*key, (*value).to_owned())));
         let orders = self.replicas("order-service", &peers)?;
         let mut envs = vec![
-            ("USER_SERVICE_URL", urls(&users)),
-            ("PRODUCT_SERVICE_URL", urls(&products)),
-            ("ORDER_SERVICE_URL", urls(&orders)),
+            ("USER_SERVICE_URL", urls(&users, tls)),
+            ("PRODUCT_SERVICE_URL", urls(&products, tls)),
+            ("ORDER_SERVICE_URL", urls(&orders, tls)),
             ("JWT_SECRET", JWT_SECRET.to_owned()),
             ("BACKEND_TIMEOUT_MS", "2000".to_owned()),
             kafka,
@@ -246,7 +249,10 @@ impl Layout {
     }
 }
 
-/// Every replica's URL, comma-separated, as a client's `*_SERVICE_URL` takes them.
-fn urls(replicas: &[Backend]) -> String {
-    replicas.iter().map(|replica| replica.url.as_str()).collect::<Vec<_>>().join(",")
+/// Every replica's URL, comma-separated, as a client's `*_SERVICE_URL` takes them: `https://`
+/// when the processes serve TLS.
+fn urls(replicas: &[Backend], tls: bool) -> String {
+    let url =
+        |replica: &Backend| if tls { replica.url.replacen("http://", "https://", 1) } else { replica.url.clone() };
+    replicas.iter().map(url).collect::<Vec<_>>().join(",")
 }

@@ -23,6 +23,8 @@ pub const SERVICE_NAME: &str =
 /// Connects, migrates, ensures the admin account and binds; the returned server is ready to run.
 pub async fn build(config: Config) -> Result<GrpcServer, StartupError> {
     let admin = config.admin_account()?;
+    let tls = config.runtime.grpc_tls.load()?;
+    config.kafka.check()?;
     let migrators = [database::migrator(sqlx::migrate!()), events::migrator()];
     let database = database::connect(&config.database.url_for("users.db")?, &migrators).await?;
     let outbox = events::outbox::OutboxSignal::default();
@@ -37,7 +39,7 @@ pub async fn build(config: Config) -> Result<GrpcServer, StartupError> {
     let api = api::UserApi::new(users, hasher);
     let routes = tonic::service::Routes::new(proto::user::user_service_server::UserServiceServer::new(api));
     let events = events::EventPipeline::new(config.kafka, "user-service", database, outbox);
-    Ok(GrpcServer::bind(config.listen_addr, routes, &[SERVICE_NAME], config.runtime.shutdown_timeout())
+    Ok(GrpcServer::bind(config.listen_addr, routes, &[SERVICE_NAME], config.runtime.shutdown_timeout(), &tls)
         .await?
         .with_background(events.into_background()))
 }

@@ -42,7 +42,7 @@ fn malformed_settings_stop_the_gateway_with_a_line_naming_them() {
 async fn the_health_check_mode_reports_on_the_running_gateway() {
     let system = crate::helpers::spawn_system().await;
     let addr = system.gateway.url().trim_start_matches("http://").to_owned();
-    let check = |listen_addr: String| test_support::run_health_check(BINARY, &listen_addr);
+    let check = |listen_addr: String| test_support::run_health_check(BINARY, &listen_addr, &[]);
     let healthy = tokio::task::spawn_blocking(move || check(addr)).await.expect("join");
     assert!(healthy.status.success(), "{}", String::from_utf8_lossy(&healthy.stderr));
     let nobody = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").to_string();

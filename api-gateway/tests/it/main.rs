@@ -15,6 +15,7 @@ mod replicas;
 mod resilience;
 mod saga;
 mod schema;
+mod tls;
 mod topics;
 mod traces;
 mod ws;

@@ -160,7 +160,9 @@ async fn check_once(service: &Declared, env: &BTreeMap<String, String>, listenin
             ensure!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         }
         Check::Grpc(name) => {
-            let status = grpc_health_status(&format!("http://{listening}"), name).await.map_err(anyhow::Error::msg)?;
+            let status = grpc_health_status(&format!("http://{listening}"), name, &Default::default())
+                .await
+                .map_err(anyhow::Error::msg)?;
             ensure!(status == ServingStatus::Serving, "{name} is {status:?}");
         }
         Check::Http(path) => {

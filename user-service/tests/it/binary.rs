@@ -108,7 +108,7 @@ async fn the_health_check_mode_reports_on_the_running_instance() {
     let data = tempfile::tempdir().expect("tempdir");
     let process = ServiceProcess::start(BINARY, &[("DATA_DIR", data.path().display().to_string())]).expect("start");
     let addr = process.url().trim_start_matches("http://").to_owned();
-    let check = |listen_addr: String| test_support::run_health_check(BINARY, &listen_addr);
+    let check = |listen_addr: String| test_support::run_health_check(BINARY, &listen_addr, &[]);
     let healthy = tokio::task::spawn_blocking(move || check(addr)).await.expect("join");
     assert!(healthy.status.success(), "{}", String::from_utf8_lossy(&healthy.stderr));
 
@@ -117,5 +117,25 @@ async fn the_health_check_mode_reports_on_the_running_instance() {
     let stderr = String::from_utf8_lossy(&unhealthy.stderr);
     assert!(!unhealthy.status.success());
     assert!(stderr.starts_with("user-service: unhealthy: cannot connect"), "{stderr}");
+    drop(process);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_the_health_check_mode_uses_the_instances_certificates() {
+    let certificates = test_support::TestCertificates::generate().expect("certificates");
+    let tls = certificates.grpc_envs(true);
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut envs = tls.clone();
+    envs.push(("DATA_DIR", data.path().display().to_string()));
+    let process = ServiceProcess::start(BINARY, &envs).expect("start");
+    let addr = process.url().trim_start_matches("http://").to_owned();
+    let check = move |envs: Vec<(&'static str, String)>| {
+        let addr = addr.clone();
+        tokio::task::spawn_blocking(move || test_support::run_health_check(BINARY, &addr, &envs))
+    };
+    let healthy = check(tls).await.expect("join");
+    assert!(healthy.status.success(), "{}", String::from_utf8_lossy(&healthy.stderr));
+    let plaintext = check(Vec::new()).await.expect("join");
+    assert!(!plaintext.status.success(), "a plaintext check of a TLS server fails");
     drop(process);
 }
