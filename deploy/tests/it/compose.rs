@@ -247,3 +247,34 @@ async fn the_binaries_become_healthy_on_postgres_with_the_postgres_profile() {
         .filter(|(_, env)| env.get("DATABASE_URL").is_some_and(|url| url.starts_with("postgres://")));
     assert_eq!(on_postgres.count(), 3);
 }
+
+/// compose.tls.yml: mutual TLS for every process, certificates mounted from the host.
+#[test]
+fn the_tls_override_gives_every_process_its_certificates_and_https_peers() {
+    let file = compose();
+    let tls = ComposeFile::load(&workspace_root().join("compose.tls.yml")).expect("compose.tls.yml");
+    for (name, _, binary) in file.binaries() {
+        let service = tls.services.get(name).unwrap_or_else(|| panic!("compose.tls.yml leaves {name} out"));
+        let env = service.environment(&HashMap::new()).expect("env");
+        let reads = env_names(workspace_binary(binary).as_ref()).expect("--help");
+        for setting in env.keys() {
+            assert!(reads.contains(setting), "{name} is given {setting}, which {binary} does not read");
+        }
+        let mounted: Vec<String> =
+            service.volumes.iter().map(|volume| interpolate(volume, &HashMap::new()).expect("interpolate")).collect();
+        assert_eq!(mounted, ["./certs:/etc/grpc-tls:ro"], "{name}");
+        for (setting, file) in [("GRPC_TLS_CERT", "cert.pem"), ("GRPC_TLS_KEY", "key.pem"), ("GRPC_TLS_CA", "ca.pem")] {
+            assert_eq!(env.get(setting), Some(&format!("/etc/grpc-tls/{file}")), "{name}: {setting}");
+        }
+        let base = file.services[name].environment(&HashMap::new()).expect("env");
+        for setting in base.keys().filter(|setting| setting.ends_with("_SERVICE_URL")) {
+            let url = env.get(setting).unwrap_or_else(|| panic!("{name}: {setting} stays plaintext"));
+            assert!(url.starts_with("https://"), "{name}: {setting} is {url}");
+        }
+        if name != "api-gateway" {
+            assert_eq!(env.get("GRPC_TLS_REQUIRE_CLIENT_CERT").map(String::as_str), Some("true"), "{name}");
+        }
+    }
+    let (ok, printed) = tools::run(&tools::dclint(), &["compose.tls.yml"], &workspace_root());
+    assert!(ok, "compose.tls.yml does not validate:\n{printed}");
+}

@@ -27,6 +27,11 @@ fn render() -> (String, Manifests) {
 #[test]
 fn every_rendered_object_validates_against_the_kubernetes_schemas() {
     let (yaml, manifests) = render();
+    assert_valid(yaml, &manifests);
+}
+
+/// Validates every object of `yaml` against the Kubernetes schemas.
+fn assert_valid(yaml: String, manifests: &Manifests) {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("rendered.yaml");
     std::fs::write(&file, yaml).expect("write");
@@ -42,6 +47,46 @@ fn every_rendered_object_validates_against_the_kubernetes_schemas() {
     std::fs::write(&file, broken).expect("write");
     let (ok, printed) = tools::run(&tools::kubernetes_validate(), &args, dir.path());
     assert!(!ok, "a broken manifest passed:\n{printed}");
+}
+
+/// k8s-tls/: the same system with mutual TLS, certificates from the `grpc-tls` Secret.
+#[test]
+fn the_tls_overlay_validates_and_turns_on_mutual_tls_for_every_process() {
+    let (yaml, manifests) = Manifests::render(&workspace_root().join("k8s-tls")).expect("kubectl kustomize k8s-tls/");
+    assert_valid(yaml, &manifests);
+    for binary in SERVICES {
+        let (deployment, container) = service_container(&manifests, binary);
+        let env = manifests.container_env(container).expect("env");
+        let reads = env_names(workspace_binary(binary).as_ref()).expect("--help");
+        for setting in env.keys() {
+            assert!(reads.contains(setting), "{binary} is given {setting}, which it does not read");
+        }
+        // The three files come from the Secret, mounted where the settings point.
+        let mount = container["volumeMounts"].as_array().into_iter().flatten().find(|m| m["name"] == "grpc-tls");
+        let mount = mount.unwrap_or_else(|| panic!("{binary}: the grpc-tls volume is not mounted"));
+        let volume = deployment["spec"]["template"]["spec"]["volumes"].as_array().into_iter().flatten();
+        let volume = volume.clone().find(|v| v["name"] == "grpc-tls").unwrap_or_else(|| panic!("{binary}: no volume"));
+        assert_eq!(volume["secret"]["secretName"], "grpc-tls", "{binary}");
+        let dir = mount["mountPath"].as_str().expect("mountPath");
+        for (setting, file) in [("GRPC_TLS_CERT", "cert.pem"), ("GRPC_TLS_KEY", "key.pem"), ("GRPC_TLS_CA", "ca.pem")] {
+            assert_eq!(env.get(setting), Some(&format!("{dir}/{file}")), "{binary}: {setting}");
+        }
+        for (setting, url) in env.iter().filter(|(setting, _)| setting.ends_with("_SERVICE_URL")) {
+            assert!(url.starts_with("https://"), "{binary}: {setting} is {url}");
+        }
+        if binary != "api-gateway" {
+            assert_eq!(env.get("GRPC_TLS_REQUIRE_CLIENT_CERT").map(String::as_str), Some("true"), "{binary}");
+            // Kubernetes' gRPC probe speaks no TLS: the binary's own check does.
+            for probe in ["readinessProbe", "livenessProbe", "startupProbe"] {
+                let command = &container[probe]["exec"]["command"];
+                assert_eq!(
+                    command,
+                    &serde_json::json!(["/usr/local/bin/service", "--health-check"]),
+                    "{binary} {probe}"
+                );
+            }
+        }
+    }
 }
 
 #[test]
