@@ -12,6 +12,11 @@ use std::net::IpAddr;
 use axum::http::HeaderMap;
 use ipnet::IpNet;
 
+/// The address of the client a request comes from, as the rate limiter judged it; it goes
+/// with the request to what else is counted per client (subscriptions, failed logins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddress(pub IpAddr);
+
 /// The client's address: `peer`, or when `peer` is a trusted proxy, the right-most address of
 /// its forwarding chain that is not a trusted proxy.
 pub fn client_addr(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {

@@ -31,6 +31,7 @@ use crate::{
     auth::Auth,
     backends::{self, Backends},
     cache::Caches,
+    client_addr::ClientAddress,
     config::Limits,
     documents::{DocumentCache, Validation},
     errors::{RETRY_AFTER_EXTENSION, code},
@@ -121,6 +122,7 @@ async fn graphql_ws(
                 data.insert(users);
                 data.insert(products);
                 data.insert(slots);
+                data.insert(ClientAddress(client));
                 Ok(data)
             })
             .serve()
@@ -130,22 +132,28 @@ async fn graphql_ws(
 /// A GraphQL request in a `POST` body.
 async fn graphql_post(
     State(state): State<Arc<AppState>>,
+    Extension(client): Extension<ClientAddress>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     match graphql_http::from_post(&headers, body) {
-        Ok(request) => execute(&state, &headers, request).await.into_response(),
+        Ok(request) => execute(&state, &headers, request.data(client)).await.into_response(),
         Err(refusal) => refusal.into_response(),
     }
 }
 
 /// A query in a `GET` query string, or the GraphiQL page for a browser.
-async fn graphql_get(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Response {
+async fn graphql_get(
+    State(state): State<Arc<AppState>>,
+    Extension(client): Extension<ClientAddress>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
     if graphql_http::wants_graphiql(&headers, &uri) {
         return graphiql::page().await.into_response();
     }
     match graphql_http::from_get(&uri) {
-        Ok(request) => execute(&state, &headers, request).await.into_response(),
+        Ok(request) => execute(&state, &headers, request.data(client)).await.into_response(),
         Err(refusal) => refusal.into_response(),
     }
 }
@@ -299,10 +307,6 @@ fn refusal(status: StatusCode, message: &str, extensions: serde_json::Value, ret
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
     response
 }
-
-/// The address of the client a request comes from, as the rate limiter judged it.
-#[derive(Debug, Clone, Copy)]
-struct ClientAddress(IpAddr);
 
 /// Forgets idle clients now and then, so the limiter's memory stays bounded.
 fn spawn_limiter_cleanup(limiter: Arc<ClientLimiter>) {

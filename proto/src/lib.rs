@@ -6,6 +6,10 @@
 /// `package user;` — accounts, credentials and roles.
 pub mod user {
     tonic::include_proto!("user");
+
+    /// The metadata in which a caller acting for a client (the gateway) names that client's
+    /// address, so that `AuthenticateUser` counts failed logins per client and not per caller.
+    pub const CLIENT_ADDRESS_METADATA: &str = "x-client-address";
 }
 
 /// `package product;` — the catalog and its stock.

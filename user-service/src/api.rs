@@ -15,7 +15,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     config::AdminAccount,
-    login_throttle::LoginThrottle,
+    login_throttle::{FREE_FAILURES_PER_ACCOUNT, FREE_FAILURES_PER_ADDRESS, LoginThrottle},
     password::PasswordHasher,
     repository::{Role, UserRecord, UserRepository},
     validation,
@@ -29,12 +29,23 @@ const MAX_BATCH: usize = 100;
 pub struct UserApi {
     users: UserRepository,
     hasher: PasswordHasher,
-    throttle: std::sync::Arc<LoginThrottle>,
+    throttles: std::sync::Arc<Throttles>,
+}
+
+/// Failed logins, counted per account and per client address.
+#[derive(Debug)]
+struct Throttles {
+    accounts: LoginThrottle,
+    addresses: LoginThrottle,
 }
 
 impl UserApi {
     pub fn new(users: UserRepository, hasher: PasswordHasher) -> Self {
-        Self { users, hasher, throttle: std::sync::Arc::default() }
+        let throttles = Throttles {
+            accounts: LoginThrottle::new(FREE_FAILURES_PER_ACCOUNT),
+            addresses: LoginThrottle::new(FREE_FAILURES_PER_ADDRESS),
+        };
+        Self { users, hasher, throttles: std::sync::Arc::new(throttles) }
     }
 
     async fn create(&self, request: CreateUserRequest) -> ServiceResult<User> {
@@ -80,16 +91,21 @@ impl UserApi {
         })
     }
 
-    async fn authenticate(&self, request: AuthenticateUserRequest) -> ServiceResult<User> {
+    /// Checks `request`'s credentials for a client at `client` (an address, or the caller).
+    async fn authenticate(&self, request: AuthenticateUserRequest, client: &str) -> ServiceResult<User> {
+        let too_many = |whose: &str, wait: std::time::Duration| ServiceError::Overloaded {
+            message: format!("too many failed logins {whose}; try again later"),
+            retry_after_secs: wait.as_secs_f64().ceil() as u64,
+        };
+        if let Err(wait) = self.throttles.addresses.check(client) {
+            return Err(too_many("from this address", wait));
+        }
         // A malformed email cannot belong to anyone; it gets the same answer as a wrong one.
         let email = validation::email("email", &request.email).ok();
         if let Some(email) = &email
-            && let Err(wait) = self.throttle.check(email)
+            && let Err(wait) = self.throttles.accounts.check(email)
         {
-            return Err(ServiceError::Overloaded {
-                message: "too many failed logins for this account; try again later".into(),
-                retry_after_secs: wait.as_secs_f64().ceil() as u64,
-            });
+            return Err(too_many("for this account", wait));
         }
         let user = match &email {
             Some(email) => self.users.find_by_email(email).await?,
@@ -99,13 +115,14 @@ impl UserApi {
             self.hasher.verify(&request.password, user.as_ref().map(|user| user.password_hash.as_str())).await?;
         match (user, email) {
             (Some(user), Some(email)) if verified => {
-                self.throttle.succeeded(&email);
+                self.throttles.accounts.succeeded(&email);
                 Ok(to_proto(user))
             }
             (_, email) => {
                 if let Some(email) = email {
-                    self.throttle.failed(&email);
+                    self.throttles.accounts.failed(&email);
                 }
+                self.throttles.addresses.failed(client);
                 Err(ServiceError::Unauthenticated("invalid email or password".into()))
             }
         }
@@ -141,7 +158,8 @@ impl UserService for UserApi {
     }
 
     async fn authenticate_user(&self, request: Request<AuthenticateUserRequest>) -> Result<Response<User>, Status> {
-        reply(self.authenticate(request.into_inner()).await)
+        let client = client_address(&request);
+        reply(self.authenticate(request.into_inner(), &client).await)
     }
 
     async fn get_users_by_ids(
@@ -149,6 +167,17 @@ impl UserService for UserApi {
         request: Request<GetUsersByIdsRequest>,
     ) -> Result<Response<GetUsersByIdsResponse>, Status> {
         reply(self.get_many(request.into_inner()).await)
+    }
+}
+
+/// The client a login is for: the address a caller acting for it names (the gateway, in
+/// `x-client-address`), else the caller's own address. Peers are trusted to name it: they are
+/// the system's own processes (with mutual TLS, holders of its certificates).
+fn client_address<T>(request: &Request<T>) -> String {
+    let named = request.metadata().get(proto::user::CLIENT_ADDRESS_METADATA).and_then(|value| value.to_str().ok());
+    match named.map(str::trim).filter(|named| !named.is_empty() && named.len() <= 64) {
+        Some(named) => named.to_owned(),
+        None => request.remote_addr().map(|addr| addr.ip().to_string()).unwrap_or_default(),
     }
 }
 

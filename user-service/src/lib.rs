@@ -7,7 +7,7 @@
 
 mod api;
 mod config;
-mod login_throttle;
+pub mod login_throttle;
 mod password;
 mod repository;
 mod validation;

@@ -16,6 +16,7 @@ use crate::{
     auth::{self, Auth},
     backends::call,
     cache::{Cacheable, Caches, EntityCache},
+    client_addr::ClientAddress,
     errors,
 };
 
@@ -45,7 +46,13 @@ impl MutationRoot {
 
     /// Checks an email and password and returns a token. Public.
     async fn login(&self, ctx: &Context<'_>, email: String, password: String) -> Result<AuthPayload> {
-        let request = AuthenticateUserRequest { email, password };
+        let mut request = tonic::Request::new(AuthenticateUserRequest { email, password });
+        // user-service counts failed logins per client, so it is told which client this is.
+        if let Some(ClientAddress(client)) = ctx.data_opt::<ClientAddress>()
+            && let Ok(value) = client.to_string().parse()
+        {
+            request.metadata_mut().insert(proto::user::CLIENT_ADDRESS_METADATA, value);
+        }
         let user =
             call("user-service", "AuthenticateUser", backends(ctx).users.clone().authenticate_user(request)).await?;
         let (token, expires) = ctx.data_unchecked::<Auth>().issue(&user.id, &user.role).map_err(|error| {

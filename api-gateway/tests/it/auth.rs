@@ -187,3 +187,46 @@ async fn control_characters_and_overlong_text_are_refused_naming_the_field_on_bo
         assert_eq!(product["createProduct"]["description"], "Warm.\nDimmable.");
     }
 }
+
+/// The gateway names each client in its login calls, so failed logins back off per client
+/// address (here told apart by `X-Forwarded-For` from a trusted proxy), not per gateway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_back_off_per_client_not_per_gateway() {
+    let system = crate::helpers::spawn_system_with(&[("TRUSTED_PROXIES", "127.0.0.1")]).await;
+    let login = |client: &'static str, email: String, password: &'static str| {
+        let query = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }";
+        system
+            .http
+            .post(system.url("/graphql"))
+            .header("x-forwarded-for", client)
+            .json(&json!({ "query": query, "variables": { "e": email, "p": password } }))
+            .send()
+    };
+    let code = |body: &serde_json::Value| body["errors"][0]["extensions"]["code"].as_str().map(str::to_owned);
+    // One wrong password on each of many accounts, from one client.
+    for attempt in 1..=21 {
+        let body: serde_json::Value = login("203.0.113.9", format!("user{attempt}@example.com"), "wrong-password")
+            .await
+            .expect("POST")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(code(&body).as_deref(), Some("UNAUTHENTICATED"), "attempt {attempt}: {body}");
+    }
+    let response = login("203.0.113.9", crate::helpers::ADMIN_EMAIL.to_owned(), crate::helpers::ADMIN_PASSWORD)
+        .await
+        .expect("POST");
+    assert!(response.headers().get("retry-after").is_some(), "the wait is given as Retry-After");
+    let body: serde_json::Value = response.json().await.expect("JSON");
+    assert_eq!(code(&body).as_deref(), Some("UNAVAILABLE"), "{body}");
+    assert!(body["errors"][0]["message"].as_str().is_some_and(|m| m.contains("from this address")), "{body}");
+    // Another client logs in through the same gateway.
+    let body: serde_json::Value =
+        login("198.51.100.4", crate::helpers::ADMIN_EMAIL.to_owned(), crate::helpers::ADMIN_PASSWORD)
+            .await
+            .expect("POST")
+            .json()
+            .await
+            .expect("JSON");
+    assert!(body["data"]["login"]["token"].is_string(), "{body}");
+}
