@@ -16,6 +16,7 @@
 
 pub mod driver;
 pub mod error;
+pub mod failed_logins;
 pub mod fixture;
 pub mod graphql;
 pub mod recorder;

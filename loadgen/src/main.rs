@@ -88,7 +88,8 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
     };
     let name = args.scenario.name();
     eprintln!("loadgen: preparing {name} against {}", args.target);
-    let prepared = Arc::new(Prepared::new(args.scenario, &args.target, &options).await?);
+    let prepared = Prepared::new(args.scenario, &args.target, &options).await?.spread_over(load.warmup + load.duration);
+    let prepared = Arc::new(prepared);
     let (recorder, elapsed) = driver::run(prepared, &load, name).await;
     let began = std::time::SystemTime::now().checked_sub(elapsed).unwrap_or(std::time::SystemTime::UNIX_EPOCH);
     let report = recorder.report(name, &load, began, elapsed);

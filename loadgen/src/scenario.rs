@@ -9,6 +9,7 @@ use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus,
 use crate::{
     RequestError,
     driver::Workload,
+    failed_logins::FailedLogins,
     fixture::{CATEGORY, Fixture, FixtureOptions, PASSWORD},
     graphql::{GraphqlClient, string_at},
     watcher::{OrderWatcher, is_settled},
@@ -25,6 +26,9 @@ pub enum Scenario {
     Product,
     /// `products(page, limit: 10, category)`: a page of the catalog.
     Products,
+    /// `product(id)` while one account gets 20 wrong passwords a second (200 in all) from the
+    /// same address: the back-off must keep them from costing the reads.
+    ProductUnderFailedLogins,
     /// `user(id)` as that user.
     User,
     /// `userOrders` (20 orders of 3 items) with `items { product }` and `user`, batched.
@@ -51,6 +55,7 @@ impl Scenario {
         match self {
             Self::Product => "product",
             Self::Products => "products",
+            Self::ProductUnderFailedLogins => "product-failed-logins",
             Self::User => "user",
             Self::UserOrders => "user-orders",
             Self::CreateUser => "create-user",
@@ -87,6 +92,8 @@ pub struct Prepared {
     fixture: Option<Fixture>,
     watchers: Vec<OrderWatcher>,
     grpc: Option<HealthClient<Channel>>,
+    /// The attacker of `product-failed-logins`.
+    failed_logins: Option<FailedLogins>,
     /// Makes the accounts `create-user` registers unique across runs.
     run_id: String,
 }
@@ -110,7 +117,22 @@ impl Prepared {
             None
         };
         let run_id = uuid::Uuid::now_v7().simple().to_string();
-        Ok(Self { scenario, target: target.trim_end_matches('/').to_owned(), client, fixture, watchers, grpc, run_id })
+        let failed_logins = if scenario == Scenario::ProductUnderFailedLogins {
+            Some(FailedLogins::prepare(&client, &run_id).await?)
+        } else {
+            None
+        };
+        let target = target.trim_end_matches('/').to_owned();
+        Ok(Self { scenario, target, client, fixture, watchers, grpc, failed_logins, run_id })
+    }
+
+    /// Paces what runs beside the measured requests (the failed logins) over `run_time`.
+    #[must_use]
+    pub fn spread_over(mut self, run_time: Duration) -> Self {
+        if let Some(attacker) = &mut self.failed_logins {
+            attacker.spread_over(run_time);
+        }
+        self
     }
 
     fn fixture(&self) -> Result<&Fixture, RequestError> {
@@ -234,6 +256,12 @@ impl Prepared {
         match self.scenario {
             Scenario::Product => self.product(sequence).await,
             Scenario::Products => self.products(sequence).await,
+            Scenario::ProductUnderFailedLogins => {
+                if let Some(attacker) = &self.failed_logins {
+                    attacker.start_once();
+                }
+                self.product(sequence).await
+            }
             Scenario::User => self.user().await,
             Scenario::UserOrders => self.user_orders().await,
             Scenario::CreateUser => self.create_user(sequence).await,

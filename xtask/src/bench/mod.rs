@@ -105,7 +105,7 @@ impl Planned {
     }
 }
 
-const PLAN: [Planned; 13] = [
+const PLAN: [Planned; 14] = [
     Planned::new("hello", true, Drive::Closed, false),
     Planned::new("graphql-hello", true, Drive::Closed, false),
     Planned::new("grpc-health", true, Drive::Closed, false),
@@ -122,6 +122,9 @@ const PLAN: [Planned; 13] = [
         ..Planned::new("", false, Drive::Closed, false)
     },
     Planned { name: "product-untraced", scenario: "product", ..Planned::new("", false, Drive::Closed, false) },
+    // product(id) again, while one account gets 200 wrong passwords from the same address; its
+    // p99 is judged against the runs just before.
+    Planned::new("product-failed-logins", false, Drive::Closed, false),
     Planned::new("products", false, Drive::Closed, false),
     Planned::new("user", false, Drive::Closed, false),
     Planned::new("user-orders", false, Drive::Closed, false),

@@ -140,6 +140,7 @@ impl Results {
         flow("user-orders", "userOrders with items.product and user", 3000.0, 20.0);
         flow("create-order", "createOrder to CONFIRMED (open loop)", 500.0, 100.0);
         targets.extend(self.trace_cost_target());
+        targets.extend(self.failed_logins_target());
         targets.extend(self.overload_targets());
         targets.extend(self.saga_targets());
         for (name, memory) in &self.memory {
@@ -220,6 +221,31 @@ impl Results {
                 traced.spans_exported.unwrap_or_default()
             ),
             met: cost <= 0.15 && on.passed(),
+        })
+    }
+
+    /// `product-failed-logins` against the untraced runs of `product(id)`: 200 failed logins for
+    /// one account from the readers' own address at most double the reads' p99.
+    fn failed_logins_target(&self) -> Option<Target> {
+        let attacked = &self.scenario("product-failed-logins")?.report;
+        let quiet: Vec<f64> = ["product", "product-untraced"]
+            .iter()
+            .filter_map(|name| self.scenario(name))
+            .map(|result| result.report.latency_ms.p99)
+            .collect();
+        if quiet.is_empty() {
+            return None;
+        }
+        let quiet_p99 = quiet.iter().sum::<f64>() / quiet.len() as f64;
+        let ratio = attacked.latency_ms.p99 / quiet_p99.max(f64::MIN_POSITIVE);
+        Some(Target {
+            what: "product(id) during 200 failed logins for one account".to_owned(),
+            target: "p99 <= 2x that of product(id) alone (the mean of its runs), 0 errors".to_owned(),
+            measured: format!(
+                "p99 {:.2} ms against {quiet_p99:.2} ms ({ratio:.2}x), {:.0}/s, {} errors",
+                attacked.latency_ms.p99, attacked.throughput_per_sec, attacked.errors
+            ),
+            met: ratio <= 2.0 && attacked.passed(),
         })
     }
 
@@ -567,6 +593,18 @@ mod tests {
         assert!(!verdict(&results(vec![untraced(), traced(7_600), after(8_000)], 900.0, 12.0), "trace export cost"));
         let without = results(vec![untraced()], 900.0, 12.0);
         assert!(without.judge().iter().all(|target| !target.what.starts_with("trace export cost")));
+    }
+
+    #[test]
+    fn reads_during_failed_logins_are_judged_by_their_p99_against_reads_alone() {
+        let alone = || scenario("product", 10_000, Duration::from_millis(2), 0);
+        let attacked = |p99_ms| scenario("product-failed-logins", 10_000, Duration::from_millis(p99_ms), 0);
+        let what = "product(id) during 200 failed logins";
+        assert!(verdict(&results(vec![alone(), attacked(3)], 900.0, 12.0), what));
+        assert!(!verdict(&results(vec![alone(), attacked(5)], 900.0, 12.0), what));
+        let errors = scenario("product-failed-logins", 10_000, Duration::from_millis(2), 3);
+        assert!(!verdict(&results(vec![alone(), errors], 900.0, 12.0), what));
+        assert!(results(vec![attacked(2)], 900.0, 12.0).judge().iter().all(|target| !target.what.starts_with(what)));
     }
 
     #[test]
