@@ -28,6 +28,7 @@ pub enum Scenario {
     Products,
     /// `product(id)` while one account gets 20 wrong passwords a second (200 in all) from the
     /// same address: the back-off must keep them from costing the reads.
+    #[value(name = "product-failed-logins")]
     ProductUnderFailedLogins,
     /// `user(id)` as that user.
     User,
@@ -275,6 +276,22 @@ impl Prepared {
             Scenario::Hello => self.hello().await,
             Scenario::GraphqlHello => self.graphql_hello().await,
             Scenario::GrpcHealth => self.grpc_health().await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::ValueEnum as _;
+
+    use super::Scenario;
+
+    /// The name in reports is the name the command line takes (the bench passes one for the other).
+    #[test]
+    fn every_scenario_is_named_alike_in_reports_and_on_the_command_line() {
+        for scenario in Scenario::value_variants() {
+            let flag = scenario.to_possible_value().expect("a value");
+            assert_eq!(flag.get_name(), scenario.name());
         }
     }
 }

@@ -10,7 +10,7 @@ use proto::{
 
 use super::{
     objects::{AuthPayload, DeleteResult, Order, Product, User},
-    query::backends,
+    query::{backends, call_cost},
 };
 use crate::{
     auth::{self, Auth},
@@ -39,12 +39,14 @@ const CUSTOMER_SETTABLE_STATUS: &str = "CANCELLED";
 #[Object(name = "Mutation")]
 impl MutationRoot {
     /// Registers an account (role USER). Public.
+    #[graphql(complexity = "call_cost(child_complexity)")]
     async fn create_user(&self, ctx: &Context<'_>, name: String, email: String, password: String) -> Result<User> {
         let request = CreateUserRequest { name, email, password };
         Ok(call("user-service", "CreateUser", backends(ctx).users.clone().create_user(request)).await?.into())
     }
 
     /// Checks an email and password and returns a token. Public.
+    #[graphql(complexity = "call_cost(child_complexity)")]
     async fn login(&self, ctx: &Context<'_>, email: String, password: String) -> Result<AuthPayload> {
         let mut request = tonic::Request::new(AuthenticateUserRequest { email, password });
         // user-service counts failed logins per client, so it is told which client this is.
@@ -64,6 +66,7 @@ impl MutationRoot {
     }
 
     /// Changes your own name or email (an admin: anyone's).
+    #[graphql(complexity = "call_cost(child_complexity)")]
     async fn update_user(
         &self,
         ctx: &Context<'_>,
@@ -79,6 +82,7 @@ impl MutationRoot {
     }
 
     /// Deletes your own account (an admin: anyone's).
+    #[graphql(complexity = "call_cost(child_complexity)")]
     async fn delete_user(&self, ctx: &Context<'_>, id: ID) -> Result<DeleteResult> {
         auth::self_or_admin(ctx, &id)?;
         let request = DeleteUserRequest { id: id.0.clone() };
@@ -89,6 +93,7 @@ impl MutationRoot {
     }
 
     /// Adds a product to the catalog. Admin only.
+    #[graphql(complexity = "call_cost(child_complexity)")]
     async fn create_product(
         &self,
         ctx: &Context<'_>,
@@ -107,6 +112,7 @@ impl MutationRoot {
 
     /// Changes the given fields of a product. Admin only.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "call_cost(child_complexity)")]
     async fn update_product(
         &self,
         ctx: &Context<'_>,
@@ -126,6 +132,7 @@ impl MutationRoot {
     }
 
     /// Removes a product from the catalog. Admin only.
+    #[graphql(complexity = "call_cost(child_complexity)")]
     async fn delete_product(&self, ctx: &Context<'_>, id: ID) -> Result<DeleteResult> {
         auth::admin(ctx)?;
         let request = DeleteProductRequest { id: id.0.clone() };
@@ -137,6 +144,8 @@ impl MutationRoot {
     }
 
     /// Places an order for yourself (an admin: for anyone). Prices come from the catalog.
+    // order-service asks user-service and product-service in turn: three calls in all.
+    #[graphql(complexity = "call_cost(call_cost(call_cost(child_complexity)))")]
     async fn create_order(
         &self,
         ctx: &Context<'_>,
@@ -159,6 +168,7 @@ impl MutationRoot {
 
     /// Moves an order along its status machine. Admins may make any legal change; a customer
     /// may only cancel their own order.
+    #[graphql(complexity = "call_cost(child_complexity)")]
     async fn update_order_status(&self, ctx: &Context<'_>, id: ID, status: String) -> Result<Order> {
         let viewer = auth::viewer(ctx)?;
         if !viewer.is_admin() {

@@ -75,6 +75,7 @@ pub struct Order {
 #[ComplexObject]
 impl Order {
     /// The user who placed the order (null if the account was deleted since).
+    #[graphql(complexity = "super::query::BATCHED_LOAD + child_complexity")]
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         super::load_user(ctx, &self.user_id).await
     }
@@ -107,6 +108,7 @@ pub struct OrderItem {
 #[ComplexObject]
 impl OrderItem {
     /// The product as the catalog has it now (null if it was deleted since).
+    #[graphql(complexity = "super::query::BATCHED_LOAD + child_complexity")]
     async fn product(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Product>> {
         super::load_product(ctx, &self.product_id).await
     }

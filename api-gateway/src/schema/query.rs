@@ -22,6 +22,7 @@ pub struct QueryRoot;
 #[Object(name = "Query")]
 impl QueryRoot {
     /// The caller's own account. Needs a token.
+    #[graphql(complexity = "call_cost(child_complexity)")]
     async fn me(&self, ctx: &Context<'_>) -> Result<User> {
         let viewer = auth::viewer(ctx)?;
         // Always asked, never cached: a deleted account's token stops working at once.
@@ -30,6 +31,7 @@ impl QueryRoot {
     }
 
     /// A user by id: yourself, or anyone for an admin.
+    #[graphql(complexity = "BATCHED_LOAD + child_complexity")]
     async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
         auth::self_or_admin(ctx, &id)?;
         super::load_user(ctx, &id).await
@@ -58,6 +60,7 @@ impl QueryRoot {
     }
 
     /// A product by id. Public.
+    #[graphql(complexity = "BATCHED_LOAD + child_complexity")]
     async fn product(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Product>> {
         super::load_product(ctx, &id).await
     }
@@ -87,6 +90,7 @@ impl QueryRoot {
     }
 
     /// An order by id: your own, or any for an admin.
+    #[graphql(complexity = "call_cost(child_complexity)")]
     async fn order(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Order>> {
         let viewer = auth::viewer(ctx)?;
         let request = GetOrderRequest { id: id.0 };
@@ -218,10 +222,25 @@ pub(super) fn backends<'a>(ctx: &Context<'a>) -> &'a Backends {
     ctx.data_unchecked::<Backends>()
 }
 
-/// A list field costs its children once per row it may return. Out-of-range limits are
-/// clamped here; the backend rejects them with a clear error.
+/// What a backend call adds to an operation's complexity, beside the fields it returns: the
+/// limit (`MAX_QUERY_COMPLEXITY`) bounds the work an operation makes the services do, and a
+/// field that calls one costs far more than a field read from an answer already fetched.
+pub(super) const BACKEND_CALL: usize = 10;
+
+/// What a field resolved through the request's loaders adds: its id joins one batched call
+/// (or is served from the gateway's cache), so it costs less than a call of its own.
+pub(super) const BATCHED_LOAD: usize = 2;
+
+/// A field that makes one backend call, and its children.
+pub(super) fn call_cost(child_complexity: usize) -> usize {
+    BACKEND_CALL.saturating_add(child_complexity)
+}
+
+/// A list field: one backend call, and its children once per row it may return. Out-of-range
+/// limits are clamped here; the backend rejects them with a clear error.
 fn page_cost(limit: i32, child_complexity: usize) -> usize {
-    usize::try_from(limit.clamp(1, 100)).unwrap_or(1) * child_complexity
+    let rows = usize::try_from(limit.clamp(1, 100)).unwrap_or(1);
+    call_cost(rows.saturating_mul(child_complexity))
 }
 
 /// `GetUser` alone: for an id user-service should judge (see [`super::load_user`]).

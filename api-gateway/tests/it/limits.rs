@@ -34,6 +34,31 @@ async fn too_deep_too_complex_and_too_large_requests_are_refused() {
     assert_eq!(response.status(), reqwest::StatusCode::PAYLOAD_TOO_LARGE);
 }
 
+/// A field that calls a backend costs 10 beside its children, one resolved through the
+/// request's batching loader 2 (`product(id)`, `user(id)`, nested ones): the complexity limit
+/// bounds the backend work, not the field count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn complexity_charges_each_backend_call() {
+    let system = spawn_system_with(&[("MAX_QUERY_COMPLEXITY", "12")]).await;
+    let admin = system.admin_token().await;
+    let lamp = system.product(&admin, "Lamp", 10.0, 5).await;
+    // `me` is a call of its own: 10, and 1 per scalar field.
+    let within = system.ok("{ me { id name } }", json!({}), Some(&admin)).await;
+    assert!(within["me"]["id"].is_string(), "{within}");
+    let body = system.graphql("{ me { id name email } }", json!({}), Some(&admin)).await;
+    assert_eq!(body["errors"][0]["extensions"]["limit"], "MAX_QUERY_COMPLEXITY", "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains("complexity is over 12"), "{body}");
+    // `product(id)` joins the request's batch: 2 and 1, so four of them fit where five do not.
+    let batched = |count: usize| -> String {
+        let fields: String = (0..count).map(|n| format!("p{n}: product(id: \"{lamp}\") {{ id }} ")).collect();
+        format!("{{ {fields} }}")
+    };
+    let within = system.ok(&batched(4), json!({}), None).await;
+    assert_eq!(within["p3"]["id"], lamp.as_str());
+    let body = system.graphql(&batched(5), json!({}), None).await;
+    assert_eq!(body["errors"][0]["extensions"]["limit"], "MAX_QUERY_COMPLEXITY", "{body}");
+}
+
 /// Aliases let one request ask a by-id field hundreds of times. Past `MAX_ALIASES` (30) the
 /// request is refused before any backend call, naming the limit; within a raised limit, 500
 /// aliases of one product are one backend call (the request's loader asks each id once).
