@@ -13,6 +13,8 @@ mod documents;
 mod errors;
 mod feed;
 mod followers;
+#[doc(hidden)]
+pub mod fuzzing;
 mod graphiql;
 mod graphql_http;
 mod http;

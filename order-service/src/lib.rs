@@ -10,6 +10,8 @@
 mod api;
 mod backlog;
 mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 mod peers;
 mod pricing;
 mod repository;

@@ -110,7 +110,13 @@ pub fn price(draft: OrderDraft, catalog: &HashMap<String, Product>) -> ServiceRe
                 item.quantity, product.stock, product.id
             )));
         }
-        total_cents += unit_price_cents * item.quantity;
+        // A catalog price is at most 10,000,000.00 and a quantity at most 10,000, so 100 lines
+        // stay far below i64's range; checked all the same, so a price that is not what the
+        // catalog promises (a peer's bug) is an error, not an overflow.
+        total_cents = unit_price_cents
+            .checked_mul(item.quantity)
+            .and_then(|line| total_cents.checked_add(line))
+            .ok_or_else(|| ServiceError::invalid(format!("items[{index}].quantity"), "the total is out of range"))?;
         items.push(PricedItem { product_id: item.product_id, quantity: item.quantity, unit_price_cents });
     }
     if let Some(claimed) = draft.total_cents.filter(|claimed| *claimed != total_cents) {

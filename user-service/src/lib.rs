@@ -7,6 +7,8 @@
 
 mod api;
 mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod login_throttle;
 mod password;
 mod repository;

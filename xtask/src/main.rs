@@ -14,6 +14,7 @@
 mod bench;
 mod build;
 mod events;
+mod fuzz;
 mod local;
 mod setup;
 mod supervise;
@@ -44,6 +45,8 @@ enum Command {
     Events(events::EventsArgs),
     /// Benchmark the whole system (release build) and write the figures to bench/results/.
     Bench(bench::BenchArgs),
+    /// Run every fuzz target in fuzz/ for a bounded time (`test` runs it too).
+    Fuzz(fuzz::FuzzArgs),
     /// Run the broker and restart it when it exits or stops answering (`start` runs this).
     #[command(hide = true)]
     SuperviseBroker(supervise::SuperviseArgs),
@@ -59,6 +62,7 @@ fn main() -> std::process::ExitCode {
         Command::Logs(args) => local::logs(&args),
         Command::Events(args) => events::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Fuzz(args) => fuzz::run(&args),
         Command::SuperviseBroker(args) => supervise::run(&args),
     };
     match result {

@@ -25,6 +25,19 @@ pub fn nextest() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// cargo-fuzz, which builds and runs the fuzz targets, pinned.
+pub fn cargo_fuzz() -> anyhow::Result<()> {
+    const VERSION: &str = "0.13.2";
+    let installed = Command::new("cargo").args(["fuzz", "--version"]).output();
+    if installed
+        .is_ok_and(|output| output.status.success() && String::from_utf8_lossy(&output.stdout).contains(VERSION))
+    {
+        return Ok(());
+    }
+    eprintln!("installing cargo-fuzz {VERSION} from crates.io, for the fuzz targets");
+    run_checked(Command::new("cargo").args(["install", "cargo-fuzz", "--locked", "--version", VERSION]))
+}
+
 /// Debian packages the tests use: the PostgreSQL server (storage tests run on it too),
 /// Chromium (the GraphiQL browser test) and curl (the README examples).
 pub fn test_packages() -> anyhow::Result<()> {

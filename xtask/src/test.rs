@@ -11,6 +11,9 @@ pub struct TestArgs {
     /// Skip `cargo fmt --check` and clippy (quicker while iterating).
     #[arg(long)]
     no_lint: bool,
+    /// Seconds each fuzz target runs before the tests; 0 skips fuzzing.
+    #[arg(long, default_value_t = 30)]
+    fuzz_seconds: u32,
     /// Extra arguments for `cargo nextest run`, e.g. `-- -p order-service status`.
     #[arg(last = true)]
     nextest_args: Vec<String>,
@@ -36,6 +39,11 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
             "-D",
             "warnings",
         ]))?;
+    }
+
+    // Every decoder of outside bytes, fuzzed for a bounded time; a crash stops the run here.
+    if args.fuzz_seconds > 0 {
+        crate::fuzz::fuzz(args.fuzz_seconds, None)?;
     }
 
     // The binaries, built as `start` and the Dockerfile build them; the tests run them.
