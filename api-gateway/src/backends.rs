@@ -48,9 +48,9 @@ impl Backends {
             products: ProductServiceClient::new(products.clone()),
             orders: OrderServiceClient::new(orders.clone()),
             health_targets: vec![
-                ("user-service", "user.UserService", users),
-                ("product-service", "product.ProductService", products),
-                ("order-service", "order.OrderService", orders),
+                ("user-service", proto::user::user_service_server::SERVICE_NAME, users),
+                ("product-service", proto::product::product_service_server::SERVICE_NAME, products),
+                ("order-service", proto::order::order_service_server::SERVICE_NAME, orders),
             ],
         })))
     }

@@ -18,9 +18,6 @@ use crate::{
     validation,
 };
 
-/// The most ids one batch get accepts.
-const MAX_BATCH: usize = 100;
-
 /// Implements `product.ProductService`.
 #[derive(Debug, Clone)]
 pub struct ProductApi {
@@ -89,7 +86,7 @@ impl ProductApi {
     }
 
     async fn get_many(&self, request: GetProductsByIdsRequest) -> ServiceResult<GetProductsByIdsResponse> {
-        let ids = validate::id_batch("ids", &request.ids, MAX_BATCH)?;
+        let ids = validate::id_batch("ids", &request.ids)?;
         let products = self.products.find_many(&ids).await?;
         Ok(GetProductsByIdsResponse { products: products.into_iter().map(to_proto).collect() })
     }

@@ -6,6 +6,18 @@
 
 use tonic::Status;
 
+/// `error` and every cause under it, joined by `: `, for a one-line message that does not hide
+/// what went wrong (a [`ServiceError::Internal`] shows only "internal error" on its own).
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut next = error.source();
+    while let Some(cause) = next {
+        parts.push(cause.to_string());
+        next = cause.source();
+    }
+    parts.join(": ")
+}
+
 /// The result type of service and repository functions.
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
@@ -100,6 +112,13 @@ pub fn is_unique_violation(error: &sqlx::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_with_causes_shows_what_an_internal_error_hides() {
+        let error = ServiceError::internal(anyhow::anyhow!("no such table: users").context("inserting the admin"));
+        assert_eq!(error.to_string(), "internal error");
+        assert_eq!(with_causes(&error), "internal error: inserting the admin: no such table: users");
+    }
 
     #[test]
     fn internal_errors_hide_their_details() {

@@ -11,17 +11,6 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{drain::InFlight, rpc_metrics::RpcMetrics, tls::GrpcTls};
 
-/// The causes under an error, joined, for a one-line startup message.
-fn source_chain(error: &dyn std::error::Error) -> String {
-    let mut causes = Vec::new();
-    let mut next = error.source();
-    while let Some(cause) = next {
-        causes.push(cause.to_string());
-        next = cause.source();
-    }
-    causes.join(": ")
-}
-
 /// How long to keep connections open after the last call finished, so its response is sent.
 const FLUSH_GRACE: Duration = Duration::from_millis(100);
 
@@ -40,6 +29,10 @@ pub enum StartupError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("cannot start the threads for {purpose}: {problem}")]
     Threads { purpose: &'static str, problem: String },
+    /// The account `ADMIN_EMAIL` names could not be created or updated (the database refused,
+    /// say); the message carries the cause.
+    #[error("cannot create or update the admin account: {0}")]
+    AdminAccount(String),
 }
 
 impl StartupError {
@@ -96,7 +89,7 @@ impl GrpcServer {
             // A key that does not match its certificate is found here, at start.
             tonic::transport::Server::builder()
                 .tls_config(config.clone())
-                .map_err(|error| StartupError::config("GRPC_TLS_CERT", format!("{error}: {}", source_chain(&error))))?;
+                .map_err(|error| StartupError::config("GRPC_TLS_CERT", crate::error::with_causes(&error)))?;
         }
         let listener = TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })?;
         let local_addr = listener.local_addr().map_err(|source| StartupError::Bind { addr, source })?;

@@ -59,10 +59,14 @@ fn text(field: &str, value: &str, max_chars: usize, lines: Lines) -> ServiceResu
     Ok(trimmed.to_owned())
 }
 
-/// Checks a batch of ids: at most `max` of them, each a UUID. Duplicates are removed.
-pub fn id_batch(field: &str, ids: &[String], max: usize) -> ServiceResult<Vec<String>> {
-    if ids.len() > max {
-        return Err(ServiceError::invalid(field, format!("at most {max} ids per request")));
+/// The most ids one batch read (`GetUsersByIds`, `GetProductsByIds`) accepts, and so the most
+/// the gateway's loaders put in one call.
+pub const MAX_ID_BATCH: usize = 100;
+
+/// Checks a batch of ids: at most [`MAX_ID_BATCH`] of them, each a UUID. Duplicates are removed.
+pub fn id_batch(field: &str, ids: &[String]) -> ServiceResult<Vec<String>> {
+    if ids.len() > MAX_ID_BATCH {
+        return Err(ServiceError::invalid(field, format!("at most {MAX_ID_BATCH} ids per request")));
     }
     let mut valid = Vec::with_capacity(ids.len());
     for (index, value) in ids.iter().enumerate() {

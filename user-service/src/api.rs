@@ -21,9 +21,6 @@ use crate::{
     validation,
 };
 
-/// The most ids one batch get accepts.
-const MAX_BATCH: usize = 100;
-
 /// Implements `user.UserService`.
 #[derive(Debug, Clone)]
 pub struct UserApi {
@@ -129,7 +126,7 @@ impl UserApi {
     }
 
     async fn get_many(&self, request: GetUsersByIdsRequest) -> ServiceResult<GetUsersByIdsResponse> {
-        let ids = validate::id_batch("ids", &request.ids, MAX_BATCH)?;
+        let ids = validate::id_batch("ids", &request.ids)?;
         let users = self.users.find_many(&ids).await?;
         Ok(GetUsersByIdsResponse { users: users.into_iter().map(to_proto).collect() })
     }

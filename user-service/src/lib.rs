@@ -34,9 +34,9 @@ pub async fn build(config: Config) -> Result<GrpcServer, StartupError> {
     let hasher = password::PasswordHasher::new()
         .map_err(|error| StartupError::Threads { purpose: "password hashing", problem: error.to_string() })?;
     if let Some(admin) = admin {
-        api::ensure_admin(&users, &hasher, admin).await.map_err(|error| {
-            StartupError::config("ADMIN_EMAIL", format!("cannot ensure the admin account: {error}"))
-        })?;
+        api::ensure_admin(&users, &hasher, admin)
+            .await
+            .map_err(|error| StartupError::AdminAccount(service_runtime::error::with_causes(&error)))?;
     }
     let api = api::UserApi::new(users, hasher);
     let routes = tonic::service::Routes::new(proto::user::user_service_server::UserServiceServer::new(api));

@@ -63,9 +63,9 @@ pub struct Process {
 /// In start order: the broker, every service, then the gateway that fronts them.
 pub const PROCESSES: [Process; 5] = [
     Process { name: "broker", check: HealthCheck::Tcp },
-    Process { name: "user-service", check: HealthCheck::Grpc("user.UserService") },
-    Process { name: "product-service", check: HealthCheck::Grpc("product.ProductService") },
-    Process { name: "order-service", check: HealthCheck::Grpc("order.OrderService") },
+    Process { name: "user-service", check: HealthCheck::Grpc(proto::user::user_service_server::SERVICE_NAME) },
+    Process { name: "product-service", check: HealthCheck::Grpc(proto::product::product_service_server::SERVICE_NAME) },
+    Process { name: "order-service", check: HealthCheck::Grpc(proto::order::order_service_server::SERVICE_NAME) },
     Process { name: "api-gateway", check: HealthCheck::Http },
 ];
 

@@ -14,7 +14,7 @@ use crate::{
 };
 
 /// The most ids the batch RPCs accept.
-pub const MAX_BATCH: usize = 100;
+pub const MAX_BATCH: usize = service_runtime::validate::MAX_ID_BATCH;
 
 /// Loads users by id and offers them to the cache.
 #[derive(Debug)]

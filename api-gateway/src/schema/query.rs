@@ -239,7 +239,7 @@ pub(super) fn call_cost(child_complexity: usize) -> usize {
 /// A list field: one backend call, and its children once per row it may return. Out-of-range
 /// limits are clamped here; the backend rejects them with a clear error.
 fn page_cost(limit: i32, child_complexity: usize) -> usize {
-    let rows = usize::try_from(limit.clamp(1, 100)).unwrap_or(1);
+    let rows = usize::try_from(limit.clamp(1, service_runtime::paging::MAX_LIMIT)).unwrap_or(1);
     call_cost(rows.saturating_mul(child_complexity))
 }
 
