@@ -60,13 +60,14 @@ pub fn client_channel(
         .map(|url| Target::parse(setting, url))
         .collect::<Result<Vec<_>, _>>()?;
     for target in &targets {
-        tls.check_peer_url(setting, &target.url)?;
+        tls.check_peer_url(setting, &target.url, &target.host)?;
     }
     let tls = tls.clone();
     let configure = move |endpoint: Endpoint, domain: &str| {
         let endpoint = endpoint.connect_timeout(CONNECT_TIMEOUT).timeout(call_timeout);
         match tls.client_config(domain) {
-            // Without a CA no https:// URL got here, and an http:// one ignores the setting.
+            // `check_peer_url` made this configuration once at start, so it does not fail here;
+            // an http:// URL ignores it.
             Some(config) => endpoint.clone().tls_config(config).unwrap_or(endpoint),
             None => endpoint,
         }

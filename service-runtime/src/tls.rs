@@ -43,7 +43,7 @@ impl GrpcTlsArgs {
                 Some(Identity::from_pem(cert, key))
             }
         };
-        let ca = self.ca.as_deref().map(|ca| read_pem("GRPC_TLS_CA", ca, "CERTIFICATE")).transpose()?;
+        let ca = self.ca.as_deref().map(read_ca).transpose()?;
         if self.require_client_cert {
             if identity.is_none() {
                 return Err(StartupError::config(
@@ -72,6 +72,23 @@ fn read_pem(setting: &'static str, path: &Path, kind: &str) -> Result<Vec<u8>, S
     let found = text.lines().any(|line| line.starts_with("-----BEGIN ") && line.ends_with(&format!("{kind}-----")));
     if !found {
         return Err(StartupError::config(setting, format!("{} holds no PEM {kind}", path.display())));
+    }
+    Ok(pem)
+}
+
+/// Reads the CA file and checks it holds a certificate that parses: TLS clients skip the ones
+/// that do not, and would then trust nothing and fail every call.
+fn read_ca(path: &Path) -> Result<Vec<u8>, StartupError> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject as _};
+
+    let pem = read_pem("GRPC_TLS_CA", path, "CERTIFICATE")?;
+    let unreadable = |problem: String| StartupError::config("GRPC_TLS_CA", format!("{}: {problem}", path.display()));
+    let certificates = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| unreadable(format!("not PEM: {error}")))?;
+    let (parsed, _) = rustls::RootCertStore::empty().add_parsable_certificates(certificates);
+    if parsed == 0 {
+        return Err(unreadable("holds no certificate that parses".to_owned()));
     }
     Ok(pem)
 }
@@ -115,12 +132,22 @@ impl GrpcTls {
         Some(config)
     }
 
-    /// Refuses an `https://` peer URL when no CA is configured to check its certificate.
-    pub fn check_peer_url(&self, setting: &'static str, url: &str) -> Result<(), StartupError> {
-        if url.starts_with("https://") && self.ca.is_none() {
-            return Err(StartupError::config(setting, format!("`{url}` is https:// but GRPC_TLS_CA is not set")));
+    /// Refuses an `https://` peer URL when no CA is configured to check its certificate, or when
+    /// the CA or this process's certificate cannot make a TLS client (a PEM that does not
+    /// parse): found at start, not at the first call.
+    pub fn check_peer_url(&self, setting: &'static str, url: &str, host: &str) -> Result<(), StartupError> {
+        if !url.starts_with("https://") {
+            return Ok(());
         }
-        Ok(())
+        let Some(config) = self.client_config(host) else {
+            return Err(StartupError::config(setting, format!("`{url}` is https:// but GRPC_TLS_CA is not set")));
+        };
+        let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())
+            .map_err(|error| StartupError::config(setting, format!("`{url}` is not a valid URL: {error}")))?;
+        endpoint
+            .tls_config(config)
+            .map(drop)
+            .map_err(|error| StartupError::config("GRPC_TLS_CA", crate::error::with_causes(&error)))
     }
 
     /// How this process reaches its own server, for `--health-check`: the scheme and the TLS
@@ -179,8 +206,17 @@ mod tests {
     #[test]
     fn an_https_peer_needs_a_ca() {
         let tls = GrpcTls::default();
-        assert!(tls.check_peer_url("USER_SERVICE_URL", "http://users:50051").is_ok());
-        let error = tls.check_peer_url("USER_SERVICE_URL", "https://users:50051").expect_err("refused");
+        assert!(tls.check_peer_url("USER_SERVICE_URL", "http://users:50051", "users").is_ok());
+        let error = tls.check_peer_url("USER_SERVICE_URL", "https://users:50051", "users").expect_err("refused");
         assert!(error.to_string().starts_with("USER_SERVICE_URL:"));
+    }
+
+    #[test]
+    fn a_ca_file_without_a_certificate_that_parses_is_refused_at_start() {
+        let dir = tempfile::tempdir().expect("dir");
+        let ca = write(dir.path(), "ca.pem", CERT);
+        let error = GrpcTlsArgs { ca: Some(ca), ..Default::default() }.load().expect_err("not a certificate");
+        assert!(error.to_string().starts_with("GRPC_TLS_CA:"), "{error}");
+        assert!(error.to_string().contains("no certificate that parses"), "{error}");
     }
 }
