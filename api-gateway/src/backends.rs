@@ -14,8 +14,9 @@ use proto::{
     user::user_service_client::UserServiceClient,
 };
 use service_runtime::{
-    grpc::{PeerChannel, StartupError, client_channel},
+    grpc::{PeerChannel, client_channel},
     spans::ExportedSpan,
+    startup::StartupError,
 };
 
 use crate::{config::Config, errors};

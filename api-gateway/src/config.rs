@@ -8,7 +8,7 @@ use std::{
 
 use service_runtime::{
     config::{RuntimeArgs, Secret},
-    grpc::StartupError,
+    startup::StartupError,
 };
 
 /// Flags with env fallbacks, per the configuration contract.

@@ -27,7 +27,7 @@ mod toy_schema;
 use std::{future::Future, net::SocketAddr, time::Duration};
 
 use axum::serve::ListenerExt as _;
-use service_runtime::{grpc::StartupError, process::Serve};
+use service_runtime::{process::Serve, startup::StartupError};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 

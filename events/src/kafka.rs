@@ -179,7 +179,7 @@ impl KafkaArgs {
     }
 
     /// Refuses settings that cannot work, naming the one to fix; every process calls it at start.
-    pub fn check(&self) -> Result<(), service_runtime::grpc::StartupError> {
+    pub fn check(&self) -> Result<(), service_runtime::startup::StartupError> {
         self.security.check()
     }
 

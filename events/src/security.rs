@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use rdkafka::ClientConfig;
-use service_runtime::{config::Secret, grpc::StartupError};
+use service_runtime::{config::Secret, startup::StartupError};
 
 /// `KAFKA_SECURITY_PROTOCOL`, as Kafka names them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]

@@ -18,7 +18,7 @@ mod repository;
 mod saga;
 pub mod status;
 
-use service_runtime::{GrpcServer, database, grpc::StartupError};
+use service_runtime::{GrpcServer, database, startup::StartupError};
 
 pub use config::Config;
 

@@ -8,7 +8,8 @@ use proto::{
 };
 use service_runtime::{
     ServiceError, ServiceResult,
-    grpc::{PeerChannel, StartupError, client_channel},
+    grpc::{PeerChannel, client_channel},
+    startup::StartupError,
     tls::GrpcTls,
 };
 use tonic::{Code, Status};

@@ -12,7 +12,7 @@ mod repository;
 mod saga;
 mod validation;
 
-use service_runtime::{GrpcServer, database, grpc::StartupError};
+use service_runtime::{GrpcServer, database, startup::StartupError};
 
 pub use config::Config;
 

@@ -22,7 +22,7 @@ use tokio::sync::{Notify, mpsc::Sender};
 use tonic::transport::{Channel, Endpoint, channel::Change};
 
 pub use crate::peer_channel::PeerChannel;
-use crate::{grpc::StartupError, tls::GrpcTls};
+use crate::{startup::StartupError, tls::GrpcTls};
 
 /// How often host names are resolved again.
 pub const RESOLVE_EVERY: Duration = Duration::from_secs(10);

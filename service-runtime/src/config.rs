@@ -6,7 +6,7 @@
 
 use std::{fmt, path::PathBuf, str::FromStr, time::Duration};
 
-use crate::{grpc::StartupError, telemetry::LogFormat, tls::GrpcTlsArgs};
+use crate::{startup::StartupError, telemetry::LogFormat, tls::GrpcTlsArgs};
 
 /// Where a service keeps its data: an explicit `DATABASE_URL`, or a SQLite file in `DATA_DIR`.
 #[derive(Debug, Clone, clap::Args)]

@@ -13,7 +13,7 @@ use sqlx::{
     migrate::Migrator,
 };
 
-use crate::{config::DatabaseUrl, grpc::StartupError};
+use crate::{config::DatabaseUrl, startup::StartupError};
 
 /// How long a writer waits for SQLite's lock before giving up. This process's own writers take
 /// turns before they reach SQLite (see [`Database`]), so only another process (the `sqlite3`

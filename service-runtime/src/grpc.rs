@@ -9,38 +9,10 @@ use tokio_util::sync::CancellationToken;
 use tonic::{service::Routes, transport::server::TcpIncoming};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
-use crate::{drain::InFlight, rpc_metrics::RpcMetrics, tls::GrpcTls};
+use crate::{drain::InFlight, rpc_metrics::RpcMetrics, startup::StartupError, tls::GrpcTls};
 
 /// How long to keep connections open after the last call finished, so its response is sent.
 const FLUSH_GRACE: Duration = Duration::from_millis(100);
-
-/// Why a service could not start. Each variant names what to fix.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error("{name}: {problem}")]
-    Config { name: &'static str, problem: String },
-    #[error("database {url}: {source}")]
-    Database { url: String, source: sqlx::Error },
-    #[error("database {url}: migration failed: {source}")]
-    Migration { url: String, source: sqlx::migrate::MigrateError },
-    #[error("LISTEN_ADDR: cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
-    #[error("gRPC reflection: {0}")]
-    Reflection(#[from] tonic_reflection::server::Error),
-    #[error("cannot start the threads for {purpose}: {problem}")]
-    Threads { purpose: &'static str, problem: String },
-    /// The account `ADMIN_EMAIL` names could not be created or updated (the database refused,
-    /// say); the message carries the cause.
-    #[error("cannot create or update the admin account: {0}")]
-    AdminAccount(String),
-}
-
-impl StartupError {
-    /// A configuration problem with the setting `name`.
-    pub fn config(name: &'static str, problem: impl Into<String>) -> Self {
-        Self::Config { name, problem: problem.into() }
-    }
-}
 
 /// Work that runs beside a server (an outbox relay, event consumers): started with it, told
 /// to stop through the token once the server has drained.

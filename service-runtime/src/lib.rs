@@ -14,7 +14,8 @@
 //!   configuration.
 //! - [`error`]: the one error type services return, and its one mapping to `tonic::Status`.
 //! - [`paging`], [`validate`], [`time`]: small rules every RPC follows the same way.
-//! - [`shutdown`]: the future that resolves on SIGTERM or Ctrl-C; [`process`]: a binary's `main`.
+//! - [`shutdown`]: the future that resolves on SIGTERM or Ctrl-C; [`process`]: a binary's `main`;
+//!   [`startup`]: why a process could not start.
 
 pub mod allocator;
 pub mod balance;
@@ -30,6 +31,7 @@ pub mod process;
 pub mod rpc_metrics;
 pub mod shutdown;
 pub mod spans;
+pub mod startup;
 pub mod telemetry;
 pub mod time;
 pub mod tls;

@@ -7,7 +7,7 @@ use std::{net::SocketAddr, sync::OnceLock};
 use axum::{Router, routing::get};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::grpc::StartupError;
+use crate::startup::StartupError;
 
 /// The bucket bounds of every `*_seconds` histogram: 1 ms to 30 s.
 const SECONDS_BUCKETS: [f64; 14] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];

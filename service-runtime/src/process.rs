@@ -11,7 +11,7 @@ use std::{
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 pub use tonic_health::pb::health_check_response::ServingStatus;
 
-use crate::{GrpcServer, config::RuntimeArgs, grpc::StartupError, tls::GrpcTls};
+use crate::{GrpcServer, config::RuntimeArgs, startup::StartupError, tls::GrpcTls};
 
 /// Something that serves until a shutdown future resolves: a gRPC service or the gateway.
 pub trait Serve {

@@ -17,7 +17,7 @@ use opentelemetry_sdk::{
 };
 use tracing_subscriber::{EnvFilter, filter::LevelFilter, layer::SubscriberExt as _, util::SubscriberInitExt as _};
 
-use crate::grpc::StartupError;
+use crate::startup::StartupError;
 
 /// The log output format (`LOG_FORMAT`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 
-use crate::grpc::StartupError;
+use crate::startup::StartupError;
 
 /// The TLS settings of a process's gRPC server and clients.
 #[derive(Debug, Clone, Default, clap::Args)]

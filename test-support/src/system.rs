@@ -10,9 +10,10 @@ pub const ADMIN_EMAIL: &str = "admin@example.com";
 pub const ADMIN_PASSWORD: &str = "admin-password";
 const JWT_SECRET: &str = "test-secret-test-secret-test-secret!";
 
-/// A backend service process with the storage it keeps across restarts.
+/// A backend service's process with the storage it keeps across restarts (not to be confused
+/// with [`crate::Backend`], the database a test runs on).
 #[derive(Debug)]
-pub struct Backend {
+pub struct BackendProcess {
     pub name: &'static str,
     pub process: Option<ServiceProcess>,
     pub data: tempfile::TempDir,
@@ -21,7 +22,7 @@ pub struct Backend {
     envs: Vec<(&'static str, String)>,
 }
 
-impl Backend {
+impl BackendProcess {
     fn start(name: &'static str, extra: &[(&'static str, String)]) -> anyhow::Result<Self> {
         let data = tempfile::tempdir()?;
         let mut envs = vec![("DATA_DIR", data.path().display().to_string())];
@@ -58,9 +59,9 @@ impl Backend {
 #[derive(Debug)]
 pub struct SystemProcesses {
     pub gateway: ServiceProcess,
-    pub users: Backend,
-    pub products: Backend,
-    pub orders: Backend,
+    pub users: BackendProcess,
+    pub products: BackendProcess,
+    pub orders: BackendProcess,
     /// The broker, when the system was started with one; `None` inside while it is stopped.
     pub broker: Option<(BrokerStorage, Option<BrokerProcess>)>,
     /// PostgreSQL databases the services use, when they use PostgreSQL.
@@ -114,7 +115,7 @@ impl SystemProcesses {
         let layout = Layout { backend, replicas: 1, gateways: 1, with_broker, common: common_envs.to_vec() };
         let ScaledSystem { mut gateways, mut users, mut products, mut orders, broker, databases } =
             layout.start(gateway_envs, order_envs).await?;
-        let only = |replicas: &mut Vec<Backend>| replicas.pop().expect("one replica");
+        let only = |replicas: &mut Vec<BackendProcess>| replicas.pop().expect("one replica");
         Ok(Self {
             gateway: gateways.pop().expect("one gateway"),
             users: only(&mut users),
@@ -132,9 +133,9 @@ impl SystemProcesses {
 #[derive(Debug)]
 pub struct ScaledSystem {
     pub gateways: Vec<ServiceProcess>,
-    pub users: Vec<Backend>,
-    pub products: Vec<Backend>,
-    pub orders: Vec<Backend>,
+    pub users: Vec<BackendProcess>,
+    pub products: Vec<BackendProcess>,
+    pub orders: Vec<BackendProcess>,
     pub broker: Option<(BrokerStorage, BrokerProcess)>,
     /// The services' databases: users, products, orders.
     pub databases: Vec<TestDatabase>,
@@ -241,18 +242,19 @@ impl Layout {
     /// Starts this layout's number of replicas of service `name`, one after the other (the
     /// first creates the schema and any seed data; the others find them). Each serves its
     /// Prometheus metrics on a port of its own ([`ServiceProcess::metrics_url`]).
-    fn replicas(&self, name: &'static str, envs: &[(&'static str, String)]) -> anyhow::Result<Vec<Backend>> {
+    fn replicas(&self, name: &'static str, envs: &[(&'static str, String)]) -> anyhow::Result<Vec<BackendProcess>> {
         let mut envs = envs.to_vec();
         envs.push(("METRICS_ADDR", "127.0.0.1:0".to_owned()));
         envs.extend(self.common.iter().cloned());
-        (0..self.replicas).map(|_| Backend::start(name, &envs)).collect()
+        (0..self.replicas).map(|_| BackendProcess::start(name, &envs)).collect()
     }
 }
 
 /// Every replica's URL, comma-separated, as a client's `*_SERVICE_URL` takes them: `https://`
 /// when the processes serve TLS.
-fn urls(replicas: &[Backend], tls: bool) -> String {
-    let url =
-        |replica: &Backend| if tls { replica.url.replacen("http://", "https://", 1) } else { replica.url.clone() };
+fn urls(replicas: &[BackendProcess], tls: bool) -> String {
+    let url = |replica: &BackendProcess| {
+        if tls { replica.url.replacen("http://", "https://", 1) } else { replica.url.clone() }
+    };
     replicas.iter().map(url).collect::<Vec<_>>().join(",")
 }

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use service_runtime::{
     config::{DatabaseArgs, RuntimeArgs, Secret},
-    grpc::StartupError,
+    startup::StartupError,
 };
 
 use crate::validation;

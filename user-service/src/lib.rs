@@ -14,7 +14,7 @@ mod password;
 mod repository;
 mod validation;
 
-use service_runtime::{GrpcServer, database, grpc::StartupError};
+use service_runtime::{GrpcServer, database, startup::StartupError};
 
 pub use config::Config;
 
