@@ -278,3 +278,40 @@ fn the_tls_override_gives_every_process_its_certificates_and_https_peers() {
     let (ok, printed) = tools::run(&tools::dclint(), &["compose.tls.yml"], &workspace_root());
     assert!(ok, "compose.tls.yml does not validate:\n{printed}");
 }
+
+/// compose.kafka-sasl.yml: every process on an external Kafka over SASL_SSL, its address and
+/// credentials required from the environment.
+#[test]
+fn the_kafka_sasl_override_gives_every_process_the_brokers_security_settings() {
+    let file = compose();
+    let sasl = ComposeFile::load(&workspace_root().join("compose.kafka-sasl.yml")).expect("compose.kafka-sasl.yml");
+    let variables: HashMap<String, String> = [
+        ("KAFKA_BROKERS", "broker.example.com:9093"),
+        ("KAFKA_SASL_USERNAME", "orders"),
+        ("KAFKA_SASL_PASSWORD", "hunter2"),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value.to_owned()))
+    .collect();
+    for (name, _, binary) in file.binaries() {
+        let service = sasl.services.get(name).unwrap_or_else(|| panic!("compose.kafka-sasl.yml leaves {name} out"));
+        let env = service.environment(&variables).expect("env");
+        let reads = env_names(workspace_binary(binary).as_ref()).expect("--help");
+        for setting in env.keys() {
+            assert!(reads.contains(setting), "{name} is given {setting}, which {binary} does not read");
+        }
+        for (setting, value) in [
+            ("KAFKA_BROKERS", "broker.example.com:9093"),
+            ("KAFKA_SECURITY_PROTOCOL", "sasl_ssl"),
+            ("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512"),
+            ("KAFKA_SASL_USERNAME", "orders"),
+            ("KAFKA_SASL_PASSWORD", "hunter2"),
+        ] {
+            assert_eq!(env.get(setting).map(String::as_str), Some(value), "{name}: {setting}");
+        }
+        // Without the broker's address there is no default to fall back on.
+        assert!(service.environment(&HashMap::new()).is_err(), "{name}: KAFKA_BROKERS is required");
+    }
+    let (ok, printed) = tools::run(&tools::dclint(), &["compose.kafka-sasl.yml"], &workspace_root());
+    assert!(ok, "compose.kafka-sasl.yml does not validate:\n{printed}");
+}

@@ -49,6 +49,35 @@ fn assert_valid(yaml: String, manifests: &Manifests) {
     assert!(!ok, "a broken manifest passed:\n{printed}");
 }
 
+/// k8s-kafka-sasl/: every process on an external Kafka over SASL_SSL, the password from a
+/// Secret made by hand.
+#[test]
+fn the_kafka_sasl_overlay_validates_and_gives_every_process_the_settings() {
+    let (yaml, manifests) =
+        Manifests::render(&workspace_root().join("k8s-kafka-sasl")).expect("kubectl kustomize k8s-kafka-sasl/");
+    assert_valid(yaml, &manifests);
+    let config = manifests.of_kind("ConfigMap").find(|map| name(map).starts_with("microservices-config")).expect("map");
+    assert_eq!(config["data"]["KAFKA_SECURITY_PROTOCOL"], "sasl_ssl");
+    assert_eq!(config["data"]["KAFKA_SASL_MECHANISM"], "SCRAM-SHA-512");
+    for binary in SERVICES {
+        let (_, container) = service_container(&manifests, binary);
+        let reads = env_names(workspace_binary(binary).as_ref()).expect("--help");
+        let env = container["env"].as_array().expect("env");
+        for variable in env {
+            let setting = variable["name"].as_str().expect("name");
+            assert!(reads.contains(setting), "{binary} is given {setting}, which it does not read");
+        }
+        let from_map = |setting: &str| {
+            env.iter().any(|v| v["name"] == setting && v["valueFrom"]["configMapKeyRef"]["key"] == setting)
+        };
+        for setting in ["KAFKA_BROKERS", "KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME"] {
+            assert!(from_map(setting), "{binary}: {setting} does not come from the ConfigMap");
+        }
+        let password = env.iter().find(|v| v["name"] == "KAFKA_SASL_PASSWORD").expect("the password");
+        assert_eq!(password["valueFrom"]["secretKeyRef"]["name"], "kafka-sasl", "{binary}");
+    }
+}
+
 /// k8s-tls/: the same system with mutual TLS, certificates from the `grpc-tls` Secret.
 #[test]
 fn the_tls_overlay_validates_and_turns_on_mutual_tls_for_every_process() {
