@@ -130,7 +130,7 @@ impl KafkaSecurityArgs {
                     format!("needs KAFKA_SECURITY_PROTOCOL ssl or sasl_ssl, not {}", protocol.as_str()),
                 ));
             }
-            readable(setting, path)?;
+            StartupError::read_setting_file(setting, path)?;
         }
         match (&self.kafka_ssl_certificate_location, &self.kafka_ssl_key_location) {
             (Some(_), None) => Err(StartupError::config(
@@ -175,12 +175,6 @@ impl KafkaSecurityArgs {
 
 fn path_text(path: &Path) -> String {
     path.display().to_string()
-}
-
-fn readable(setting: &'static str, path: &Path) -> Result<(), StartupError> {
-    std::fs::File::open(path)
-        .map(drop)
-        .map_err(|error| StartupError::config(setting, format!("cannot read {}: {error}", path.display())))
 }
 
 #[cfg(test)]

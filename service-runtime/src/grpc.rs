@@ -30,7 +30,9 @@ pub struct GrpcServer {
     health: HealthReporter,
     service_names: Vec<&'static str>,
     drain_timeout: Duration,
-    tls: Option<tonic::transport::ServerTlsConfig>,
+    /// The server builder, with its TLS acceptor when it serves TLS (built once, at bind).
+    builder: tonic::transport::Server,
+    serves_tls: bool,
     background: Vec<BackgroundTask>,
 }
 
@@ -39,7 +41,7 @@ impl std::fmt::Debug for GrpcServer {
         f.debug_struct("GrpcServer")
             .field("local_addr", &self.local_addr)
             .field("services", &self.service_names)
-            .field("tls", &self.tls.is_some())
+            .field("tls", &self.serves_tls)
             .field("background_tasks", &self.background.len())
             .finish_non_exhaustive()
     }
@@ -56,11 +58,12 @@ impl GrpcServer {
         drain_timeout: Duration,
         tls: &GrpcTls,
     ) -> Result<Self, StartupError> {
-        let tls = tls.server_config();
-        if let Some(config) = &tls {
+        let serves_tls = tls.serves_tls();
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(config) = tls.server_config() {
             // A key that does not match its certificate is found here, at start.
-            tonic::transport::Server::builder()
-                .tls_config(config.clone())
+            builder = builder
+                .tls_config(config)
                 .map_err(|error| StartupError::config("GRPC_TLS_CERT", crate::error::with_causes(&error)))?;
         }
         let listener = TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })?;
@@ -82,7 +85,8 @@ impl GrpcServer {
             health,
             service_names: service_names.to_vec(),
             drain_timeout,
-            tls,
+            builder,
+            serves_tls,
             background: Vec::new(),
         })
     }
@@ -119,11 +123,8 @@ impl GrpcServer {
         // The builder's `tcp_nodelay` applies only to listeners tonic binds itself; without it
         // on ours, Nagle's algorithm met delayed ACKs and larger answers waited 40 ms.
         let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
-        let mut builder = tonic::transport::Server::builder();
-        if let Some(config) = self.tls {
-            builder = builder.tls_config(config)?;
-        }
-        let server = builder
+        let server = self
+            .builder
             .layer(in_flight.clone())
             .layer(RpcMetrics)
             .add_routes(self.routes)

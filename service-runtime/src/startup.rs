@@ -29,4 +29,9 @@ impl StartupError {
     pub fn config(name: &'static str, problem: impl Into<String>) -> Self {
         Self::Config { name, problem: problem.into() }
     }
+
+    /// Reads the file a setting names; the error names the setting, the path and why.
+    pub fn read_setting_file(name: &'static str, path: &std::path::Path) -> Result<Vec<u8>, Self> {
+        std::fs::read(path).map_err(|error| Self::config(name, format!("cannot read {}: {error}", path.display())))
+    }
 }

@@ -65,8 +65,7 @@ impl GrpcTlsArgs {
 /// Reads a PEM file and checks that it holds at least one block of the expected kind, so a
 /// swapped or empty file is named at start rather than failing every handshake later.
 fn read_pem(setting: &'static str, path: &Path, kind: &str) -> Result<Vec<u8>, StartupError> {
-    let pem = std::fs::read(path)
-        .map_err(|error| StartupError::config(setting, format!("cannot read {}: {error}", path.display())))?;
+    let pem = StartupError::read_setting_file(setting, path)?;
     let text = String::from_utf8_lossy(&pem);
     // Keys come as `PRIVATE KEY`, `RSA PRIVATE KEY` or `EC PRIVATE KEY`.
     let found = text.lines().any(|line| line.starts_with("-----BEGIN ") && line.ends_with(&format!("{kind}-----")));
