@@ -7,16 +7,16 @@ use async_graphql::{Context, Error};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 
-use crate::errors;
+use proto::user::Role;
 
-/// The role names user-service uses.
-pub const ADMIN: &str = "ADMIN";
+use crate::errors;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     /// The user id.
     sub: String,
-    role: String,
+    /// A signed token with a role that is none of the known is not valid.
+    role: Role,
     iat: i64,
     exp: i64,
 }
@@ -40,12 +40,12 @@ impl std::fmt::Debug for Auth {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Viewer {
     pub user_id: String,
-    pub role: String,
+    pub role: Role,
 }
 
 impl Viewer {
     pub fn is_admin(&self) -> bool {
-        self.role == ADMIN
+        self.role == Role::Admin
     }
 }
 
@@ -67,10 +67,10 @@ impl Auth {
     }
 
     /// A token for `user_id` with `role`, and when it expires (Unix seconds).
-    pub fn issue(&self, user_id: &str, role: &str) -> anyhow::Result<(String, i64)> {
+    pub fn issue(&self, user_id: &str, role: Role) -> anyhow::Result<(String, i64)> {
         let now = chrono::Utc::now().timestamp();
         let exp = now + i64::try_from(self.ttl.as_secs())?;
-        let claims = Claims { sub: user_id.to_owned(), role: role.to_owned(), iat: now, exp };
+        let claims = Claims { sub: user_id.to_owned(), role, iat: now, exp };
         Ok((jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?, exp))
     }
 
@@ -128,7 +128,7 @@ mod tests {
     #[test]
     fn issued_tokens_verify_and_carry_the_role() {
         let auth = Auth::new(SECRET, Duration::from_secs(60));
-        let (token, _) = auth.issue("user-1", ADMIN).expect("issue");
+        let (token, _) = auth.issue("user-1", Role::Admin).expect("issue");
         let credentials = auth.credentials(Some(&format!("Bearer {token}")));
         assert!(matches!(credentials, Credentials::Valid(Viewer { ref user_id, .. }) if user_id == "user-1"));
     }
@@ -137,8 +137,8 @@ mod tests {
     fn bad_tokens_are_invalid_with_a_reason() {
         let auth = Auth::new(SECRET, Duration::from_secs(60));
         let other = Auth::new(b"another-secret-another-secret-xx", Duration::from_secs(60));
-        let (forged, _) = other.issue("user-1", ADMIN).expect("issue");
-        let expired = Auth::new(SECRET, Duration::ZERO).issue("user-1", "USER").expect("issue").0;
+        let (forged, _) = other.issue("user-1", Role::Admin).expect("issue");
+        let expired = Auth::new(SECRET, Duration::ZERO).issue("user-1", Role::User).expect("issue").0;
         std::thread::sleep(Duration::from_millis(1100));
         for (header, reason) in [
             (format!("Bearer {forged}"), "the token is not valid"),

@@ -61,6 +61,51 @@ impl OutboxSignal {
     pub fn wake(&self) {
         self.0.notify_one();
     }
+
+    /// Begins a write transaction on `database` whose events go out with it: write rows
+    /// through it (it is a connection), add events with [`OutboxTransaction::enqueue`], and
+    /// [`OutboxTransaction::commit`] wakes the relay once they are stored.
+    pub async fn begin(&self, database: &Database) -> sqlx::Result<OutboxTransaction<'_>> {
+        Ok(OutboxTransaction { transaction: database.writes().begin().await?, signal: self })
+    }
+}
+
+/// A write transaction and the events it causes, committed together (see
+/// [`OutboxSignal::begin`]). Dropped without a commit, it rolls back, events included.
+#[derive(Debug)]
+pub struct OutboxTransaction<'a> {
+    transaction: sqlx::Transaction<'static, sqlx::Any>,
+    signal: &'a OutboxSignal,
+}
+
+impl OutboxTransaction<'_> {
+    /// Writes `event` to the outbox in this transaction.
+    pub async fn enqueue<E: Event>(&mut self, event: E) -> sqlx::Result<()> {
+        enqueue(&mut self.transaction, event).await
+    }
+
+    /// Commits, then wakes the relay to publish what was written. A transaction that wrote no
+    /// event costs the relay one look at an empty outbox, which is why this does not count them
+    /// (events written through the connection, as [`enqueue`] does, would be missed).
+    pub async fn commit(self) -> sqlx::Result<()> {
+        self.transaction.commit().await?;
+        self.signal.wake();
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for OutboxTransaction<'_> {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.transaction
+    }
+}
+
+impl std::ops::DerefMut for OutboxTransaction<'_> {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.transaction
+    }
 }
 
 #[derive(Debug, sqlx::FromRow)]

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
+use proto::{order::OrderStatus, user::Role};
+
 use crate::topics;
 
 /// A domain event: its payload, and where and how it is published.
@@ -36,7 +38,7 @@ pub struct UserSnapshot {
     pub id: String,
     pub name: String,
     pub email: String,
-    pub role: String,
+    pub role: Role,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,8 +136,9 @@ event!(OrderCreated, topics::ORDER_CREATED, "OrderCreated", 1, order_id);
 pub struct OrderStatusChanged {
     pub order_id: String,
     pub user_id: String,
-    pub from: String,
-    pub to: String,
+    /// An event naming a status that is none of the machine's fails to decode (dead-lettered).
+    pub from: OrderStatus,
+    pub to: OrderStatus,
     /// Why, for a cancellation (e.g. "insufficient stock for product …").
     pub reason: Option<String>,
 }

@@ -17,7 +17,7 @@ use crate::{
     peers::Peers,
     pricing,
     repository::{OrderRecord, OrderRepository, Transition},
-    status::OrderStatus,
+    status,
 };
 
 /// Implements `order.OrderService`.
@@ -57,7 +57,7 @@ impl OrderApi {
 
     async fn update_status(&self, request: UpdateOrderStatusRequest) -> ServiceResult<Order> {
         let id = validate::id("id", &request.id)?;
-        let next = OrderStatus::parse("status", &request.status)?;
+        let next = status::parse("status", &request.status)?;
         match self.orders.transition(&id, next).await? {
             Transition::Applied(order) => {
                 tracing::info!(order_id = %order.id, status = %next, "order status changed");
@@ -134,7 +134,7 @@ fn to_proto(order: OrderRecord) -> Order {
             })
             .collect(),
         total_amount: validate::cents_to_money(order.total_cents),
-        status: order.status,
+        status: order.status.to_string(),
         status_reason: order.status_reason.unwrap_or_default(),
         created_at: time::to_rfc3339(order.created_at),
         updated_at: time::to_rfc3339(order.updated_at),

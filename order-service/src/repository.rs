@@ -19,7 +19,7 @@ use crate::{pricing::PricedOrder, status::OrderStatus};
 pub struct OrderRecord {
     pub id: String,
     pub user_id: String,
-    pub status: String,
+    pub status: OrderStatus,
     pub status_reason: Option<String>,
     pub total_cents: i64,
     pub created_at: i64,
@@ -39,7 +39,9 @@ pub struct ItemRecord {
 pub struct OrderRow {
     id: String,
     user_id: String,
-    status: String,
+    /// A stored name that is not a status fails the read (it cannot come from this service).
+    #[sqlx(try_from = "String")]
+    status: OrderStatus,
     status_reason: Option<String>,
     total_cents: i64,
     created_at: i64,
@@ -60,7 +62,7 @@ pub enum Transition<T = OrderRecord> {
     /// The order moved; here it is as stored now.
     Applied(T),
     /// The machine does not allow it from the order's current status.
-    Refused { current: String },
+    Refused { current: OrderStatus },
     /// No order has that id.
     NotFound,
 }
@@ -158,7 +160,7 @@ impl OrderRepository {
     pub async fn insert(&self, order: PricedOrder) -> ServiceResult<OrderRecord> {
         let id = uuid::Uuid::now_v7().to_string();
         let now = time::now_millis();
-        let mut tx = self.database.writes().begin().await?;
+        let mut tx = self.outbox.begin(&self.database).await?;
         // The first statement writes, so SQLite takes its write lock at once rather than
         // upgrading a read lock later (which could fail under concurrency).
         sqlx::query("INSERT INTO orders (id, user_id, status, total_cents, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)")
@@ -200,9 +202,8 @@ impl OrderRepository {
                 .collect(),
             total_cents: order.total_cents,
         };
-        outbox::enqueue(&mut tx, created).await?;
+        tx.enqueue(created).await?;
         tx.commit().await?;
-        self.outbox.wake();
 
         let items = order
             .items
@@ -216,7 +217,7 @@ impl OrderRepository {
         Ok(OrderRecord {
             id,
             user_id: order.user_id,
-            status: OrderStatus::Pending.as_str().to_owned(),
+            status: OrderStatus::Pending,
             status_reason: None,
             total_cents: order.total_cents,
             created_at: now,
@@ -270,12 +271,11 @@ impl OrderRepository {
     /// Moves order `id` to `next` if its current status allows it, with its
     /// `order.status.changed` event, in one transaction.
     pub async fn transition(&self, id: &str, next: OrderStatus) -> ServiceResult<Transition> {
-        let mut transaction = self.database.writes().begin().await?;
+        let mut transaction = self.outbox.begin(&self.database).await?;
         let outcome = transition_in(&mut transaction, id, next, None).await?;
         transaction.commit().await?;
         Ok(match outcome {
             Transition::Applied(order) => {
-                self.outbox.wake();
                 // The order as the transition left it, with its items (which never change).
                 let query = concat!("SELECT ", items_of_order!(), " AS items FROM orders WHERE id = $1");
                 let items: Option<Option<String>> =
@@ -318,8 +318,8 @@ pub async fn transition_in(
             let changed = OrderStatusChanged {
                 order_id: row.id.clone(),
                 user_id: row.user_id.clone(),
-                from: from.as_str().to_owned(),
-                to: next.as_str().to_owned(),
+                from: *from,
+                to: next,
                 reason: reason.map(str::to_owned),
             };
             outbox::enqueue(transaction, changed).await?;
@@ -330,7 +330,13 @@ pub async fn transition_in(
         .bind(id)
         .fetch_optional(&mut *transaction)
         .await?;
-    Ok(current.map_or(Transition::NotFound, |current| Transition::Refused { current }))
+    match current {
+        None => Ok(Transition::NotFound),
+        Some(current) => {
+            let current = current.parse().map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
+            Ok(Transition::Refused { current })
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The products table. Portable SQL over a [`Database`] (SQLite or PostgreSQL).
 
 use events::{
-    outbox::{self, OutboxSignal},
+    outbox::OutboxSignal,
     payloads::{ProductCreated, ProductDeleted, ProductSnapshot, ProductStockUpdated, ProductUpdated},
 };
 use service_runtime::{
@@ -73,7 +73,7 @@ impl ProductRepository {
     pub async fn insert(&self, product: NewProduct) -> ServiceResult<ProductRecord> {
         let query =
             format!("INSERT INTO products ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {COLUMNS}");
-        let mut transaction = self.database.writes().begin().await?;
+        let mut transaction = self.outbox.begin(&self.database).await?;
         let product: ProductRecord = sqlx::query_as(&query)
             .bind(uuid::Uuid::now_v7().to_string())
             .bind(product.name)
@@ -85,9 +85,8 @@ impl ProductRepository {
             .fetch_one(&mut *transaction)
             .await?;
         let created = ProductCreated { product_id: product.id.clone(), product: product.snapshot() };
-        outbox::enqueue(&mut transaction, created).await?;
+        transaction.enqueue(created).await?;
         transaction.commit().await?;
-        self.outbox.wake();
         Ok(product)
     }
 
@@ -110,7 +109,7 @@ impl ProductRepository {
              category = COALESCE($6, category), updated_at = $7 WHERE id = $1 RETURNING {COLUMNS}"
         );
         let stock_set = changes.stock.is_some();
-        let mut transaction = self.database.writes().begin().await?;
+        let mut transaction = self.outbox.begin(&self.database).await?;
         let product: Option<ProductRecord> = sqlx::query_as(&query)
             .bind(id)
             .bind(changes.name)
@@ -123,7 +122,7 @@ impl ProductRepository {
             .await?;
         if let Some(product) = &product {
             let updated = ProductUpdated { product_id: product.id.clone(), product: product.snapshot() };
-            outbox::enqueue(&mut transaction, updated).await?;
+            transaction.enqueue(updated).await?;
             if stock_set {
                 let stock = ProductStockUpdated {
                     product_id: product.id.clone(),
@@ -132,24 +131,22 @@ impl ProductRepository {
                     reason: "set".into(),
                     order_id: None,
                 };
-                outbox::enqueue(&mut transaction, stock).await?;
+                transaction.enqueue(stock).await?;
             }
         }
         transaction.commit().await?;
-        self.outbox.wake();
         Ok(product)
     }
 
     /// Deletes a product; false when there was none.
     pub async fn delete(&self, id: &str) -> ServiceResult<bool> {
-        let mut transaction = self.database.writes().begin().await?;
+        let mut transaction = self.outbox.begin(&self.database).await?;
         let result = sqlx::query("DELETE FROM products WHERE id = $1").bind(id).execute(&mut *transaction).await?;
         let deleted = result.rows_affected() > 0;
         if deleted {
-            outbox::enqueue(&mut transaction, ProductDeleted { product_id: id.to_owned() }).await?;
+            transaction.enqueue(ProductDeleted { product_id: id.to_owned() }).await?;
         }
         transaction.commit().await?;
-        self.outbox.wake();
         Ok(deleted)
     }
 

@@ -14,6 +14,7 @@ use events::{
     outbox,
     payloads::{OrderCreated, OrderStatusChanged, ProductStockUpdated, ReservationResult, refusal},
 };
+use proto::order::OrderStatus;
 use service_runtime::{database, time};
 use sqlx::AnyConnection;
 
@@ -122,7 +123,7 @@ impl Handler<OrderStatusChanged> for ReleaseStock {
         transaction: &mut AnyConnection,
     ) -> Result<Effect, HandlerError> {
         let change = &event.payload;
-        if change.to != "CANCELLED" {
+        if change.to != OrderStatus::Cancelled {
             return Ok(Effect::none());
         }
         let now = time::now_millis();

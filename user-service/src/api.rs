@@ -2,7 +2,7 @@
 
 use proto::user::{
     AuthenticateUserRequest, CreateUserRequest, DeleteUserRequest, DeleteUserResponse, GetUserRequest,
-    GetUsersByIdsRequest, GetUsersByIdsResponse, GetUsersRequest, GetUsersResponse, UpdateUserRequest, User,
+    GetUsersByIdsRequest, GetUsersByIdsResponse, GetUsersRequest, GetUsersResponse, Role, UpdateUserRequest, User,
     user_service_server::UserService,
 };
 use service_runtime::{
@@ -17,7 +17,7 @@ use crate::{
     config::AdminAccount,
     login_throttle::{FREE_FAILURES_PER_ACCOUNT, FREE_FAILURES_PER_ADDRESS, LoginThrottle},
     password::PasswordHasher,
-    repository::{Role, UserRecord, UserRepository},
+    repository::{UserRecord, UserRepository},
     validation,
 };
 
@@ -201,7 +201,7 @@ pub async fn ensure_admin(users: &UserRepository, hasher: &PasswordHasher, admin
         }
     };
     let password_matches = hasher.verify(password, Some(&existing.password_hash)).await?;
-    if existing.role != Role::Admin.as_str() || !password_matches {
+    if existing.role != Role::Admin || !password_matches {
         let hash = if password_matches { existing.password_hash.clone() } else { hasher.hash(password).await? };
         users.set_credentials(&existing.id, &hash, Role::Admin).await?;
         tracing::info!(user_id = %existing.id, "admin account updated");
@@ -216,6 +216,6 @@ fn to_proto(user: UserRecord) -> User {
         email: user.email,
         created_at: time::to_rfc3339(user.created_at),
         updated_at: time::to_rfc3339(user.updated_at),
-        role: user.role,
+        role: user.role.to_string(),
     }
 }

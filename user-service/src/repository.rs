@@ -1,9 +1,10 @@
 //! The users table. Portable SQL over a [`Database`] (SQLite or PostgreSQL).
 
 use events::{
-    outbox::{self, OutboxSignal},
+    outbox::{OutboxSignal, OutboxTransaction},
     payloads::{UserCreated, UserDeleted, UserSnapshot, UserUpdated},
 };
+use proto::user::Role;
 use service_runtime::{
     ServiceError, ServiceResult,
     database::{self, Database},
@@ -19,25 +20,11 @@ pub struct UserRecord {
     pub name: String,
     pub email: String,
     pub password_hash: String,
-    pub role: String,
+    /// Stored as its name; a name that is none of the roles fails the read.
+    #[sqlx(try_from = "String")]
+    pub role: Role,
     pub created_at: i64,
     pub updated_at: i64,
-}
-
-/// The two roles; stored as their names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    User,
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::User => "USER",
-            Self::Admin => "ADMIN",
-        }
-    }
 }
 
 const COLUMNS: &str = "id, name, email, password_hash, role, created_at, updated_at";
@@ -51,12 +38,7 @@ pub struct UserRepository {
 
 impl UserRecord {
     fn snapshot(&self) -> UserSnapshot {
-        UserSnapshot {
-            id: self.id.clone(),
-            name: self.name.clone(),
-            email: self.email.clone(),
-            role: self.role.clone(),
-        }
+        UserSnapshot { id: self.id.clone(), name: self.name.clone(), email: self.email.clone(), role: self.role }
     }
 }
 
@@ -70,7 +52,7 @@ impl UserRepository {
     pub async fn insert(&self, name: &str, email: &str, password_hash: &str, role: Role) -> ServiceResult<UserRecord> {
         let now = time::now_millis();
         let query = format!("INSERT INTO users ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {COLUMNS}");
-        let mut transaction = self.database.writes().begin().await?;
+        let mut transaction = self.outbox.begin(&self.database).await?;
         let user: UserRecord = sqlx::query_as(&query)
             .bind(uuid::Uuid::now_v7().to_string())
             .bind(name)
@@ -81,9 +63,8 @@ impl UserRepository {
             .fetch_one(&mut *transaction)
             .await
             .map_err(email_taken(email))?;
-        outbox::enqueue(&mut transaction, UserCreated { user_id: user.id.clone(), user: user.snapshot() }).await?;
+        transaction.enqueue(UserCreated { user_id: user.id.clone(), user: user.snapshot() }).await?;
         transaction.commit().await?;
-        self.outbox.wake();
         Ok(user)
     }
 
@@ -109,7 +90,7 @@ impl UserRepository {
             "UPDATE users SET name = COALESCE($2, name), email = COALESCE($3, email), updated_at = $4 \
              WHERE id = $1 RETURNING {COLUMNS}"
         );
-        let mut transaction = self.database.writes().begin().await?;
+        let mut transaction = self.outbox.begin(&self.database).await?;
         let user: Option<UserRecord> = sqlx::query_as(&query)
             .bind(id)
             .bind(name)
@@ -126,7 +107,7 @@ impl UserRepository {
         let query = format!(
             "UPDATE users SET password_hash = $2, role = $3, updated_at = $4 WHERE id = $1 RETURNING {COLUMNS}"
         );
-        let mut transaction = self.database.writes().begin().await?;
+        let mut transaction = self.outbox.begin(&self.database).await?;
         let user: Option<UserRecord> = sqlx::query_as(&query)
             .bind(id)
             .bind(password_hash)
@@ -141,27 +122,25 @@ impl UserRepository {
     /// Records `user.updated` for a changed user and commits.
     async fn finish_update(
         &self,
-        mut transaction: sqlx::Transaction<'_, sqlx::Any>,
+        mut transaction: OutboxTransaction<'_>,
         user: Option<UserRecord>,
     ) -> ServiceResult<Option<UserRecord>> {
         if let Some(user) = &user {
-            outbox::enqueue(&mut transaction, UserUpdated { user_id: user.id.clone(), user: user.snapshot() }).await?;
+            transaction.enqueue(UserUpdated { user_id: user.id.clone(), user: user.snapshot() }).await?;
         }
         transaction.commit().await?;
-        self.outbox.wake();
         Ok(user)
     }
 
     /// Deletes a user; false when there was none.
     pub async fn delete(&self, id: &str) -> ServiceResult<bool> {
-        let mut transaction = self.database.writes().begin().await?;
+        let mut transaction = self.outbox.begin(&self.database).await?;
         let result = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *transaction).await?;
         let deleted = result.rows_affected() > 0;
         if deleted {
-            outbox::enqueue(&mut transaction, UserDeleted { user_id: id.to_owned() }).await?;
+            transaction.enqueue(UserDeleted { user_id: id.to_owned() }).await?;
         }
         transaction.commit().await?;
-        self.outbox.wake();
         Ok(deleted)
     }
 

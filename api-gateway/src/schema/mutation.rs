@@ -3,9 +3,9 @@
 
 use async_graphql::{Context, ID, InputObject, Object, Result};
 use proto::{
-    order::{CreateOrderRequest, GetOrderRequest, UpdateOrderStatusRequest},
+    order::{CreateOrderRequest, GetOrderRequest, OrderStatus, UpdateOrderStatusRequest},
     product::{CreateProductRequest, DeleteProductRequest, UpdateProductRequest},
-    user::{AuthenticateUserRequest, CreateUserRequest, DeleteUserRequest, UpdateUserRequest},
+    user::{AuthenticateUserRequest, CreateUserRequest, DeleteUserRequest, Role, UpdateUserRequest},
 };
 
 use super::{
@@ -34,7 +34,7 @@ pub struct OrderItemInput {
 }
 
 /// The status a customer may set on their own order; every other change is an admin's.
-const CUSTOMER_SETTABLE_STATUS: &str = "CANCELLED";
+const CUSTOMER_SETTABLE_STATUS: OrderStatus = OrderStatus::Cancelled;
 
 #[Object(name = "Mutation")]
 impl MutationRoot {
@@ -57,8 +57,11 @@ impl MutationRoot {
         }
         let user =
             call("user-service", "AuthenticateUser", backends(ctx).users.clone().authenticate_user(request)).await?;
-        let (token, expires) = ctx.data_unchecked::<Auth>().issue(&user.id, &user.role).map_err(|error| {
-            tracing::error!(%error, "cannot issue a token");
+        let issued = user.role.parse::<Role>().map_err(anyhow::Error::from).and_then(|role| {
+            ctx.data_unchecked::<Auth>().issue(&user.id, role).map_err(|error| error.context("signing the token"))
+        });
+        let (token, expires) = issued.map_err(|error| {
+            tracing::error!(error = format!("{error:#}"), user_role = user.role, "cannot issue a token");
             errors::with_code("internal error", errors::code::INTERNAL)
         })?;
         let expires_at = chrono::DateTime::from_timestamp(expires, 0).unwrap_or_default().to_rfc3339();
@@ -172,7 +175,7 @@ impl MutationRoot {
     async fn update_order_status(&self, ctx: &Context<'_>, id: ID, status: String) -> Result<Order> {
         let viewer = auth::viewer(ctx)?;
         if !viewer.is_admin() {
-            if !status.trim().eq_ignore_ascii_case(CUSTOMER_SETTABLE_STATUS) {
+            if status.parse::<OrderStatus>().ok() != Some(CUSTOMER_SETTABLE_STATUS) {
                 return Err(errors::forbidden("only an admin may set this status; you may cancel your own order"));
             }
             let request = GetOrderRequest { id: id.0.clone() };

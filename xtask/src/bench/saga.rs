@@ -13,6 +13,7 @@ use events::{
     topics,
 };
 use loadgen::{Recorder, recorder::Percentiles};
+use proto::order::OrderStatus;
 use rdkafka::Message as _;
 use serde::Serialize;
 
@@ -54,11 +55,11 @@ pub fn measure(brokers: &str) -> anyhow::Result<EventLatency> {
     let mut cancelled = HashSet::new();
     read_to_end(brokers, topics::ORDER_STATUS_CHANGED, |message| {
         if let Ok(event) = decode::<OrderStatusChanged>(message.payload().unwrap_or_default()) {
-            match event.payload.to.as_str() {
-                "CONFIRMED" => {
+            match event.payload.to {
+                OrderStatus::Confirmed => {
                     confirmed.insert(event.payload.order_id, millis(&event.time)?);
                 }
-                "CANCELLED" => {
+                OrderStatus::Cancelled => {
                     cancelled.insert(event.payload.order_id);
                 }
                 _ => {}
