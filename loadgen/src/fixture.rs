@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
+use proto::order::OrderStatus;
 use serde_json::{Value, json};
 
 use crate::{
     RequestError,
     graphql::{GraphqlClient, string_at},
-    watcher::is_settled,
 };
 
 /// The category the fixture's products are in, so `products` pages through only them.
@@ -73,7 +73,7 @@ impl Fixture {
                 .collect();
             let order_id = fixture.place_order_patiently(client, items).await?;
             let status = fixture.wait_for_settled(client, &order_id).await?;
-            anyhow::ensure!(status == "CONFIRMED", "fixture order {order_id} ended {status}");
+            anyhow::ensure!(status == OrderStatus::Confirmed, "fixture order {order_id} ended {status}");
         }
         Ok(fixture)
     }
@@ -103,18 +103,19 @@ impl Fixture {
     }
 
     /// The order's status now.
-    pub async fn order_status(&self, client: &GraphqlClient, order_id: &str) -> Result<String, RequestError> {
+    pub async fn order_status(&self, client: &GraphqlClient, order_id: &str) -> Result<OrderStatus, RequestError> {
         let query = "query($id: ID!) { order(id: $id) { status } }";
         let data = client.request(query, json!({ "id": order_id }), Some(&self.customer_token)).await?;
-        string_at(&data, "/order/status")
+        let status = string_at(&data, "/order/status")?;
+        status.parse().map_err(|unknown| RequestError::Unexpected(format!("order.status {unknown}")))
     }
 
     /// Polls until the order settles (only for setting up; runs use the subscription).
-    async fn wait_for_settled(&self, client: &GraphqlClient, order_id: &str) -> anyhow::Result<String> {
+    async fn wait_for_settled(&self, client: &GraphqlClient, order_id: &str) -> anyhow::Result<OrderStatus> {
         let deadline = tokio::time::Instant::now() + SETTLE_DEADLINE;
         loop {
             let status = self.order_status(client, order_id).await?;
-            if is_settled(&status) {
+            if status.is_settled() {
                 return Ok(status);
             }
             anyhow::ensure!(

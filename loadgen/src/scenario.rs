@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use proto::order::OrderStatus;
 use serde_json::{Value, json};
 use tonic::transport::Channel;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
@@ -12,7 +13,7 @@ use crate::{
     failed_logins::FailedLogins,
     fixture::{CATEGORY, Fixture, FixtureOptions, PASSWORD},
     graphql::{GraphqlClient, string_at},
-    watcher::{OrderWatcher, is_settled},
+    watcher::OrderWatcher,
 };
 
 /// How long an order may take to settle before its request counts as an error.
@@ -192,16 +193,8 @@ impl Prepared {
         let order_id = fixture.place_order(&self.client, items).await?;
         let watcher = &self.watchers[usize::try_from(sequence).unwrap_or_default() % self.watchers.len()];
         let watch = watcher.watch(&order_id)?;
-        // The order may have settled before the subscription started: look once, after it did.
-        let status = fixture.order_status(&self.client, &order_id).await?;
-        let status = if is_settled(&status) {
-            watcher.stop(watch);
-            status
-        } else {
-            watcher.settled(watch, SETTLE_TIMEOUT).await?
-        };
-        match status.as_str() {
-            "CONFIRMED" => Ok(()),
+        match watcher.settled(watch, SETTLE_TIMEOUT).await? {
+            OrderStatus::Confirmed => Ok(()),
             other => Err(RequestError::Unexpected(format!("order {other}"))),
         }
     }

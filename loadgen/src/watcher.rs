@@ -1,5 +1,7 @@
 //! Tells when an order reaches a final status, through the gateway's `orderStatusChanged`
-//! subscription: one WebSocket (graphql-transport-ws) carries many subscriptions at once.
+//! subscription: one WebSocket (graphql-transport-ws) carries many subscriptions at once. The
+//! subscription's first event is the order's status when it began, so an order that settled
+//! before it is told at once.
 
 use std::{
     collections::HashMap,
@@ -11,6 +13,7 @@ use std::{
 };
 
 use futures::{SinkExt as _, StreamExt as _};
+use proto::order::OrderStatus;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::{
@@ -22,12 +25,7 @@ use crate::RequestError;
 
 const SUBSCRIPTION: &str = "subscription($id: ID!) { orderStatusChanged(orderId: $id) { to reason } }";
 
-/// The statuses an order does not leave on its own.
-pub fn is_settled(status: &str) -> bool {
-    matches!(status, "CONFIRMED" | "CANCELLED")
-}
-
-type Waiting = Arc<Mutex<HashMap<String, oneshot::Sender<Result<String, RequestError>>>>>;
+type Waiting = Arc<Mutex<HashMap<String, oneshot::Sender<Result<OrderStatus, RequestError>>>>>;
 
 /// One WebSocket with any number of order subscriptions on it.
 #[derive(Debug)]
@@ -41,7 +39,7 @@ pub struct OrderWatcher {
 #[derive(Debug)]
 pub struct Watch {
     pub id: String,
-    settled: oneshot::Receiver<Result<String, RequestError>>,
+    settled: oneshot::Receiver<Result<OrderStatus, RequestError>>,
 }
 
 impl OrderWatcher {
@@ -109,7 +107,7 @@ impl OrderWatcher {
     }
 
     /// Waits up to `timeout` for the order to settle, and returns its final status.
-    pub async fn settled(&self, watch: Watch, timeout: Duration) -> Result<String, RequestError> {
+    pub async fn settled(&self, watch: Watch, timeout: Duration) -> Result<OrderStatus, RequestError> {
         let id = watch.id.clone();
         match tokio::time::timeout(timeout, watch.settled).await {
             Ok(Ok(result)) => result,
@@ -136,9 +134,11 @@ fn handle(message: &Value, waiting: &Waiting, outgoing: &mpsc::UnboundedSender<M
             return;
         }
         Some("next") => match crate::graphql::data_of(message["payload"].clone()) {
-            Ok(data) => match data["orderStatusChanged"]["to"].as_str() {
-                Some(status) if is_settled(status) => Ok(status.to_owned()),
-                _ => return,
+            Ok(data) => match data["orderStatusChanged"]["to"].as_str().map(str::parse::<OrderStatus>) {
+                Some(Ok(status)) if status.is_settled() => Ok(status),
+                Some(Ok(_)) => return,
+                Some(Err(unknown)) => Err(RequestError::Unexpected(format!("orderStatusChanged.to {unknown}"))),
+                None => Err(RequestError::Unexpected(format!("no orderStatusChanged.to in {data}"))),
             },
             Err(error) => Err(error),
         },

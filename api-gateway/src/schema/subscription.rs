@@ -1,10 +1,12 @@
 //! Subscriptions, over WebSocket at `/graphql/ws`: order status and stock changes as the
-//! services publish them.
+//! services publish them. Each first sends the current state (read after listening began, so
+//! nothing between the two is missed): a client that subscribes just after its order settled
+//! learns it at once, and the first event tells any client that the subscription is live.
 
 use async_graphql::{Context, ID, Result, SimpleObject, Subscription};
 use events::payloads::{OrderStatusChanged, ProductStockUpdated};
 use futures::{Stream, StreamExt as _};
-use proto::order::GetOrderRequest;
+use proto::{order::GetOrderRequest, product::GetProductRequest};
 use std::sync::Arc;
 
 use tokio::sync::broadcast;
@@ -23,7 +25,8 @@ use crate::{
 #[derive(Debug, Default)]
 pub struct SubscriptionRoot;
 
-/// An order moved in its status machine.
+/// An order moved in its status machine. The first event of a subscription is the order's
+/// status when it began, with `from` equal to `to`.
 #[derive(Debug, Clone, SimpleObject)]
 pub struct OrderStatusEvent {
     pub order_id: ID,
@@ -34,14 +37,15 @@ pub struct OrderStatusEvent {
     pub reason: Option<String>,
 }
 
-/// A product's stock changed.
+/// A product's stock changed. The first event of a subscription is the stock when it began,
+/// with the reason `current`.
 #[derive(Debug, Clone, SimpleObject)]
 pub struct StockEvent {
     pub product_id: ID,
     pub stock: i32,
     /// Positive when stock came back, negative when it was taken; null when an admin set it.
     pub delta: Option<i32>,
-    /// `reserved`, `released` or `set`.
+    /// `reserved`, `released` or `set`; `current` for the first event.
     pub reason: String,
     pub order_id: Option<ID>,
 }
@@ -66,13 +70,20 @@ impl SubscriptionRoot {
         if !viewer.is_admin() && order.user_id != viewer.user_id {
             return Err(errors::forbidden("you may only follow your own orders"));
         }
+        let current = OrderStatusEvent {
+            order_id: ID(order.id),
+            user_id: ID(order.user_id),
+            from: order.status.clone(),
+            to: order.status,
+            reason: Some(order.status_reason).filter(|reason| !reason.is_empty()),
+        };
         let wanted = order_id.0;
-        Ok(followed(events, slot, move |event: &OrderStatusChanged| {
+        Ok(current_then(current, events, slot, move |event: &OrderStatusChanged| {
             (event.order_id == wanted).then(|| OrderStatusEvent {
                 order_id: ID(event.order_id.clone()),
                 user_id: ID(event.user_id.clone()),
-                from: event.from.clone(),
-                to: event.to.clone(),
+                from: event.from.to_string(),
+                to: event.to.to_string(),
                 reason: event.reason.clone(),
             })
         }))
@@ -87,8 +98,21 @@ impl SubscriptionRoot {
         let feed = feed(ctx)?;
         let slot = slot(ctx)?;
         let events = feed.follow_stock(&product_id.0).await.map_err(unavailable)?;
+        // From product-service, not the gateway's cache: the cache may not have seen the
+        // changes published before listening began.
+        let request = GetProductRequest { id: product_id.0.clone() };
+        let mut products = backends(ctx).products.clone();
+        let product = call_optional("product-service", "GetProduct", products.get_product(request)).await?;
+        let product = product.ok_or_else(|| errors::with_code("product not found", errors::code::NOT_FOUND))?;
+        let current = StockEvent {
+            product_id: ID(product.id),
+            stock: product.stock,
+            delta: None,
+            reason: CURRENT.to_owned(),
+            order_id: None,
+        };
         let wanted = product_id.0;
-        Ok(followed(events, slot, move |event: &ProductStockUpdated| {
+        Ok(current_then(current, events, slot, move |event: &ProductStockUpdated| {
             (event.product_id == wanted).then(|| StockEvent {
                 product_id: ID(event.product_id.clone()),
                 stock: i32::try_from(event.stock).unwrap_or(i32::MAX),
@@ -98,6 +122,19 @@ impl SubscriptionRoot {
             })
         }))
     }
+}
+
+/// The reason of a stock subscription's first event.
+const CURRENT: &str = "current";
+
+/// `current`, then what [`followed`] streams.
+fn current_then<T: Send + Sync + 'static, E: Send + 'static>(
+    current: E,
+    receiver: broadcast::Receiver<Arc<T>>,
+    slot: Option<Slot>,
+    pick: impl Fn(&T) -> Option<E> + Send + 'static,
+) -> impl Stream<Item = Result<E>> {
+    futures::stream::once(futures::future::ready(Ok(current))).chain(followed(receiver, slot, pick))
 }
 
 /// The events of `receiver` that `pick` keeps, as a subscription streams them. A subscription

@@ -112,9 +112,7 @@ async fn an_order_is_confirmed_through_the_saga_and_cancelling_releases_its_stoc
     // Follow the lamp's stock; an admin's edit shows when the subscription is live.
     let stock_query = "subscription($id: ID!) { productStockChanged(productId: $id) { stock delta reason orderId } }";
     let mut stock_events = subscribe(&system.gateway.url(), None, stock_query, json!({ "id": lamp })).await;
-    wait_until_live(&system, &admin, &lamp, &mut stock_events).await;
-    // Drain echoes of repeated edits.
-    while stock_events.next(Duration::from_millis(300)).await.is_some() {}
+    assert_eq!(wait_until_live(&mut stock_events).await, 5);
 
     let placed = Instant::now();
     let order = system.ok(CREATE_ORDER, json!({ "user": user, "p": lamp, "q": 2 }), Some(&token)).await;
@@ -162,7 +160,11 @@ async fn an_order_is_confirmed_through_the_saga_and_cancelling_releases_its_stoc
     // The customer follows the order and cancels it: the change arrives on the subscription,
     // and the stock comes back (compensation).
     let mut order_events = subscribe(&system.gateway.url(), Some(&token), order_query, json!({ "id": id })).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let current = order_events.next(Duration::from_secs(10)).await.expect("the order's current status first");
+    assert_eq!(
+        current["data"]["orderStatusChanged"],
+        json!({ "orderId": id, "from": "CONFIRMED", "to": "CONFIRMED", "reason": null })
+    );
     let cancel = r#"mutation($id: ID!) { updateOrderStatus(id: $id, status: "CANCELLED") { status } }"#;
     system.ok(cancel, json!({ "id": id }), Some(&token)).await;
     let change = order_events.next(Duration::from_secs(10)).await.expect("a status event on the subscription");
@@ -173,22 +175,13 @@ async fn an_order_is_confirmed_through_the_saga_and_cancelling_releases_its_stoc
     assert_stock_settles(&system, &lamp, 4, "the cancelled order's stock was released").await;
 }
 
-/// Sets the product's stock until the stock subscription shows it: the subscription is live.
-pub async fn wait_until_live(
-    system: &impl GatewayClient,
-    admin: &str,
-    product: &str,
-    events: &mut crate::ws::Subscription,
-) {
-    let set_stock = "mutation($id: ID!) { updateProduct(id: $id, stock: 5) { stock } }";
-    for _ in 0..20 {
-        system.ok(set_stock, json!({ "id": product }), Some(admin)).await;
-        if let Some(event) = events.next(Duration::from_millis(500)).await {
-            assert_eq!(event["data"]["productStockChanged"]["reason"], "set", "{event}");
-            return;
-        }
-    }
-    panic!("the stock subscription never delivered");
+/// Awaits a stock subscription's first event, the stock when it began: from then on the
+/// subscription is live. Returns that stock.
+pub async fn wait_until_live(events: &mut crate::ws::Subscription) -> i64 {
+    let first = events.next(Duration::from_secs(10)).await.expect("the subscription's first event");
+    let change = &first["data"]["productStockChanged"];
+    assert_eq!(change["reason"], "current", "{first}");
+    change["stock"].as_i64().expect("the stock")
 }
 
 /// librdkafka reports its counters once a second; this is long enough for a new reading.
@@ -208,7 +201,7 @@ async fn the_subscription_feed_reads_the_broker_only_while_someone_subscribes() 
 
     for round in 1..=2 {
         let mut events = subscribe(&system.gateway.url(), None, stock_query, json!({ "id": lamp })).await;
-        wait_until_live(&system, &admin, &lamp, &mut events).await;
+        wait_until_live(&mut events).await;
         drop(events);
         // The feed stops once the idle time has passed with nobody listening.
         tokio::time::sleep(STATISTICS_DELAY * 2).await;

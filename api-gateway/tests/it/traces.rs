@@ -43,7 +43,7 @@ async fn one_order_is_one_trace_across_every_service_and_every_kafka_hop() {
         json!({ "id": lamp }),
     )
     .await;
-    wait_until_live(&system, &admin, &lamp, &mut stock).await;
+    wait_until_live(&mut stock).await;
 
     let order = system
         .http
