@@ -3,6 +3,7 @@
 
 use async_graphql::{Error, ErrorExtensions as _};
 use tonic::{Code, Status};
+use tonic_types::StatusExt as _;
 
 /// `extensions.code` values.
 pub mod code {
@@ -22,14 +23,16 @@ pub mod code {
     pub const INTERNAL: &str = "INTERNAL_SERVER_ERROR";
 }
 
-/// Maps a backend's answer. `INVALID_ARGUMENT` messages start with the field name
-/// (`items[1].quantity: must be positive`), which becomes `extensions.field`.
+/// Maps a backend's answer. The field an `INVALID_ARGUMENT` is about (`items[1].quantity`),
+/// sent as a `google.rpc.BadRequest` detail, becomes `extensions.field`.
 pub fn from_status(service: &str, status: Status) -> Error {
     match status.code() {
         Code::InvalidArgument => {
-            let message = status.message();
-            let field = message.split_once(": ").map(|(field, _)| field.to_owned());
-            let error = Error::new(message).extend_with(|_, ext| ext.set("code", code::BAD_USER_INPUT));
+            let field = status
+                .get_details_bad_request()
+                .and_then(|details| details.field_violations.into_iter().next())
+                .map(|violation| violation.field);
+            let error = Error::new(status.message()).extend_with(|_, ext| ext.set("code", code::BAD_USER_INPUT));
             match field {
                 Some(field) => error.extend_with(|_, ext| ext.set("field", field.as_str())),
                 None => error,
@@ -102,4 +105,36 @@ pub fn unauthenticated(message: &str) -> Error {
 
 pub fn forbidden(message: &str) -> Error {
     with_code(message, code::FORBIDDEN)
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic_types::ErrorDetails;
+
+    use super::*;
+
+    fn extension(error: &Error, name: &str) -> Option<String> {
+        let value = error.extensions.as_ref()?.get(name)?;
+        match value {
+            async_graphql::Value::String(text) => Some(text.clone()),
+            other => Some(other.to_string()),
+        }
+    }
+
+    #[test]
+    fn the_field_of_an_invalid_argument_comes_from_its_bad_request_detail() {
+        let details = ErrorDetails::with_bad_request_violation("items[1].quantity", "must be positive");
+        let status = Status::with_error_details(Code::InvalidArgument, "quantity must be positive", details);
+        let error = from_status("order-service", status);
+        assert_eq!(error.message, "quantity must be positive");
+        assert_eq!(extension(&error, "code").as_deref(), Some(code::BAD_USER_INPUT));
+        assert_eq!(extension(&error, "field").as_deref(), Some("items[1].quantity"));
+    }
+
+    #[test]
+    fn a_message_is_not_parsed_for_a_field() {
+        let error = from_status("order-service", Status::invalid_argument("note: not a field name"));
+        assert_eq!(extension(&error, "code").as_deref(), Some(code::BAD_USER_INPUT));
+        assert_eq!(extension(&error, "field"), None);
+    }
 }

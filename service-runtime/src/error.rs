@@ -5,6 +5,7 @@
 //! reaches a client.
 
 use tonic::Status;
+use tonic_types::{ErrorDetails, StatusExt as _};
 
 /// `error` and every cause under it, joined by `: `, for a one-line message that does not hide
 /// what went wrong (a [`ServiceError::Internal`] shows only "internal error" on its own).
@@ -76,7 +77,12 @@ impl From<sqlx::Error> for ServiceError {
 impl From<ServiceError> for Status {
     fn from(error: ServiceError) -> Self {
         match error {
-            ServiceError::InvalidArgument { .. } => Status::invalid_argument(error.to_string()),
+            // The field also travels as a `google.rpc.BadRequest` detail, for callers (the
+            // gateway) to read without parsing the message written for people.
+            ServiceError::InvalidArgument { ref field, ref problem } => {
+                let details = ErrorDetails::with_bad_request_violation(field.as_str(), problem.as_str());
+                Status::with_error_details(tonic::Code::InvalidArgument, error.to_string(), details)
+            }
             ServiceError::NotFound { .. } => Status::not_found(error.to_string()),
             ServiceError::AlreadyExists(message) => Status::already_exists(message),
             ServiceError::FailedPrecondition(message) => Status::failed_precondition(message),
@@ -139,5 +145,11 @@ mod tests {
         let status = Status::from(ServiceError::invalid("items[1].quantity", "must be positive"));
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
         assert_eq!(status.message(), "items[1].quantity: must be positive");
+        let violations = status.get_details_bad_request().expect("a BadRequest detail").field_violations;
+        assert_eq!(violations.len(), 1);
+        assert_eq!(
+            (violations[0].field.as_str(), violations[0].description.as_str()),
+            ("items[1].quantity", "must be positive")
+        );
     }
 }
