@@ -73,11 +73,17 @@ impl GrpcServer {
         for name in service_names {
             health.set_service_status(*name, ServingStatus::Serving).await;
         }
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
-        let routes = routes.add_service(health_service).add_service(reflection);
+        // Reflection in both versions: grpcurl and most tools speak `v1`, but Python's
+        // grpcio-reflection, older grpcurl builds and several GUI clients still ask `v1alpha`.
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let routes = routes
+            .add_service(health_service)
+            .add_service(reflection().build_v1()?)
+            .add_service(reflection().build_v1alpha()?);
         Ok(Self {
             listener,
             local_addr,
