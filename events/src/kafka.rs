@@ -231,10 +231,17 @@ impl KafkaArgs {
 }
 
 /// Creates every topic (and its dead-letter topic) that does not exist yet. The embedded broker
-/// does not create topics on first use, so every service does this at start.
+/// does not create topics on first use, so every service does this at start. It asks for the
+/// topics that exist first and creates only the others: a broker logs each refused creation as
+/// an error, and a normal start should not greet its operator with a screen of them.
 pub async fn ensure_topics(kafka: &KafkaArgs) -> anyhow::Result<()> {
+    let existing = existing_topics(kafka).await?;
+    let names: Vec<String> =
+        crate::topics::all_with_dead_letters().into_iter().filter(|name| !existing.contains(name)).collect();
+    if names.is_empty() {
+        return Ok(());
+    }
     let admin: AdminClient<DefaultClientContext> = kafka.client_config().create()?;
-    let names = crate::topics::all_with_dead_letters();
     let topics: Vec<NewTopic<'_>> = names
         .iter()
         .map(|name| {
@@ -250,6 +257,27 @@ pub async fn ensure_topics(kafka: &KafkaArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The names of the topics the broker has.
+async fn existing_topics(kafka: &KafkaArgs) -> anyhow::Result<Vec<String>> {
+    let config = kafka.client_config();
+    // librdkafka's metadata request blocks its caller for up to the timeout when the broker is
+    // down. On a thread of its own, not the runtime's blocking pool: a shutdown meanwhile stops
+    // waiting for the answer at once, while the runtime would wait for a pool thread to finish.
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new().name("topic-metadata".to_owned()).spawn(move || {
+        let ask = || -> anyhow::Result<Vec<String>> {
+            let admin: AdminClient<DefaultClientContext> = config.create()?;
+            let metadata = admin.inner().fetch_metadata(None, METADATA_TIMEOUT)?;
+            Ok(metadata.topics().iter().map(|topic| topic.name().to_owned()).collect())
+        };
+        let _receiver_gone = answer.send(ask());
+    })?;
+    answered.await?
+}
+
+/// How long asking the broker which topics exist may take.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Retries [`ensure_topics`] until the broker answers or `cancel` fires; true when done.
 pub async fn ensure_topics_with_retry(kafka: &KafkaArgs, cancel: &tokio_util::sync::CancellationToken) -> bool {

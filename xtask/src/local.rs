@@ -189,10 +189,16 @@ pub fn start(args: &StartArgs) -> anyhow::Result<ExitCode> {
     };
     let broker = crate::setup::broker(&root)?;
 
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let mut started = Vec::new();
     for process in &PROCESSES {
         let spawned = if process.name == "broker" {
-            spawn_supervised_broker(&broker, &settings)
+            spawn_supervised_broker(&broker, &settings).and_then(|broker| {
+                // The topics exist before any service starts: four processes creating them at
+                // once would each be refused some, and the broker logs every refusal as an error.
+                runtime.block_on(create_topics(LOCAL_PORTS[0]))?;
+                Ok(broker)
+            })
         } else {
             spawn(process, &target.join(process.name), &settings)
         };
@@ -209,7 +215,6 @@ pub fn start(args: &StartArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     for (process, record) in PROCESSES.iter().zip(&started) {
         if let Err(error) = runtime.block_on(wait_until_healthy(process, record.port, Duration::from_millis(200))) {
             eprintln!("{} did not become healthy: {error:#}\n--- {} ---", process.name, record.log.display());
@@ -368,6 +373,18 @@ fn spawn_supervised_broker(broker: &Path, settings: &Settings) -> anyhow::Result
 /// Where the broker's supervisor says what it is doing.
 fn supervisor_state_path() -> PathBuf {
     workspace_root().join(".dev").join("broker-supervisor")
+}
+
+/// Waits for the broker on `port`, then creates the topics the services use.
+async fn create_topics(port: u16) -> anyhow::Result<()> {
+    wait_until_healthy(&PROCESSES[0], port, Duration::from_millis(100)).await?;
+    let kafka = events::KafkaArgs::at(format!("127.0.0.1:{port}"));
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let deadline = Duration::from_secs(60);
+    match tokio::time::timeout(deadline, events::kafka::ensure_topics_with_retry(&kafka, &cancel)).await {
+        Ok(true) => Ok(()),
+        _ => anyhow::bail!("the broker did not create the topics within {} s", deadline.as_secs()),
+    }
 }
 
 /// Checks `process` on `port` every `interval` until it is healthy (60 s at most).

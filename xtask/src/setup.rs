@@ -124,8 +124,10 @@ fn succeeds(command: &mut Command) -> bool {
     command.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|status| status.success())
 }
 
-/// The embedded broker, pinned: tansu with SQLite storage.
-const TANSU: (&str, &str, &str) = ("tansu", "0.6.0", "dynostore,libsql");
+/// The embedded broker, pinned: tansu with SQLite storage (`libsql`), the only engine the local
+/// run and the tests use. Building its object-store engine too (`dynostore`) as before pulled a
+/// cloud-storage stack for nothing.
+const TANSU: (&str, &str, &str) = ("tansu", "0.6.0", "libsql");
 
 /// Builds the broker from crates.io into `.dev/tools/bin/tansu` once (it takes minutes), and
 /// returns its path. `TANSU_BIN` points at another build instead.
