@@ -9,44 +9,108 @@ use axum::{
 };
 
 /// The GraphiQL page.
-pub async fn page() -> Html<String> {
-    Html(page_html())
+pub async fn page() -> Html<&'static str> {
+    Html(PAGE)
 }
 
+/// Where the page loads GraphiQL and React from: this server when the files are embedded,
+/// otherwise a CDN serving the same pinned versions.
 #[cfg(graphiql_assets)]
-fn page_html() -> String {
-    OFFLINE_PAGE.to_owned()
+macro_rules! asset_url {
+    ($file:literal) => {
+        concat!("/graphiql/", $file)
+    };
 }
-
 #[cfg(not(graphiql_assets))]
-fn page_html() -> String {
-    async_graphql::http::GraphiQLSource::build().endpoint("/graphql").title("API gateway").finish()
+macro_rules! asset_url {
+    ("react.production.min.js") => {
+        "https://unpkg.com/react@18.3.1/umd/react.production.min.js"
+    };
+    ("react-dom.production.min.js") => {
+        "https://unpkg.com/react-dom@18.3.1/umd/react-dom.production.min.js"
+    };
+    ("graphiql.min.js") => {
+        "https://unpkg.com/graphiql@3.8.3/graphiql.min.js"
+    };
+    ("graphiql.min.css") => {
+        "https://unpkg.com/graphiql@3.8.3/graphiql.min.css"
+    };
 }
 
-/// A page that loads everything from `/graphiql/…` on this server.
-#[cfg(graphiql_assets)]
-const OFFLINE_PAGE: &str = r#"<!doctype html>
+/// The operations in the editor when GraphiQL opens (a literal, so the page is one constant).
+macro_rules! example {
+    () => {
+        r#"# Run an operation with the play button (it asks which one).
+# Reading the catalog needs no token.
+query Products {
+  products(page: 1, limit: 10) {
+    id
+    name
+    price
+    stock
+    category
+  }
+}
+
+# Log in as the admin `cargo xtask start` creates, then put the token in the Headers
+# tab as {"Authorization": "Bearer <token>"} to create products or place orders.
+mutation Login {
+  login(email: "admin@example.com", password: "admin-password") {
+    token
+    expiresAt
+  }
+}
+"#
+    };
+}
+
+/// What the editor holds when GraphiQL opens: operations that run as they are, so a newcomer
+/// sees data at the first click instead of GraphiQL's generic welcome text.
+pub const EXAMPLE_OPERATIONS: &str = example!();
+
+/// The page, with the example operations in the editor and subscriptions over `/graphql/ws`.
+const PAGE: &str = concat!(
+    r#"<!doctype html>
 <html lang="en">
   <head>
     <meta charset="utf-8">
     <meta name="viewport" content="width=device-width, initial-scale=1">
     <title>API gateway · GraphiQL</title>
     <style>body { margin: 0; height: 100vh; } #graphiql { height: 100vh; }</style>
-    <link rel="stylesheet" href="/graphiql/graphiql.min.css">
+    <link rel="stylesheet" href=""#,
+    asset_url!("graphiql.min.css"),
+    r#"">
   </head>
   <body>
     <div id="graphiql">Loading GraphiQL…</div>
-    <script src="/graphiql/react.production.min.js"></script>
-    <script src="/graphiql/react-dom.production.min.js"></script>
-    <script src="/graphiql/graphiql.min.js"></script>
+    <script type="text/plain" id="example">"#,
+    // Plain text inside a script element the browser does not run: it needs no escaping as
+    // long as it never contains `</script`.
+    example!(),
+    r#"</script>
+    <script src=""#,
+    asset_url!("react.production.min.js"),
+    r#""></script>
+    <script src=""#,
+    asset_url!("react-dom.production.min.js"),
+    r#""></script>
+    <script src=""#,
+    asset_url!("graphiql.min.js"),
+    r#""></script>
     <script>
-      const fetcher = GraphiQL.createFetcher({ url: "/graphql" });
+      const wsScheme = location.protocol === "https:" ? "wss:" : "ws:";
+      const fetcher = GraphiQL.createFetcher({
+        url: "/graphql",
+        subscriptionUrl: `${wsScheme}//${location.host}/graphql/ws`,
+      });
+      const defaultQuery = document.getElementById("example").textContent;
       ReactDOM.createRoot(document.getElementById("graphiql"))
-        .render(React.createElement(GraphiQL, { fetcher, defaultEditorToolsVisibility: true }));
+        .render(React.createElement(GraphiQL, { fetcher, defaultQuery, defaultEditorToolsVisibility: true }));
     </script>
   </body>
 </html>
-"#;
+"#
+);
 
 /// `GET /graphiql/{file}`: one of the embedded assets.
 pub async fn asset(Path(file): Path<String>) -> Response {

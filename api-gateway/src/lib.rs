@@ -15,7 +15,7 @@ mod feed;
 mod followers;
 #[doc(hidden)]
 pub mod fuzzing;
-mod graphiql;
+pub mod graphiql;
 mod graphql_http;
 mod http;
 mod operation_shape;

@@ -1,5 +1,6 @@
-//! GraphiQL in a real browser: headless Chromium loads the page from the gateway, a query is
-//! typed into the editor and run, and the result pane shows data from the services.
+//! GraphiQL in a real browser: headless Chromium loads the page from the gateway, which opens
+//! with the example operations; a query is typed into the editor and run, and the result pane
+//! shows data from the services.
 
 use std::time::{Duration, Instant};
 
@@ -54,14 +55,15 @@ fn run_query_in_graphiql(url: &str, query: &str) -> anyhow::Result<String> {
     tab.navigate_to(url)?.wait_until_navigated()?;
 
     let editor = tab.wait_for_element(".graphiql-query-editor .CodeMirror")?;
+    let example = editor_text(&tab)?;
+    anyhow::ensure!(
+        example.trim() == api_gateway::graphiql::EXAMPLE_OPERATIONS.trim(),
+        "GraphiQL opens with the example operations, not {example:?}"
+    );
     editor.click()?;
     select_all_and_delete(&tab)?;
     tab.type_str(query)?;
-    let typed = tab
-        .evaluate("document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.getValue()", false)?
-        .value
-        .and_then(|value| value.as_str().map(str::to_owned))
-        .unwrap_or_default();
+    let typed = editor_text(&tab)?;
     anyhow::ensure!(typed.trim() == query, "the editor holds {typed:?}");
 
     tab.wait_for_element(".graphiql-execute-button")?.click()?;
@@ -106,4 +108,13 @@ fn select_all_and_delete(tab: &headless_chrome::Tab) -> anyhow::Result<()> {
     tab.call_method(key(KeyDown, "Backspace", "Backspace", 8, 0))?;
     tab.call_method(key(KeyUp, "Backspace", "Backspace", 8, 0))?;
     Ok(())
+}
+
+/// What GraphiQL's query editor holds.
+fn editor_text(tab: &headless_chrome::Tab) -> anyhow::Result<String> {
+    Ok(tab
+        .evaluate("document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.getValue()", false)?
+        .value
+        .and_then(|value| value.as_str().map(str::to_owned))
+        .unwrap_or_default())
 }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::helpers::spawn_system;
+use crate::helpers::spawn_system_with_broker;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readme_examples_work_as_printed() {
@@ -12,7 +12,8 @@ async fn the_readme_examples_work_as_printed() {
     let end = readme.find("<!-- examples:end -->").expect("examples:end marker");
     let block: Vec<&str> = readme[start..end].lines().skip(1).filter(|line| !line.starts_with("```")).collect();
 
-    let system = spawn_system().await;
+    // With the broker, as `cargo xtask start` runs it: the block waits for the saga.
+    let system = spawn_system_with_broker(&[]).await;
     // The README talks to the local run on :3000; this system listens on a free port instead.
     let script = block.join("\n").replace("http://localhost:3000", &system.gateway.url());
     let output = tokio::process::Command::new("bash")
@@ -34,4 +35,5 @@ async fn the_readme_examples_work_as_printed() {
     }
     assert_eq!(responses[3]["data"]["createOrder"]["totalAmount"], 1999.98);
     assert_eq!(responses[4]["data"]["userOrders"][0]["items"][0]["product"]["name"], "Laptop");
+    assert_eq!(responses[4]["data"]["userOrders"][0]["status"], "CONFIRMED", "the block waits for the saga");
 }
