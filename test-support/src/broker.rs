@@ -10,6 +10,8 @@ use std::{
 
 use anyhow::{Context as _, bail};
 
+use crate::stop::StopSignal;
+
 /// The variable naming the broker binary; `cargo xtask` builds it into `.dev/tools/bin/tansu`.
 pub const TANSU_BIN_ENV: &str = "TANSU_BIN";
 
@@ -115,16 +117,10 @@ impl BrokerProcess {
 
     /// Stops the broker by pid. It shuts down on SIGINT (not SIGTERM).
     pub fn stop(mut self) -> anyhow::Result<()> {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-INT", &pid]).status()?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.child.try_wait()?.is_none() {
-            if Instant::now() > deadline {
-                self.child.kill()?;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let child = &mut self.child;
+        crate::stop::stop_pid(child.id(), StopSignal::Int, Duration::from_secs(10), || {
+            matches!(child.try_wait(), Ok(Some(_)))
+        });
         self.child.wait()?;
         Ok(())
     }

@@ -3,7 +3,7 @@
 //! - [`PostgresServer`]: a throwaway PostgreSQL cluster in a temporary directory. The test
 //!   command starts one for the whole run and exports [`POSTGRES_URL_ENV`].
 //! - [`TestStorage`]: a service's database for one test — SQLite files in a temporary
-//!   directory, or a fresh PostgreSQL database — chosen by [`Backend`]; [`backend_tests!`]
+//!   directory, or a fresh PostgreSQL database — chosen by [`DatabaseKind`]; [`backend_tests!`]
 //!   runs a test body once on each.
 //! - [`ServiceProcess`]: a service's real binary, started with env settings and stopped by pid.
 //! - [`grpc`]: the health and reflection checks every service must pass; [`OtlpReceiver`]: a
@@ -20,6 +20,7 @@ pub mod grpc;
 mod otlp;
 mod postgres;
 mod process;
+pub mod stop;
 mod storage;
 mod system;
 mod tls;
@@ -31,6 +32,6 @@ pub use postgres::{OutboxCount, POSTGRES_URL_ENV, PostgresServer, TestDatabase, 
 pub use process::{
     ServiceProcess, assert_serves_until_sigterm, expect_startup_failure, run_health_check, workspace_binary,
 };
-pub use storage::{Backend, TestStorage};
+pub use storage::{DatabaseKind, TestStorage};
 pub use system::{ADMIN_EMAIL, ADMIN_PASSWORD, ScaledSystem, SystemProcesses};
 pub use tls::TestCertificates;

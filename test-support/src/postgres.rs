@@ -10,6 +10,8 @@ use std::{
 use anyhow::{Context as _, bail};
 use sqlx::{Connection as _, Executor as _, PgConnection};
 
+use crate::stop::StopSignal;
+
 /// The variable through which the test command shares its server with every test process.
 pub const POSTGRES_URL_ENV: &str = "TEST_POSTGRES_URL";
 
@@ -103,16 +105,10 @@ impl PostgresServer {
 impl Drop for PostgresServer {
     fn drop(&mut self) {
         // SIGINT is PostgreSQL's "fast shutdown": it ends sessions and exits cleanly.
-        let pid = self.child.id().to_string();
-        let interrupted = Command::new("kill").args(["-INT", &pid]).status().is_ok_and(|status| status.success());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while interrupted && Instant::now() < deadline {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
+        let child = &mut self.child;
+        crate::stop::stop_pid(child.id(), StopSignal::Int, Duration::from_secs(10), || {
+            matches!(child.try_wait(), Ok(Some(_)))
+        });
         let _ = self.child.wait();
     }
 }

@@ -6,7 +6,7 @@ use crate::{TestDatabase, postgres_database};
 
 /// Which database a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
+pub enum DatabaseKind {
     Sqlite,
     Postgres,
 }
@@ -20,12 +20,12 @@ pub struct TestStorage {
 }
 
 impl TestStorage {
-    /// A temporary directory, plus a fresh PostgreSQL database for [`Backend::Postgres`].
-    pub async fn new(backend: Backend) -> anyhow::Result<Self> {
+    /// A temporary directory, plus a fresh PostgreSQL database for [`DatabaseKind::Postgres`].
+    pub async fn new(backend: DatabaseKind) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("service-test-").tempdir()?;
         let postgres = match backend {
-            Backend::Sqlite => None,
-            Backend::Postgres => Some(postgres_database().await?),
+            DatabaseKind::Sqlite => None,
+            DatabaseKind::Postgres => Some(postgres_database().await?),
         };
         Ok(Self { dir, postgres })
     }
@@ -44,7 +44,7 @@ impl TestStorage {
     }
 }
 
-/// Generates, for each named `async fn name(backend: Backend)`, a module `name` with two tests,
+/// Generates, for each named `async fn name(backend: DatabaseKind)`, a module `name` with two tests,
 /// `sqlite` and `postgres`, so every storage-touching test runs on both databases.
 #[macro_export]
 macro_rules! backend_tests {
@@ -53,12 +53,12 @@ macro_rules! backend_tests {
             mod $name {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    super::$name($crate::Backend::Sqlite).await
+                    super::$name($crate::DatabaseKind::Sqlite).await
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
-                    super::$name($crate::Backend::Postgres).await
+                    super::$name($crate::DatabaseKind::Postgres).await
                 }
             }
         )+

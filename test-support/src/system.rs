@@ -11,7 +11,7 @@ pub const ADMIN_PASSWORD: &str = "admin-password";
 const JWT_SECRET: &str = "test-secret-test-secret-test-secret!";
 
 /// A backend service's process with the storage it keeps across restarts (not to be confused
-/// with [`crate::Backend`], the database a test runs on).
+/// with [`crate::DatabaseKind`], the database a test runs on).
 #[derive(Debug)]
 pub struct BackendProcess {
     pub name: &'static str,
@@ -70,10 +70,10 @@ pub struct SystemProcesses {
 
 /// A service's database on `backend`: a fresh PostgreSQL database (kept alive by the returned
 /// guard), or an empty `DATABASE_URL`, which means SQLite in the service's `DATA_DIR`.
-async fn database_for(backend: crate::Backend) -> anyhow::Result<(Option<TestDatabase>, String)> {
+async fn database_for(backend: crate::DatabaseKind) -> anyhow::Result<(Option<TestDatabase>, String)> {
     Ok(match backend {
-        crate::Backend::Sqlite => (None, String::new()),
-        crate::Backend::Postgres => {
+        crate::DatabaseKind::Sqlite => (None, String::new()),
+        crate::DatabaseKind::Postgres => {
             let database = crate::postgres_database().await?;
             let url = database.url.clone();
             (Some(database), url)
@@ -85,7 +85,7 @@ impl SystemProcesses {
     /// Starts the services on `backend`'s databases, then the gateway with `gateway_envs`
     /// added; with `with_broker`, a fresh broker first, so events flow and the saga runs.
     pub async fn start(
-        backend: crate::Backend,
+        backend: crate::DatabaseKind,
         gateway_envs: &[(&str, &str)],
         with_broker: bool,
     ) -> anyhow::Result<Self> {
@@ -95,7 +95,7 @@ impl SystemProcesses {
     /// Like [`SystemProcesses::start`], with extra settings for order-service too (the saga's
     /// backpressure bounds, say).
     pub async fn start_with(
-        backend: crate::Backend,
+        backend: crate::DatabaseKind,
         gateway_envs: &[(&str, &str)],
         order_envs: &[(&'static str, &str)],
         with_broker: bool,
@@ -106,7 +106,7 @@ impl SystemProcesses {
     /// Like [`SystemProcesses::start_with`], with `common_envs` given to every process (where
     /// to export traces, say).
     pub async fn start_everywhere(
-        backend: crate::Backend,
+        backend: crate::DatabaseKind,
         gateway_envs: &[(&str, &str)],
         order_envs: &[(&'static str, &str)],
         common_envs: &[(&'static str, String)],
@@ -150,8 +150,13 @@ impl ScaledSystem {
         gateway_envs: &[(&str, &str)],
         order_envs: &[(&'static str, &str)],
     ) -> anyhow::Result<Self> {
-        let layout =
-            Layout { backend: crate::Backend::Postgres, replicas, gateways, with_broker: true, common: Vec::new() };
+        let layout = Layout {
+            backend: crate::DatabaseKind::Postgres,
+            replicas,
+            gateways,
+            with_broker: true,
+            common: Vec::new(),
+        };
         layout.start(gateway_envs, order_envs).await
     }
 
@@ -163,7 +168,7 @@ impl ScaledSystem {
 
 /// How many of each process to start, and on what.
 struct Layout {
-    backend: crate::Backend,
+    backend: crate::DatabaseKind,
     replicas: usize,
     gateways: usize,
     with_broker: bool,

@@ -17,6 +17,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
+use test_support::stop::{StopSignal, Stopped, stop_pid};
 
 use crate::workspace_root;
 
@@ -447,17 +448,10 @@ pub fn stop_all(started: &[Started]) {
             continue;
         }
         // The broker shuts down on SIGINT; the services and the gateway on SIGTERM.
-        let signal = if process.name == "broker" { "-INT" } else { "-TERM" };
-        let _ = Command::new("kill").args([signal, &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while process.is_running() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        if process.is_running() {
-            let _ = Command::new("kill").args(["-KILL", &pid]).status();
-            println!("  {:<16} pid {pid:<8} killed after 15 s", process.name);
-        } else {
-            println!("  {:<16} pid {pid:<8} stopped", process.name);
+        let signal = if process.name == "broker" { StopSignal::Int } else { StopSignal::Term };
+        match stop_pid(process.pid, signal, Duration::from_secs(15), || !process.is_running()) {
+            Stopped::Killed => println!("  {:<16} pid {pid:<8} killed after 15 s", process.name),
+            Stopped::Exited => println!("  {:<16} pid {pid:<8} stopped", process.name),
         }
     }
 }

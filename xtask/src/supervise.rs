@@ -13,6 +13,7 @@ use std::{
 };
 
 use anyhow::Context as _;
+use test_support::stop::{StopSignal, stop_pid};
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     signal::unix::{SignalKind, signal},
@@ -155,11 +156,10 @@ fn start_broker(args: &SuperviseArgs) -> anyhow::Result<tokio::process::Child> {
 /// Stops the broker the way it wants to be stopped (it exits on SIGINT, not SIGTERM).
 async fn stop(broker: &mut tokio::process::Child, args: &SuperviseArgs) -> anyhow::Result<()> {
     if let Some(pid) = broker.id() {
-        let _ = std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status();
+        // Blocking: the supervisor has nothing else to do while its broker stops.
+        stop_pid(pid, StopSignal::Int, STOP_TIMEOUT, || matches!(broker.try_wait(), Ok(Some(_))));
     }
-    if tokio::time::timeout(STOP_TIMEOUT, broker.wait()).await.is_err() {
-        let _ = broker.kill().await;
-    }
+    let _ = broker.wait().await;
     let _ = std::fs::remove_file(&args.state);
     Ok(())
 }

@@ -148,7 +148,7 @@ fn uuid_like() -> String {
 /// (which cannot store NUL at all: the same request was an internal error there).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn control_characters_and_overlong_text_are_refused_naming_the_field_on_both_databases() {
-    for backend in [test_support::Backend::Sqlite, test_support::Backend::Postgres] {
+    for backend in [test_support::DatabaseKind::Sqlite, test_support::DatabaseKind::Postgres] {
         let system = crate::helpers::spawn_system_on(backend).await;
         let admin = system.admin_token().await;
         let create_user = "mutation($name: String!) { createUser(name: $name, email: \"zoe@example.com\", password: \"password123\") { name } }";

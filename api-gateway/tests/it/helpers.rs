@@ -33,22 +33,22 @@ pub async fn spawn_system() -> TestSystem {
 
 /// Starts the system with extra gateway settings (limits, timeouts), without a broker.
 pub async fn spawn_system_with(gateway_envs: &[(&str, &str)]) -> TestSystem {
-    start_system(test_support::Backend::Sqlite, gateway_envs, false).await
+    start_system(test_support::DatabaseKind::Sqlite, gateway_envs, false).await
 }
 
 /// Starts the system with every service on `backend`'s databases, without a broker.
-pub async fn spawn_system_on(backend: test_support::Backend) -> TestSystem {
+pub async fn spawn_system_on(backend: test_support::DatabaseKind) -> TestSystem {
     start_system(backend, &[], false).await
 }
 
 /// Starts a broker and the system on it: events flow and the saga runs.
 pub async fn spawn_system_with_broker(gateway_envs: &[(&str, &str)]) -> TestSystem {
-    spawn_system_with_broker_on(test_support::Backend::Sqlite, gateway_envs, &[]).await
+    spawn_system_with_broker_on(test_support::DatabaseKind::Sqlite, gateway_envs, &[]).await
 }
 
 /// Like [`spawn_system_with_broker_and`], with every service on `backend`'s databases.
 pub async fn spawn_system_with_broker_on(
-    backend: test_support::Backend,
+    backend: test_support::DatabaseKind,
     gateway_envs: &[(&str, &str)],
     order_envs: &[(&'static str, &str)],
 ) -> TestSystem {
@@ -62,10 +62,14 @@ pub async fn spawn_system_with_broker_and(
     gateway_envs: &[(&str, &str)],
     order_envs: &[(&'static str, &str)],
 ) -> TestSystem {
-    spawn_system_with_broker_on(test_support::Backend::Sqlite, gateway_envs, order_envs).await
+    spawn_system_with_broker_on(test_support::DatabaseKind::Sqlite, gateway_envs, order_envs).await
 }
 
-async fn start_system(backend: test_support::Backend, gateway_envs: &[(&str, &str)], with_broker: bool) -> TestSystem {
+async fn start_system(
+    backend: test_support::DatabaseKind,
+    gateway_envs: &[(&str, &str)],
+    with_broker: bool,
+) -> TestSystem {
     let processes = SystemProcesses::start(backend, gateway_envs, with_broker).await.expect("start the system");
     TestSystem { processes, http: reqwest::Client::new() }
 }

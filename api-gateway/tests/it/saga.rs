@@ -9,7 +9,7 @@ use std::{
 use futures::StreamExt as _;
 use serde_json::json;
 
-use test_support::Backend;
+use test_support::DatabaseKind;
 
 use crate::{
     helpers::{
@@ -215,17 +215,17 @@ async fn the_subscription_feed_reads_the_broker_only_while_someone_subscribes() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_concurrent_orders_for_fifty_items_confirm_exactly_fifty() {
-    oversell(Backend::Sqlite).await;
+    oversell(DatabaseKind::Sqlite).await;
 }
 
 /// The same on PostgreSQL: the outbox, the relay, the consumers and the conditional
 /// decrements under concurrency, on the other database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_concurrent_orders_for_fifty_items_confirm_exactly_fifty_on_postgres() {
-    oversell(Backend::Postgres).await;
+    oversell(DatabaseKind::Postgres).await;
 }
 
-async fn oversell(backend: Backend) {
+async fn oversell(backend: DatabaseKind) {
     // All 200 at once on purpose: the race for the stock is under test, not order-service's
     // bound on orders in flight (which would refuse most of them at once).
     let system = spawn_system_with_broker_on(backend, &UNLIMITED, &[("MAX_ORDERS_IN_FLIGHT", "0")]).await;

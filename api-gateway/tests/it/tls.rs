@@ -32,10 +32,15 @@ fn client(certificates: &TestCertificates, ca: &str, identity: Option<(&str, &st
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_system_runs_over_mutual_tls_and_every_server_refuses_other_clients() {
     let certificates = TestCertificates::generate().expect("certificates");
-    let processes =
-        SystemProcesses::start_everywhere(test_support::Backend::Sqlite, &[], &[], &certificates.grpc_envs(true), true)
-            .await
-            .expect("start the system");
+    let processes = SystemProcesses::start_everywhere(
+        test_support::DatabaseKind::Sqlite,
+        &[],
+        &[],
+        &certificates.grpc_envs(true),
+        true,
+    )
+    .await
+    .expect("start the system");
     let system = TestSystem::from(processes);
 
     // Logging in, creating a product and placing an order call every service; the order's

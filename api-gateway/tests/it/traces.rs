@@ -28,7 +28,7 @@ async fn one_order_is_one_trace_across_every_service_and_every_kafka_hop() {
         // Export within a fraction of a second rather than the default five.
         ("OTEL_BSP_SCHEDULE_DELAY", "200".to_owned()),
     ];
-    let processes = SystemProcesses::start_everywhere(test_support::Backend::Sqlite, &[], &[], &tracing, true)
+    let processes = SystemProcesses::start_everywhere(test_support::DatabaseKind::Sqlite, &[], &[], &tracing, true)
         .await
         .expect("start the system");
     let mut system = TestSystem::from(processes);

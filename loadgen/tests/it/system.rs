@@ -1,7 +1,7 @@
 //! Every system scenario against the real system (broker, three services, gateway): each runs
 //! clean, so a flow the generator cannot drive shows here, not in the middle of a benchmark.
 
-use test_support::{Backend, SystemProcesses};
+use test_support::{DatabaseKind, SystemProcesses};
 
 use crate::helpers::run_loadgen;
 
@@ -10,7 +10,7 @@ use crate::helpers::run_loadgen;
 fn start_system(with_broker: bool) -> SystemProcesses {
     let limits = [("RATE_LIMIT_PER_SECOND", "1000000"), ("RATE_LIMIT_BURST", "1000000")];
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    runtime.block_on(SystemProcesses::start(Backend::Sqlite, &limits, with_broker)).expect("start the system")
+    runtime.block_on(SystemProcesses::start(DatabaseKind::Sqlite, &limits, with_broker)).expect("start the system")
 }
 
 #[test]
@@ -41,7 +41,7 @@ fn the_overload_scenario_counts_orders_refused_by_backpressure_apart_from_errors
     let limits = [("RATE_LIMIT_PER_SECOND", "1000000"), ("RATE_LIMIT_BURST", "1000000")];
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let system = runtime
-        .block_on(SystemProcesses::start_with(Backend::Sqlite, &limits, &[("SAGA_MAX_PENDING", "3")], true))
+        .block_on(SystemProcesses::start_with(DatabaseKind::Sqlite, &limits, &[("SAGA_MAX_PENDING", "3")], true))
         .expect("start the system");
     let gateway = system.gateway.url();
     let args = |scenario: &'static str| {

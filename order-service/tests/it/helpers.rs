@@ -6,7 +6,7 @@ use proto::{
     user::{CreateUserRequest, user_service_client::UserServiceClient},
 };
 use service_runtime::grpc::RunningServer;
-use test_support::{Backend, TestStorage};
+use test_support::{DatabaseKind, TestStorage};
 use tonic::transport::Channel;
 
 /// The three services for one test. Each can be stopped and restarted on its own storage.
@@ -24,7 +24,7 @@ pub struct TestOrderSystem {
 }
 
 /// Starts user-service, product-service and order-service on fresh storage of `backend`.
-pub async fn spawn_order_system(backend: Backend) -> TestOrderSystem {
+pub async fn spawn_order_system(backend: DatabaseKind) -> TestOrderSystem {
     let storage = || async { TestStorage::new(backend).await.expect("test storage") };
     let (user_storage, product_storage, order_storage) = (storage().await, storage().await, storage().await);
     let user_config = user_service::Config {

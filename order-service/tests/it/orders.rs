@@ -1,7 +1,7 @@
 //! Creating and reading orders: catalog prices, rejections, paging and persistence.
 
 use proto::order::{CreateOrderRequest, GetOrderRequest, GetOrdersRequest, GetUserOrdersRequest};
-use test_support::{Backend, backend_tests, grpc::assert_status};
+use test_support::{DatabaseKind, backend_tests, grpc::assert_status};
 use tonic::Code;
 
 use crate::helpers::{item, spawn_order_system};
@@ -18,7 +18,7 @@ backend_tests!(
     a_down_product_service_makes_orders_unavailable,
 );
 
-async fn an_order_is_priced_from_the_catalog_and_stored_pending(backend: Backend) {
+async fn an_order_is_priced_from_the_catalog_and_stored_pending(backend: DatabaseKind) {
     let mut system = spawn_order_system(backend).await;
     let buyer = system.user("buyer@example.com").await;
     let (pen, ink) = (system.product(29.99, 10).await, system.product(0.1, 100).await);
@@ -39,7 +39,7 @@ async fn an_order_is_priced_from_the_catalog_and_stored_pending(backend: Backend
     assert_status(system.orders.get_order(GetOrderRequest { id: "7".into() }).await, Code::InvalidArgument, "id: ");
 }
 
-async fn a_tampered_price_or_total_is_rejected(backend: Backend) {
+async fn a_tampered_price_or_total_is_rejected(backend: DatabaseKind) {
     let mut system = spawn_order_system(backend).await;
     let buyer = system.user("buyer@example.com").await;
     let laptop = system.product(999.99, 5).await;
@@ -53,7 +53,7 @@ async fn a_tampered_price_or_total_is_rejected(backend: Backend) {
     assert_eq!(page.total, Some(0), "nothing was stored");
 }
 
-async fn missing_users_and_products_are_rejected(backend: Backend) {
+async fn missing_users_and_products_are_rejected(backend: DatabaseKind) {
     let mut system = spawn_order_system(backend).await;
     let buyer = system.user("buyer@example.com").await;
     let pen = system.product(1.0, 5).await;
@@ -68,7 +68,7 @@ async fn missing_users_and_products_are_rejected(backend: Backend) {
     assert_status(system.orders.create_order(no_product).await, Code::InvalidArgument, "items[1].productId: ");
 }
 
-async fn malformed_orders_name_the_field(backend: Backend) {
+async fn malformed_orders_name_the_field(backend: DatabaseKind) {
     let mut system = spawn_order_system(backend).await;
     let buyer = system.user("buyer@example.com").await;
     let pen = system.product(1.0, 5).await;
@@ -84,7 +84,7 @@ async fn malformed_orders_name_the_field(backend: Backend) {
     }
 }
 
-async fn obviously_short_stock_fails_fast(backend: Backend) {
+async fn obviously_short_stock_fails_fast(backend: DatabaseKind) {
     let mut system = spawn_order_system(backend).await;
     let buyer = system.user("buyer@example.com").await;
     let rare = system.product(5.0, 2).await;
@@ -93,7 +93,7 @@ async fn obviously_short_stock_fails_fast(backend: Backend) {
     assert_eq!(system.order(&buyer, &[(&rare, 2)]).await.total_amount, 10.0, "exactly the stock is fine");
 }
 
-async fn orders_are_paged_newest_first_overall_and_per_user(backend: Backend) {
+async fn orders_are_paged_newest_first_overall_and_per_user(backend: DatabaseKind) {
     let mut system = spawn_order_system(backend).await;
     let (ada, bob) = (system.user("ada@example.com").await, system.user("bob@example.com").await);
     let pen = system.product(1.0, 1_000).await;
@@ -131,7 +131,7 @@ async fn orders_are_paged_newest_first_overall_and_per_user(backend: Backend) {
     assert_status(system.orders.get_user_orders(bad_user).await, Code::InvalidArgument, "userId: ");
 }
 
-async fn orders_survive_a_restart(backend: Backend) {
+async fn orders_survive_a_restart(backend: DatabaseKind) {
     let mut system = spawn_order_system(backend).await;
     let buyer = system.user("buyer@example.com").await;
     let (pen, ink) = (system.product(2.5, 10).await, system.product(4.0, 10).await);
@@ -141,13 +141,13 @@ async fn orders_survive_a_restart(backend: Backend) {
     assert_eq!(fetched, order, "order and items as they were");
 }
 
-async fn health_and_reflection(backend: Backend) {
+async fn health_and_reflection(backend: DatabaseKind) {
     let system = spawn_order_system(backend).await;
     assert_eq!(order_service::SERVICE_NAME, "order.OrderService");
     test_support::grpc::assert_health_and_reflection(&system.order_server.url(), order_service::SERVICE_NAME).await;
 }
 
-async fn a_down_product_service_makes_orders_unavailable(backend: Backend) {
+async fn a_down_product_service_makes_orders_unavailable(backend: DatabaseKind) {
     let mut system = spawn_order_system(backend).await;
     let buyer = system.user("buyer@example.com").await;
     let pen = system.product(1.0, 1).await;

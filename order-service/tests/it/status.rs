@@ -2,7 +2,7 @@
 
 use futures::future::join_all;
 use proto::order::UpdateOrderStatusRequest;
-use test_support::{Backend, backend_tests, grpc::assert_status};
+use test_support::{DatabaseKind, backend_tests, grpc::assert_status};
 use tonic::Code;
 
 use crate::helpers::spawn_order_system;
@@ -13,7 +13,7 @@ fn change(id: &str, status: &str) -> UpdateOrderStatusRequest {
     UpdateOrderStatusRequest { id: id.into(), status: status.into() }
 }
 
-async fn orders_move_through_the_machine(backend: Backend) {
+async fn orders_move_through_the_machine(backend: DatabaseKind) {
     let mut system = spawn_order_system(backend).await;
     let buyer = system.user("buyer@example.com").await;
     let pen = system.product(1.0, 10).await;
@@ -33,7 +33,7 @@ async fn orders_move_through_the_machine(backend: Backend) {
     }
 }
 
-async fn illegal_transitions_are_refused(backend: Backend) {
+async fn illegal_transitions_are_refused(backend: DatabaseKind) {
     let mut system = spawn_order_system(backend).await;
     let buyer = system.user("buyer@example.com").await;
     let pen = system.product(1.0, 10).await;
@@ -60,7 +60,7 @@ async fn illegal_transitions_are_refused(backend: Backend) {
     assert_status(system.orders.update_order_status(change("x", "CONFIRMED")).await, Code::InvalidArgument, "id: ");
 }
 
-async fn concurrent_changes_apply_once(backend: Backend) {
+async fn concurrent_changes_apply_once(backend: DatabaseKind) {
     let mut system = spawn_order_system(backend).await;
     let buyer = system.user("buyer@example.com").await;
     let pen = system.product(1.0, 10).await;

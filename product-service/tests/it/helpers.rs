@@ -3,7 +3,7 @@
 use product_service::Config;
 use proto::product::{CreateProductRequest, Product, product_service_client::ProductServiceClient};
 use service_runtime::grpc::RunningServer;
-use test_support::{Backend, TestStorage};
+use test_support::{DatabaseKind, TestStorage};
 use tonic::transport::Channel;
 
 /// A product-service running on port 0, with a client connected to it.
@@ -15,7 +15,7 @@ pub struct TestProductService {
 }
 
 /// Starts product-service on fresh storage of `backend`.
-pub async fn spawn_product_service(backend: Backend) -> TestProductService {
+pub async fn spawn_product_service(backend: DatabaseKind) -> TestProductService {
     start(TestStorage::new(backend).await.expect("test storage")).await
 }
 

@@ -3,7 +3,7 @@
 use proto::product::{
     DeleteProductRequest, GetProductRequest, GetProductsByIdsRequest, GetProductsRequest, Product, UpdateProductRequest,
 };
-use test_support::{Backend, backend_tests, grpc::assert_status};
+use test_support::{DatabaseKind, backend_tests, grpc::assert_status};
 use tonic::Code;
 
 use crate::helpers::{TestProductService, product, spawn_product_service};
@@ -18,7 +18,7 @@ backend_tests!(
     health_and_reflection,
 );
 
-async fn create_get_update_delete(backend: Backend) {
+async fn create_get_update_delete(backend: DatabaseKind) {
     let mut service = spawn_product_service(backend).await;
     let laptop = service.create("Laptop", 999.99, 50, "Electronics").await;
     assert_eq!(
@@ -44,7 +44,7 @@ async fn create_get_update_delete(backend: Backend) {
     assert_status(service.client.update_product(update).await, Code::NotFound, "product ");
 }
 
-async fn prices_keep_two_decimals_exactly(backend: Backend) {
+async fn prices_keep_two_decimals_exactly(backend: DatabaseKind) {
     let mut service = spawn_product_service(backend).await;
     for price in [0.0, 0.01, 0.1, 19.99, 29.99, 1234567.89, 10_000_000.0] {
         let created = service.create("Priced", price, 1, "Misc").await;
@@ -54,7 +54,7 @@ async fn prices_keep_two_decimals_exactly(backend: Backend) {
     }
 }
 
-async fn invalid_input_names_the_field(backend: Backend) {
+async fn invalid_input_names_the_field(backend: DatabaseKind) {
     let mut service = spawn_product_service(backend).await;
     for (request, field) in [
         (product(" ", 1.0, 1, "Misc"), "name: "),
@@ -80,7 +80,7 @@ async fn invalid_input_names_the_field(backend: Backend) {
     assert_eq!((unchanged.stock, unchanged.price), (1, 1.0), "a rejected update changes nothing");
 }
 
-async fn products_are_paged_by_category_in_creation_order(backend: Backend) {
+async fn products_are_paged_by_category_in_creation_order(backend: DatabaseKind) {
     let mut service = spawn_product_service(backend).await;
     let mut books = Vec::new();
     for n in 0..5 {
@@ -107,7 +107,7 @@ async fn products_are_paged_by_category_in_creation_order(backend: Backend) {
     }
 }
 
-async fn batch_get_returns_the_products_that_exist(backend: Backend) {
+async fn batch_get_returns_the_products_that_exist(backend: DatabaseKind) {
     let mut service = spawn_product_service(backend).await;
     let pen = service.create("Pen", 1.5, 10, "Office").await;
     let ids = vec![pen.id.clone(), uuid::Uuid::now_v7().to_string(), pen.id.clone()];
@@ -117,7 +117,7 @@ async fn batch_get_returns_the_products_that_exist(backend: Backend) {
     assert_status(service.client.get_products_by_ids(bad).await, Code::InvalidArgument, "ids[0]: ");
 }
 
-async fn data_survives_a_restart(backend: Backend) {
+async fn data_survives_a_restart(backend: DatabaseKind) {
     let mut service = spawn_product_service(backend).await;
     let pen = service.create("Pen", 1.5, 10, "Office").await;
     let mut service = service.restart().await;
@@ -125,7 +125,7 @@ async fn data_survives_a_restart(backend: Backend) {
     assert_eq!(fetched.into_inner(), pen);
 }
 
-async fn health_and_reflection(backend: Backend) {
+async fn health_and_reflection(backend: DatabaseKind) {
     let service = spawn_product_service(backend).await;
     assert_eq!(product_service::SERVICE_NAME, "product.ProductService");
     test_support::grpc::assert_health_and_reflection(&service.server.url(), product_service::SERVICE_NAME).await;

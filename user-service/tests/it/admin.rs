@@ -1,14 +1,14 @@
 //! The admin account from ADMIN_EMAIL / ADMIN_PASSWORD is ensured at every start.
 
 use proto::user::{AuthenticateUserRequest, GetUsersRequest};
-use test_support::{Backend, backend_tests, grpc::assert_status};
+use test_support::{DatabaseKind, backend_tests, grpc::assert_status};
 use tonic::Code;
 
 use crate::helpers::spawn_user_service_with_admin;
 
 backend_tests!(admin_account_is_ensured_at_start);
 
-async fn admin_account_is_ensured_at_start(backend: Backend) {
+async fn admin_account_is_ensured_at_start(backend: DatabaseKind) {
     let login =
         |password: &str| AuthenticateUserRequest { email: "root@example.com".into(), password: password.into() };
     let mut service = spawn_user_service_with_admin(backend, "Root@Example.com", "first-password").await;

@@ -2,7 +2,7 @@
 
 use proto::user::{CreateUserRequest, User, user_service_client::UserServiceClient};
 use service_runtime::grpc::RunningServer;
-use test_support::{Backend, TestStorage};
+use test_support::{DatabaseKind, TestStorage};
 use tonic::transport::Channel;
 use user_service::Config;
 
@@ -16,13 +16,13 @@ pub struct TestUserService {
 }
 
 /// Starts user-service on fresh storage of `backend`.
-pub async fn spawn_user_service(backend: Backend) -> TestUserService {
+pub async fn spawn_user_service(backend: DatabaseKind) -> TestUserService {
     let storage = TestStorage::new(backend).await.expect("test storage");
     start(storage, None).await
 }
 
 /// Starts user-service with an admin account configured.
-pub async fn spawn_user_service_with_admin(backend: Backend, email: &str, password: &str) -> TestUserService {
+pub async fn spawn_user_service_with_admin(backend: DatabaseKind, email: &str, password: &str) -> TestUserService {
     let storage = TestStorage::new(backend).await.expect("test storage");
     start(storage, Some((email.to_owned(), password.to_owned()))).await
 }

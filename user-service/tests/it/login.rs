@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use proto::user::AuthenticateUserRequest;
-use test_support::Backend;
+use test_support::DatabaseKind;
 use tonic::Code;
 
 use crate::helpers::spawn_user_service_with_admin;
@@ -15,7 +15,7 @@ use crate::helpers::spawn_user_service_with_admin;
 async fn failed_logins_back_off_per_account_and_the_correct_password_works_after_the_wait() {
     let login =
         |email: &str, password: &str| AuthenticateUserRequest { email: email.into(), password: password.into() };
-    let mut service = spawn_user_service_with_admin(Backend::Sqlite, "root@example.com", "right-password").await;
+    let mut service = spawn_user_service_with_admin(DatabaseKind::Sqlite, "root@example.com", "right-password").await;
     let client = &mut service.client;
 
     for attempt in 1..=6 {
@@ -57,7 +57,7 @@ fn for_client(address: &str, email: &str, password: &str) -> tonic::Request<Auth
 async fn failed_logins_on_many_accounts_back_off_per_client_address() {
     use user_service::login_throttle::FREE_FAILURES_PER_ADDRESS;
 
-    let mut service = spawn_user_service_with_admin(Backend::Sqlite, "root@example.com", "right-password").await;
+    let mut service = spawn_user_service_with_admin(DatabaseKind::Sqlite, "root@example.com", "right-password").await;
     let client = &mut service.client;
     let sprayer = "203.0.113.9";
     // One wrong password on each of many accounts: no account reaches its own limit.

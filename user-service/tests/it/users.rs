@@ -5,7 +5,7 @@ use proto::user::{
     AuthenticateUserRequest, CreateUserRequest, DeleteUserRequest, GetUserRequest, GetUsersByIdsRequest,
     GetUsersRequest, UpdateUserRequest,
 };
-use test_support::{Backend, backend_tests, grpc::assert_status};
+use test_support::{DatabaseKind, backend_tests, grpc::assert_status};
 use tonic::Code;
 
 use crate::helpers::{PASSWORD, spawn_user_service};
@@ -22,7 +22,7 @@ backend_tests!(
     health_and_reflection,
 );
 
-async fn create_get_update_delete(backend: Backend) {
+async fn create_get_update_delete(backend: DatabaseKind) {
     let mut service = spawn_user_service(backend).await;
     let created = service.create("Ada Lovelace", "Ada@Example.com").await;
     assert_eq!(created.name, "Ada Lovelace");
@@ -64,7 +64,7 @@ async fn create_get_update_delete(backend: Backend) {
     assert_status(service.client.update_user(update).await, Code::NotFound, "user ");
 }
 
-async fn invalid_input_names_the_field(backend: Backend) {
+async fn invalid_input_names_the_field(backend: DatabaseKind) {
     let mut service = spawn_user_service(backend).await;
     let create = |name: &str, email: &str, password: &str| CreateUserRequest {
         name: name.into(),
@@ -90,7 +90,7 @@ async fn invalid_input_names_the_field(backend: Backend) {
     assert_eq!((users.len(), total), (1, 1), "nothing invalid was stored");
 }
 
-async fn duplicate_email_is_already_exists(backend: Backend) {
+async fn duplicate_email_is_already_exists(backend: DatabaseKind) {
     let mut service = spawn_user_service(backend).await;
     service.create("Ada", "ada@example.com").await;
     let again = CreateUserRequest { name: "Other".into(), email: "ADA@example.com".into(), password: PASSWORD.into() };
@@ -101,7 +101,7 @@ async fn duplicate_email_is_already_exists(backend: Backend) {
     assert_status(service.client.update_user(steal).await, Code::AlreadyExists, "email: ");
 }
 
-async fn concurrent_sign_ups_with_one_email_yield_one_user(backend: Backend) {
+async fn concurrent_sign_ups_with_one_email_yield_one_user(backend: DatabaseKind) {
     let service = spawn_user_service(backend).await;
     let attempts = (0..20).map(|n| {
         let mut client = service.client.clone();
@@ -127,7 +127,7 @@ async fn concurrent_sign_ups_with_one_email_yield_one_user(backend: Backend) {
     assert_eq!(total, 1);
 }
 
-async fn users_are_paged_in_creation_order(backend: Backend) {
+async fn users_are_paged_in_creation_order(backend: DatabaseKind) {
     let mut service = spawn_user_service(backend).await;
     let mut created = Vec::new();
     for n in 0..5 {
@@ -155,7 +155,7 @@ async fn users_are_paged_in_creation_order(backend: Backend) {
     }
 }
 
-async fn batch_get_returns_the_users_that_exist(backend: Backend) {
+async fn batch_get_returns_the_users_that_exist(backend: DatabaseKind) {
     let mut service = spawn_user_service(backend).await;
     let ada = service.create("Ada", "ada@example.com").await;
     let grace = service.create("Grace", "grace@example.com").await;
@@ -176,7 +176,7 @@ async fn batch_get_returns_the_users_that_exist(backend: Backend) {
     assert_status(service.client.get_users_by_ids(too_many).await, Code::InvalidArgument, "ids: ");
 }
 
-async fn authenticate_checks_the_password(backend: Backend) {
+async fn authenticate_checks_the_password(backend: DatabaseKind) {
     let mut service = spawn_user_service(backend).await;
     let ada = service.create("Ada", "ada@example.com").await;
     let login =
@@ -192,7 +192,7 @@ async fn authenticate_checks_the_password(backend: Backend) {
     }
 }
 
-async fn data_survives_a_restart(backend: Backend) {
+async fn data_survives_a_restart(backend: DatabaseKind) {
     let mut service = spawn_user_service(backend).await;
     let ada = service.create("Ada", "ada@example.com").await;
     let mut service = service.restart().await;
@@ -204,7 +204,7 @@ async fn data_survives_a_restart(backend: Backend) {
     assert_status(service.client.create_user(again).await, Code::AlreadyExists, "email: ");
 }
 
-async fn health_and_reflection(backend: Backend) {
+async fn health_and_reflection(backend: DatabaseKind) {
     let service = spawn_user_service(backend).await;
     assert_eq!(user_service::SERVICE_NAME, "user.UserService");
     test_support::grpc::assert_health_and_reflection(&service.server.url(), user_service::SERVICE_NAME).await;
