@@ -139,3 +139,35 @@ async fn over_tls_the_health_check_mode_uses_the_instances_certificates() {
     assert!(!plaintext.status.success(), "a plaintext check of a TLS server fails");
     drop(process);
 }
+
+/// When the admin account cannot be written, the process stops saying why: the database's own
+/// reason, not a blamed setting and not a bare "internal error".
+#[tokio::test]
+async fn an_admin_account_that_cannot_be_written_stops_the_binary_naming_the_cause() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let data_dir = data.path().display().to_string();
+    let process = ServiceProcess::start(BINARY, &[("DATA_DIR", data_dir.clone())]).expect("start");
+    test_support::grpc::health_status(&process.url(), user_service::SERVICE_NAME).await.expect("health");
+    let (status, _) = process.terminate(Duration::from_secs(5)).expect("terminate");
+    assert!(status.success(), "exit status {status}");
+
+    // The database now refuses every new user.
+    let url = format!("sqlite://{}", data.path().join("users.db").display());
+    let mut connection = sqlx::SqliteConnection::connect(&url).await.expect("open users.db");
+    sqlx::query(
+        "CREATE TRIGGER refuse_users BEFORE INSERT ON users BEGIN SELECT RAISE(ABORT, 'no new users today'); END",
+    )
+    .execute(&mut connection)
+    .await
+    .expect("create the trigger");
+    connection.close().await.expect("close");
+
+    let stderr = test_support::expect_startup_failure(
+        BINARY,
+        &[("DATA_DIR", &data_dir), ("ADMIN_EMAIL", "root@example.com"), ("ADMIN_PASSWORD", "admin-secret-1")],
+    );
+    let line = stderr.lines().find(|line| line.contains("admin account")).unwrap_or_default();
+    assert!(line.contains("no new users today"), "the cause is named: {stderr}");
+    assert!(!line.starts_with("ADMIN_EMAIL"), "no setting is blamed: {stderr}");
+    assert!(!stderr.contains("admin-secret-1"), "a password leaked: {stderr}");
+}
