@@ -48,10 +48,24 @@ impl BrokerStorage {
     }
 }
 
+/// The command that runs the broker (tansu) on `127.0.0.1:port` with its SQLite storage in
+/// `storage_file`, logging warnings and errors: the one tansu command line, for the tests and
+/// the local run alike.
+pub fn broker_command(binary: &Path, port: u16, storage_file: &Path) -> Command {
+    let listener = format!("tcp://127.0.0.1:{port}");
+    let mut command = Command::new(binary);
+    command
+        .args(["broker", "--kafka-listener-url", &listener, "--kafka-advertised-listener-url", &listener])
+        .arg("--storage-engine")
+        // tansu reads the path after `sqlite:///` as relative: an absolute one needs a 4th slash.
+        .arg(format!("sqlite:///{}", storage_file.display()))
+        .env("RUST_LOG", "warn");
+    command
+}
+
 impl BrokerProcess {
     fn start(dir: &Path, port: u16) -> anyhow::Result<Self> {
         let binary = tansu_binary()?;
-        let listener = format!("tcp://127.0.0.1:{port}");
         // TEST_BROKER_LOG=<file> keeps the broker's log at info level in that file, for a test
         // that needs explaining (the temporary directory goes with the test).
         let (log_path, level) = match std::env::var_os("TEST_BROKER_LOG") {
@@ -59,12 +73,7 @@ impl BrokerProcess {
             None => (dir.join("broker.log"), "warn"),
         };
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
-        let child = Command::new(&binary)
-            .arg("broker")
-            .args(["--kafka-listener-url", &listener, "--kafka-advertised-listener-url", &listener])
-            .arg("--storage-engine")
-            // tansu reads the path after `sqlite:///` as relative: an absolute one needs a 4th slash.
-            .arg(format!("sqlite:///{}", dir.join("broker.db").display()))
+        let child = broker_command(&binary, port, &dir.join("broker.db"))
             .env("RUST_LOG", level)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)

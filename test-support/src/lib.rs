@@ -25,7 +25,7 @@ mod storage;
 mod system;
 mod tls;
 
-pub use broker::{BrokerProcess, BrokerStorage, TANSU_BIN_ENV, tansu_binary};
+pub use broker::{BrokerProcess, BrokerStorage, TANSU_BIN_ENV, broker_command, tansu_binary};
 pub use broker_index::{HEADER_INDEX, has_header_index, index_broker_storage};
 pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use postgres::{OutboxCount, POSTGRES_URL_ENV, PostgresServer, TestDatabase, postgres_database};

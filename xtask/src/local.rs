@@ -325,15 +325,7 @@ pub fn broker_command(binary: &Path, port: u16, data_dir: &Path) -> anyhow::Resu
     if let Some(dir) = storage.parent() {
         fs::create_dir_all(dir)?;
     }
-    let listener = format!("tcp://127.0.0.1:{port}");
-    let mut command = Command::new(binary);
-    command
-        .args(["broker", "--kafka-listener-url", &listener, "--kafka-advertised-listener-url", &listener])
-        .arg("--storage-engine")
-        // tansu reads `sqlite:///<relative path>`; an absolute path needs a fourth slash.
-        .arg(format!("sqlite:///{}", storage.display()))
-        .env("RUST_LOG", "warn");
-    Ok(command)
+    Ok(test_support::broker_command(binary, port, &storage))
 }
 
 /// The broker's SQLite file in the data directory.
