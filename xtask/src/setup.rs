@@ -140,9 +140,10 @@ pub fn broker(root: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
     if !binary.exists() {
         let (name, version, features) = TANSU;
         eprintln!("building the broker ({name} {version}) from crates.io; this takes several minutes, once");
+        // Not `--quiet`: the longest step of a first run should show that it is moving.
         run_checked(
             Command::new("cargo")
-                .args(["install", "--locked", "--quiet", name, "--version", version, "--features", features, "--root"])
+                .args(["install", "--locked", name, "--version", version, "--features", features, "--root"])
                 .arg(&tools),
         )?;
     }
