@@ -1,6 +1,6 @@
 //! Broker settings and topic creation.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use rdkafka::{
     ClientConfig,
@@ -235,13 +235,13 @@ impl KafkaArgs {
 /// topics that exist first and creates only the others: a broker logs each refused creation as
 /// an error, and a normal start should not greet its operator with a screen of them.
 pub async fn ensure_topics(kafka: &KafkaArgs) -> anyhow::Result<()> {
-    let existing = existing_topics(kafka).await?;
+    let admin: Arc<AdminClient<DefaultClientContext>> = Arc::new(kafka.client_config().create()?);
+    let existing = existing_topics(Arc::clone(&admin)).await?;
     let names: Vec<String> =
         crate::topics::all_with_dead_letters().into_iter().filter(|name| !existing.contains(name)).collect();
     if names.is_empty() {
         return Ok(());
     }
-    let admin: AdminClient<DefaultClientContext> = kafka.client_config().create()?;
     let topics: Vec<NewTopic<'_>> = names
         .iter()
         .map(|name| {
@@ -258,22 +258,20 @@ pub async fn ensure_topics(kafka: &KafkaArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The names of the topics the broker has.
-async fn existing_topics(kafka: &KafkaArgs) -> anyhow::Result<Vec<String>> {
-    let config = kafka.client_config();
+/// The names of the topics the broker has, asked through `admin`.
+async fn existing_topics(admin: Arc<AdminClient<DefaultClientContext>>) -> anyhow::Result<Vec<String>> {
     // librdkafka's metadata request blocks its caller for up to the timeout when the broker is
     // down. On a thread of its own, not the runtime's blocking pool: a shutdown meanwhile stops
     // waiting for the answer at once, while the runtime would wait for a pool thread to finish.
     let (answer, answered) = tokio::sync::oneshot::channel();
     std::thread::Builder::new().name("topic-metadata".to_owned()).spawn(move || {
-        let ask = || -> anyhow::Result<Vec<String>> {
-            let admin: AdminClient<DefaultClientContext> = config.create()?;
-            let metadata = admin.inner().fetch_metadata(None, METADATA_TIMEOUT)?;
-            Ok(metadata.topics().iter().map(|topic| topic.name().to_owned()).collect())
-        };
-        let _receiver_gone = answer.send(ask());
+        let names = admin
+            .inner()
+            .fetch_metadata(None, METADATA_TIMEOUT)
+            .map(|metadata| metadata.topics().iter().map(|topic| topic.name().to_owned()).collect());
+        let _receiver_gone = answer.send(names);
     })?;
-    answered.await?
+    Ok(answered.await??)
 }
 
 /// How long asking the broker which topics exist may take.

@@ -6,7 +6,7 @@
 use async_graphql::{Context, ID, Result, SimpleObject, Subscription};
 use events::payloads::{OrderStatusChanged, ProductStockUpdated};
 use futures::{Stream, StreamExt as _};
-use proto::{order::GetOrderRequest, product::GetProductRequest};
+use proto::order::GetOrderRequest;
 use std::sync::Arc;
 
 use tokio::sync::broadcast;
@@ -100,12 +100,10 @@ impl SubscriptionRoot {
         let events = feed.follow_stock(&product_id.0).await.map_err(unavailable)?;
         // From product-service, not the gateway's cache: the cache may not have seen the
         // changes published before listening began.
-        let request = GetProductRequest { id: product_id.0.clone() };
-        let mut products = backends(ctx).products.clone();
-        let product = call_optional("product-service", "GetProduct", products.get_product(request)).await?;
+        let product = super::query::get_product(ctx, product_id.0.clone()).await?;
         let product = product.ok_or_else(|| errors::with_code("product not found", errors::code::NOT_FOUND))?;
         let current = StockEvent {
-            product_id: ID(product.id),
+            product_id: product.id,
             stock: product.stock,
             delta: None,
             reason: CURRENT.to_owned(),
