@@ -194,25 +194,25 @@ pub fn start(args: &StartArgs) -> anyhow::Result<ExitCode> {
     let mut started = Vec::new();
     for process in &PROCESSES {
         let spawned = if process.name == "broker" {
-            spawn_supervised_broker(&broker, &settings).and_then(|broker| {
-                // The topics exist before any service starts: four processes creating them at
-                // once would each be refused some, and the broker logs every refusal as an error.
-                runtime.block_on(create_topics(LOCAL_PORTS[0]))?;
-                Ok(broker)
-            })
+            spawn_supervised_broker(&broker, &settings)
         } else {
             spawn(process, &target.join(process.name), &settings)
         };
-        match spawned {
-            Ok(process) => {
-                started.push(process);
-                write_record(&started)?;
+        let ready = spawned.and_then(|spawned| {
+            started.push(spawned);
+            write_record(&started)?;
+            if process.name == "broker" {
+                // The topics exist before any service starts: four processes creating them at
+                // once would each be refused some, and the broker logs every refusal as an error.
+                runtime.block_on(create_topics(LOCAL_PORTS[0]))?;
             }
-            Err(error) => {
-                stop_all(&started);
-                let _ = fs::remove_file(record_path());
-                return Err(error);
-            }
+            Ok(())
+        });
+        if let Err(error) = ready {
+            // Everything started so far, the broker included, is stopped again.
+            stop_all(&started);
+            let _ = fs::remove_file(record_path());
+            return Err(error);
         }
     }
 
