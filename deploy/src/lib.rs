@@ -9,9 +9,5 @@ pub mod contract;
 pub mod dockerfile;
 pub mod kubernetes;
 
-use std::path::{Path, PathBuf};
-
 /// The workspace root (the folder holding the Dockerfile and docker-compose.yml).
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("deploy/ sits in the workspace").to_path_buf()
-}
+pub use launcher::workspace_root;

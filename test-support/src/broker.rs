@@ -9,11 +9,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-
-use crate::stop::StopSignal;
-
-/// The variable naming the broker binary; `cargo xtask` builds it into `.dev/tools/bin/tansu`.
-pub const TANSU_BIN_ENV: &str = "TANSU_BIN";
+use launcher::stop::StopSignal;
 
 /// A running broker. Dropping it kills it; [`BrokerProcess::stop`] stops it cleanly.
 #[derive(Debug)]
@@ -48,21 +44,6 @@ impl BrokerStorage {
     }
 }
 
-/// The command that runs the broker (tansu) on `127.0.0.1:port` with its SQLite storage in
-/// `storage_file`, logging warnings and errors: the one tansu command line, for the tests and
-/// the local run alike.
-pub fn broker_command(binary: &Path, port: u16, storage_file: &Path) -> Command {
-    let listener = format!("tcp://127.0.0.1:{port}");
-    let mut command = Command::new(binary);
-    command
-        .args(["broker", "--kafka-listener-url", &listener, "--kafka-advertised-listener-url", &listener])
-        .arg("--storage-engine")
-        // tansu reads the path after `sqlite:///` as relative: an absolute one needs a 4th slash.
-        .arg(format!("sqlite:///{}", storage_file.display()))
-        .env("RUST_LOG", "warn");
-    command
-}
-
 impl BrokerProcess {
     fn start(dir: &Path, port: u16) -> anyhow::Result<Self> {
         let binary = tansu_binary()?;
@@ -73,7 +54,7 @@ impl BrokerProcess {
             None => (dir.join("broker.log"), "warn"),
         };
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
-        let child = broker_command(&binary, port, &dir.join("broker.db"))
+        let child = launcher::broker::command(&binary, port, &dir.join("broker.db"))
             .env("RUST_LOG", level)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -127,7 +108,7 @@ impl BrokerProcess {
     /// Stops the broker by pid. It shuts down on SIGINT (not SIGTERM).
     pub fn stop(mut self) -> anyhow::Result<()> {
         let child = &mut self.child;
-        crate::stop::stop_pid(child.id(), StopSignal::Int, Duration::from_secs(10), || {
+        launcher::stop::stop_pid(child.id(), StopSignal::Int, Duration::from_secs(10), || {
             matches!(child.try_wait(), Ok(Some(_)))
         });
         self.child.wait()?;
@@ -144,15 +125,7 @@ impl Drop for BrokerProcess {
     }
 }
 
-/// `TANSU_BIN`, else `.dev/tools/bin/tansu` in the workspace.
+/// `TANSU_BIN`, else the broker `cargo xtask` builds in the workspace.
 pub fn tansu_binary() -> anyhow::Result<PathBuf> {
-    if let Some(path) = std::env::var_os(TANSU_BIN_ENV) {
-        return Ok(PathBuf::from(path));
-    }
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("workspace root")?;
-    let path = workspace.join(".dev/tools/bin/tansu");
-    if !path.exists() {
-        bail!("{} is missing: `cargo xtask test` builds the broker (or set {TANSU_BIN_ENV})", path.display());
-    }
-    Ok(path)
+    launcher::broker::tansu_binary(&launcher::workspace_root())
 }

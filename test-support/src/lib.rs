@@ -20,13 +20,13 @@ pub mod grpc;
 mod otlp;
 mod postgres;
 mod process;
-pub mod stop;
 mod storage;
 mod system;
 mod tls;
 
-pub use broker::{BrokerProcess, BrokerStorage, TANSU_BIN_ENV, broker_command, tansu_binary};
+pub use broker::{BrokerProcess, BrokerStorage, tansu_binary};
 pub use broker_index::{HEADER_INDEX, has_header_index, index_broker_storage};
+pub use launcher::{broker::TANSU_BIN_ENV, stop};
 pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use postgres::{OutboxCount, POSTGRES_URL_ENV, PostgresServer, TestDatabase, postgres_database};
 pub use process::{

@@ -3,6 +3,11 @@
 
 use std::time::Duration;
 
+use launcher::wiring::{
+    ADMIN_EMAIL as ADMIN_EMAIL_ENV, ADMIN_PASSWORD as ADMIN_PASSWORD_ENV, DATA_DIR, JWT_SECRET as JWT_SECRET_ENV,
+    KAFKA_TOPIC_PARTITIONS, LISTEN_ADDR, METRICS_ADDR, Peers,
+};
+
 use crate::{BrokerProcess, BrokerStorage, ServiceProcess, TestDatabase, workspace_binary};
 
 /// The admin account every test system has.
@@ -25,7 +30,7 @@ pub struct BackendProcess {
 impl BackendProcess {
     fn start(name: &'static str, extra: &[(&'static str, String)]) -> anyhow::Result<Self> {
         let data = tempfile::tempdir()?;
-        let mut envs = vec![("DATA_DIR", data.path().display().to_string())];
+        let mut envs = vec![(DATA_DIR, data.path().display().to_string())];
         envs.extend(extra.iter().cloned());
         let process = ServiceProcess::start(&workspace_binary(name), &envs)?;
         let url = process.url();
@@ -49,7 +54,7 @@ impl BackendProcess {
     /// Starts it again on the same port, data and settings.
     pub fn restart(&mut self) {
         let addr = self.url.trim_start_matches("http://").to_owned();
-        let mut envs = vec![("DATA_DIR", self.data.path().display().to_string()), ("LISTEN_ADDR", addr)];
+        let mut envs = vec![(DATA_DIR, self.data.path().display().to_string()), (LISTEN_ADDR, addr)];
         envs.extend(self.envs.iter().cloned());
         self.process = Some(ServiceProcess::start(&workspace_binary(self.name), &envs).expect("restart backend"));
     }
@@ -189,11 +194,14 @@ impl Layout {
         } else {
             None
         };
-        // Without a broker, events stay in each service's outbox.
-        let kafka = ("KAFKA_BROKERS", broker.as_ref().map(|(storage, _)| storage.bootstrap()).unwrap_or_default());
+        // Without a broker (an empty address), events stay in each service's outbox.
+        let mut peers = Peers {
+            kafka: broker.as_ref().map(|(storage, _)| storage.bootstrap()).unwrap_or_default(),
+            ..Peers::default()
+        };
         // A partition per replica, so that each replica of a consumer group has work of its own
         // (and a replica's loss strands some until the group hands them to the survivors).
-        let partitions = ("KAFKA_TOPIC_PARTITIONS", self.replicas.to_string());
+        let partitions = (KAFKA_TOPIC_PARTITIONS, self.replicas.to_string());
         let mut databases = Vec::new();
         let mut database_urls = Vec::new();
         for _ in 0..3 {
@@ -203,39 +211,30 @@ impl Layout {
         }
         let [users_db, products_db, orders_db]: [(&'static str, String); 3] =
             database_urls.try_into().expect("three databases");
-        let admin = [
-            ("ADMIN_EMAIL", ADMIN_EMAIL.to_owned()),
-            ("ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()),
-            kafka.clone(),
-            partitions.clone(),
-            users_db,
-        ];
         // With certificates in the common settings every process serves TLS, so peers are
         // reached at https:// URLs.
         let tls = self.common.iter().any(|(name, _)| *name == "GRPC_TLS_CERT");
-        let users = self.replicas("user-service", &admin)?;
-        let products = self.replicas("product-service", &[kafka.clone(), partitions.clone(), products_db])?;
-        let mut peers = vec![
-            ("USER_SERVICE_URL", urls(&users, tls)),
-            ("PRODUCT_SERVICE_URL", urls(&products, tls)),
-            kafka.clone(),
-            partitions,
-            orders_db,
-        ];
+        // Each service is started after the peers it calls and pointed at them.
+        let with_peers = |peers: &Peers, own: Vec<(&'static str, String)>| {
+            let mut envs = peers.env();
+            envs.push(partitions.clone());
+            envs.extend(own);
+            envs
+        };
+        let admin = vec![(ADMIN_EMAIL_ENV, ADMIN_EMAIL.to_owned()), (ADMIN_PASSWORD_ENV, ADMIN_PASSWORD.to_owned())];
+        let users = self.replicas("user-service", &with_peers(&peers, [admin, vec![users_db]].concat()))?;
+        peers.users = urls(&users, tls);
+        let products = self.replicas("product-service", &with_peers(&peers, vec![products_db]))?;
+        peers.products = urls(&products, tls);
         // Tests check what is decided, not how fast: no order is refused for waiting long (a
         // burst placed while the consumers are still joining their groups, on a slow machine).
         // The count bound stays; a test may set either (the last setting of a name wins).
-        peers.push(("SAGA_MAX_PENDING_AGE_MS", "0".to_owned()));
-        peers.extend(order_envs.iter().map(|(key, value)| (*key, (*value).to_owned())));
-        let orders = self.replicas("order-service", &peers)?;
-        let mut envs = vec![
-            ("USER_SERVICE_URL", urls(&users, tls)),
-            ("PRODUCT_SERVICE_URL", urls(&products, tls)),
-            ("ORDER_SERVICE_URL", urls(&orders, tls)),
-            ("JWT_SECRET", JWT_SECRET.to_owned()),
-            ("BACKEND_TIMEOUT_MS", "2000".to_owned()),
-            kafka,
-        ];
+        let mut order_settings = vec![orders_db, ("SAGA_MAX_PENDING_AGE_MS", "0".to_owned())];
+        order_settings.extend(order_envs.iter().map(|(key, value)| (*key, (*value).to_owned())));
+        let orders = self.replicas("order-service", &with_peers(&peers, order_settings))?;
+        peers.orders = urls(&orders, tls);
+        let mut envs = peers.env();
+        envs.extend([(JWT_SECRET_ENV, JWT_SECRET.to_owned()), ("BACKEND_TIMEOUT_MS", "2000".to_owned())]);
         envs.extend(self.common.iter().cloned());
         envs.extend(gateway_envs.iter().map(|(key, value)| (*key, (*value).to_owned())));
         let gateways = (0..self.gateways)
@@ -249,7 +248,7 @@ impl Layout {
     /// Prometheus metrics on a port of its own ([`ServiceProcess::metrics_url`]).
     fn replicas(&self, name: &'static str, envs: &[(&'static str, String)]) -> anyhow::Result<Vec<BackendProcess>> {
         let mut envs = envs.to_vec();
-        envs.push(("METRICS_ADDR", "127.0.0.1:0".to_owned()));
+        envs.push((METRICS_ADDR, "127.0.0.1:0".to_owned()));
         envs.extend(self.common.iter().cloned());
         (0..self.replicas).map(|_| BackendProcess::start(name, &envs)).collect()
     }

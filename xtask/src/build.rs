@@ -1,5 +1,6 @@
-//! Building the service binaries: the one `cargo build` that `start`, `test` and the
-//! Dockerfile run (the arguments come from `deploy::build`, which a test holds the Dockerfile to).
+//! Building the binaries: the one `cargo build` of the services that `start`, `test` and the
+//! Dockerfile run (the arguments come from `deploy::build`, which a test holds the Dockerfile
+//! to), plus what the local run needs beside them.
 
 use std::{
     path::{Path, PathBuf},
@@ -10,9 +11,19 @@ use deploy::build::{SERVICES, cargo_build_args};
 
 use crate::run_checked;
 
-/// Builds the four services (optimised when `release`) and returns the folder holding them.
-pub fn service_binaries(root: &Path, release: bool) -> anyhow::Result<PathBuf> {
-    run_checked(Command::new("cargo").current_dir(root).args(cargo_build_args(release, &SERVICES)))?;
+/// What runs beside the services locally: the broker's supervisor and topic tool.
+const LOCAL_TOOLS: [&str; 1] = ["local-broker"];
+
+/// Builds the four services and the local tools (optimised when `release`) and returns the
+/// folder holding them.
+pub fn local_binaries(root: &Path, release: bool) -> anyhow::Result<PathBuf> {
+    let binaries: Vec<&str> = SERVICES.iter().chain(&LOCAL_TOOLS).copied().collect();
+    eprintln!(
+        "building {} ({}); the first build on a machine takes minutes",
+        binaries.join(", "),
+        if release { "optimised" } else { "debug" }
+    );
+    run_checked(Command::new("cargo").current_dir(root).args(cargo_build_args(release, &binaries)))?;
     Ok(target_dir(root)?.join(if release { "release" } else { "debug" }))
 }
 

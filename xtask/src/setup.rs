@@ -132,11 +132,11 @@ const TANSU: (&str, &str, &str) = ("tansu", "0.6.0", "libsql");
 /// Builds the broker from crates.io into `.dev/tools/bin/tansu` once (it takes minutes), and
 /// returns its path. `TANSU_BIN` points at another build instead.
 pub fn broker(root: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
-    if let Some(path) = std::env::var_os(test_support::TANSU_BIN_ENV) {
+    if let Some(path) = std::env::var_os(launcher::broker::TANSU_BIN_ENV) {
         return Ok(path.into());
     }
     let tools = root.join(".dev").join("tools");
-    let binary = tools.join("bin").join(TANSU.0);
+    let binary = launcher::broker::built_binary(root);
     if !binary.exists() {
         let (name, version, features) = TANSU;
         eprintln!("building the broker ({name} {version}) from crates.io; this takes several minutes, once");

@@ -2,7 +2,10 @@
 
 use std::process::{Command, ExitCode};
 
-use test_support::{POSTGRES_URL_ENV, PostgresServer, TANSU_BIN_ENV};
+use launcher::{
+    broker::TANSU_BIN_ENV,
+    postgres::{POSTGRES_URL_ENV, PostgresServer},
+};
 
 use crate::{run_checked, setup, workspace_root};
 
@@ -47,7 +50,7 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
     }
 
     // The binaries, built as `start` and the Dockerfile build them; the tests run them.
-    crate::build::service_binaries(&root, false)?;
+    crate::build::local_binaries(&root, false)?;
 
     // One throwaway PostgreSQL for the whole run; every test makes its own database on it.
     // It is stopped (by pid) when `postgres` drops, whatever the tests did.

@@ -1,4 +1,4 @@
-//! The broker's supervisor, as `cargo xtask start` runs it: on the real broker, which is
+//! The broker's supervisor (`local-broker supervise`), as `cargo xtask start` runs it: on the real broker, which is
 //! killed and must come back by itself on the same port.
 
 use std::{
@@ -61,8 +61,8 @@ fn a_killed_broker_comes_back_by_itself_on_the_same_port() {
     let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let state_file = dir.path().join("state");
     let log = dir.path().join("broker.log");
-    let child = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .arg("supervise-broker")
+    let child = Command::new(env!("CARGO_BIN_EXE_local-broker"))
+        .arg("supervise")
         .arg("--binary")
         .arg(test_support::tansu_binary().expect("the broker binary"))
         .args(["--port", &port.to_string()])

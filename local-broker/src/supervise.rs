@@ -1,4 +1,4 @@
-//! `cargo xtask supervise-broker` (started by `cargo xtask start`, not by hand): keeps the
+//! `local-broker supervise` (started by `cargo xtask start`, not by hand): keeps the
 //! embedded broker running. The broker is this process's child; if it exits, or stops answering
 //! Kafka's ApiVersions request for [`MISSES_BEFORE_RESTART`] checks in a row (frozen, wedged),
 //! it is stopped and started again on the same port and data. SIGINT or SIGTERM stops the
@@ -13,7 +13,10 @@ use std::{
 };
 
 use anyhow::Context as _;
-use test_support::stop::{StopSignal, stop_pid};
+use launcher::{
+    stop::{StopSignal, stop_pid},
+    supervisor::SupervisorState,
+};
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     signal::unix::{SignalKind, signal},
@@ -55,33 +58,6 @@ pub struct SuperviseArgs {
     state: PathBuf,
 }
 
-/// What the supervisor last wrote: the broker's pid, how often it was restarted, and why last.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SupervisorState {
-    pub broker_pid: u32,
-    pub restarts: u32,
-    pub last_reason: String,
-}
-
-impl SupervisorState {
-    pub fn read(path: &Path) -> Option<Self> {
-        let text = std::fs::read_to_string(path).ok()?;
-        let mut fields = text.trim_end().splitn(3, '\t');
-        Some(Self {
-            broker_pid: fields.next()?.parse().ok()?,
-            restarts: fields.next()?.parse().ok()?,
-            last_reason: fields.next().unwrap_or_default().to_owned(),
-        })
-    }
-
-    fn write(&self, path: &Path) -> anyhow::Result<()> {
-        // Written aside and renamed, so a reader never sees half a line.
-        let partial = path.with_extension("partial");
-        std::fs::write(&partial, format!("{}\t{}\t{}\n", self.broker_pid, self.restarts, self.last_reason))?;
-        Ok(std::fs::rename(partial, path)?)
-    }
-}
-
 pub fn run(args: &SuperviseArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(supervise(args))?;
@@ -105,7 +81,7 @@ async fn supervise(args: &SuperviseArgs) -> anyhow::Result<()> {
         while !answers(args.port).await && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let storage = crate::local::broker_storage_file(&args.data_dir);
+        let storage = launcher::broker::storage_file(&args.data_dir);
         if let Err(error) = test_support::index_broker_storage(&storage, INDEX_TIMEOUT) {
             note(&args.log, &format!("could not index the broker's storage: {error:#}"));
         }
@@ -148,7 +124,9 @@ async fn supervise(args: &SuperviseArgs) -> anyhow::Result<()> {
 
 fn start_broker(args: &SuperviseArgs) -> anyhow::Result<tokio::process::Child> {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(&args.log)?;
-    let mut command = crate::local::broker_command(&args.binary, args.port, &args.data_dir)?;
+    let storage = launcher::broker::storage_file(&args.data_dir);
+    std::fs::create_dir_all(storage.parent().context("the broker's storage folder")?)?;
+    let mut command = launcher::broker::command(&args.binary, args.port, &storage);
     command.stdin(std::process::Stdio::null()).stdout(log.try_clone()?).stderr(log);
     Ok(tokio::process::Command::from(command).kill_on_drop(true).spawn()?)
 }
@@ -199,17 +177,6 @@ async fn api_versions(port: u16) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_state_file_round_trips() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("state");
-        let state =
-            SupervisorState { broker_pid: 42, restarts: 3, last_reason: "the broker exited (signal: 9)".into() };
-        state.write(&path).expect("write");
-        assert_eq!(SupervisorState::read(&path), Some(state));
-        assert_eq!(SupervisorState::read(&dir.path().join("missing")), None);
-    }
 
     #[tokio::test]
     async fn a_port_without_a_broker_does_not_answer() {

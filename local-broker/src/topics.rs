@@ -1,5 +1,7 @@
-//! `cargo xtask events <topic>`: prints a topic's events as they arrive, from the beginning;
-//! and [`read_to_end`], which the benchmark's event-latency reader shares.
+//! The topics of the local run: `create-topics` makes the missing ones before any service
+//! starts; `events <topic>` (what `cargo xtask events` runs) prints a topic's events as they
+//! arrive, from the beginning; and [`read_to_end`], which the benchmark's event-latency reader
+//! shares.
 
 use std::{
     collections::HashSet,
@@ -25,6 +27,33 @@ pub struct EventsArgs {
     /// Stop at the end of the topic instead of waiting for more.
     #[arg(long)]
     no_follow: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    /// The broker.
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    brokers: String,
+    /// How long the broker may take to answer, in seconds.
+    #[arg(long, default_value_t = 60)]
+    timeout_secs: u64,
+}
+
+/// Creates every topic (and dead-letter topic) the services use that the broker lacks. The
+/// local run does this once, before any service starts: four processes creating them at once
+/// would each be refused some, and the broker logs every refusal as an error.
+pub fn create(args: &CreateArgs) -> anyhow::Result<ExitCode> {
+    let kafka = events::KafkaArgs::at(args.brokers.clone());
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let deadline = Duration::from_secs(args.timeout_secs);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let created = runtime.block_on(async {
+        tokio::time::timeout(deadline, events::kafka::ensure_topics_with_retry(&kafka, &cancel)).await
+    });
+    match created {
+        Ok(true) => Ok(ExitCode::SUCCESS),
+        _ => anyhow::bail!("the broker at {} did not create the topics within {} s", args.brokers, deadline.as_secs()),
+    }
 }
 
 pub fn run(args: &EventsArgs) -> anyhow::Result<ExitCode> {
@@ -78,7 +107,7 @@ pub fn read_to_end(
 fn reader(brokers: &str, topic: &str, report_ends: bool) -> anyhow::Result<(BaseConsumer, usize)> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
-        .set("group.id", "xtask-events-reader")
+        .set("group.id", "local-broker-events-reader")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", report_ends.to_string())
         .create()?;

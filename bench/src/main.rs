@@ -1,5 +1,5 @@
-//! `cargo xtask bench`: builds release binaries, starts the whole system on free ports with a
-//! fresh broker and fresh databases, measures cold start, runs every scenario with the load
+//! The benchmark (`cargo xtask bench` builds it and the release binaries, then runs it): starts
+//! the whole system on free ports with a fresh broker and fresh databases, measures cold start, runs every scenario with the load
 //! generator (reference servers first), samples each process's memory and CPU, measures event
 //! latency from the topics, stops everything it started, and writes `latest.json`, `latest.md`
 //! and `latest.svg` under `bench/results/`.
@@ -22,15 +22,10 @@ use anyhow::Context as _;
 use loadgen::Report;
 
 use self::report::{ColdStart, Machine, MemoryFigures, Results, RunSettings, ScenarioResult};
-use crate::{
-    local::{self, PROCESSES, Settings, Started},
-    run_checked, workspace_root,
-};
+use launcher::system::{self as local, PROCESSES, Settings, Started};
 
-/// The binaries a benchmark run needs, built in one optimised `cargo build`.
-const BINARIES: [&str; 6] =
-    ["user-service", "product-service", "order-service", "api-gateway", "loadgen", "reference-server"];
-/// The OTLP receiver the traced scenarios export to: an example of test-support, built with them.
+/// The OTLP receiver the traced scenarios export to: an example of test-support, which
+/// `cargo xtask bench` builds beside the services, the load generator and this binary.
 const RECEIVER: &str = "otlp_receiver";
 /// The gateway's per-client limit during the run: all the load comes from one address.
 const RATE_LIMIT: u32 = 10_000_000;
@@ -48,7 +43,9 @@ const SETTLE_AFTER_RUN: Duration = Duration::from_secs(30);
 /// scenario puts all of its requests in the next reading.
 const STATISTICS_DELAY: Duration = Duration::from_millis(1500);
 
-#[derive(Debug, clap::Args)]
+/// Runs every scenario (or those of `--only`) and writes the figures.
+#[derive(Debug, clap::Parser)]
+#[command(name = "bench", about = "Benchmark the whole system (release build) and write the figures")]
 pub struct BenchArgs {
     /// Seconds each scenario is measured.
     #[arg(long, default_value_t = 20.0)]
@@ -153,7 +150,18 @@ impl Drop for Running {
     }
 }
 
-pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
+fn main() -> ExitCode {
+    let args = <BenchArgs as clap::Parser>::parse();
+    match run(&args) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("bench: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.duration > 0.0 && args.warmup >= 0.0, "--duration must be positive and --warmup not negative");
     anyhow::ensure!(
         args.order_rate > 0.0 && args.overload_rate > 0.0 && args.concurrency > 0,
@@ -170,15 +178,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         PLAN.map(|p| p.name)
     );
 
-    let root = workspace_root();
-    let mut build = vec!["build".to_owned(), "--locked".to_owned(), "--release".to_owned()];
-    for binary in BINARIES {
-        build.extend(["--bin".to_owned(), binary.to_owned()]);
-    }
-    build.extend(["--example".to_owned(), RECEIVER.to_owned()]);
-    run_checked(Command::new("cargo").current_dir(&root).args(&build))?;
-    let target = crate::build::target_dir(&root)?.join("release");
-    let broker_binary = crate::setup::broker(&root)?;
+    let root = launcher::workspace_root();
+    // Every binary the run starts sits beside this one (`cargo xtask bench` builds them together).
+    let target = std::env::current_exe()?.parent().context("the bench binary's folder")?.to_path_buf();
+    let broker_binary = launcher::broker::tansu_binary(&root)?;
 
     let work = tempfile::Builder::new().prefix("bench-").tempdir()?;
     let log_dir = root.join(".dev").join("bench").join("logs");
@@ -203,15 +206,14 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             ("api-gateway", gateway),
         ],
     };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let mut running = Running::default();
 
     eprintln!("bench: starting the broker, then timing the four services from start to healthy");
     let broker = local::spawn(&PROCESSES[0], &broker_binary, &settings)?;
+    local::wait_until_healthy(&broker, Duration::from_millis(50))?;
     running.system.push(broker);
-    runtime.block_on(local::wait_until_healthy(&PROCESSES[0], settings.ports[0], Duration::from_millis(50)))?;
-    test_support::index_broker_storage(&local::broker_storage_file(&settings.data_dir), Duration::from_secs(10))?;
-    let cold_start = start_services(&runtime, &target, &settings, &mut running)?;
+    test_support::index_broker_storage(&launcher::broker::storage_file(&settings.data_dir), Duration::from_secs(10))?;
+    let cold_start = start_services(&target, &settings, &mut running)?;
     eprintln!("bench: all four healthy in {:.0} ms", cold_start.all_healthy_ms);
 
     std::thread::sleep(SETTLE);
@@ -231,7 +233,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let mut orders_ended = None;
     let mut traces = Traces::default();
     for planned in plan {
-        traces.switch(planned.traced, &runtime, &target, &settings, &mut running)?;
+        traces.switch(planned.traced, &target, &settings, &mut running)?;
         let spans_before = traces.received();
         let target_url = match planned.name {
             "hello" | "graphql-hello" => &http_target,
@@ -410,7 +412,6 @@ impl Traces {
     fn switch(
         &mut self,
         traced: bool,
-        runtime: &tokio::runtime::Runtime,
         target: &Path,
         settings: &Settings,
         running: &mut Running,
@@ -437,7 +438,7 @@ impl Traces {
         );
         local::stop_all(&running.system[1..]);
         running.system.truncate(1);
-        start_services(runtime, target, &phase, running)?;
+        start_services(target, &phase, running)?;
         self.on = traced;
         Ok(())
     }
@@ -463,21 +464,25 @@ fn free_ports<const N: usize>() -> anyhow::Result<[u16; N]> {
 }
 
 /// Starts the four services at once and times each until healthy.
-fn start_services(
-    runtime: &tokio::runtime::Runtime,
-    target: &Path,
-    settings: &Settings,
-    running: &mut Running,
-) -> anyhow::Result<ColdStart> {
+fn start_services(target: &Path, settings: &Settings, running: &mut Running) -> anyhow::Result<ColdStart> {
     let started = Instant::now();
+    let first = running.system.len();
     for process in &PROCESSES[1..] {
         running.system.push(local::spawn(process, &target.join(process.name), settings)?);
     }
-    let waits = PROCESSES[1..].iter().zip(&settings.ports[1..]).map(|(process, port)| async move {
-        local::wait_until_healthy(process, *port, Duration::from_millis(10)).await?;
-        anyhow::Ok((process.name.to_owned(), started.elapsed()))
-    });
-    let healthy = runtime.block_on(futures::future::try_join_all(waits))?;
+    // Each awaited on a thread of its own, so each is timed to the moment it became healthy.
+    let healthy = std::thread::scope(|scope| {
+        let waits: Vec<_> = running.system[first..]
+            .iter()
+            .map(|process| {
+                scope.spawn(move || {
+                    local::wait_until_healthy(process, Duration::from_millis(10))?;
+                    anyhow::Ok((process.name.clone(), started.elapsed()))
+                })
+            })
+            .collect();
+        waits.into_iter().map(|wait| wait.join().expect("a health wait panicked")).collect::<anyhow::Result<Vec<_>>>()
+    })?;
     let all = healthy.iter().map(|(_, elapsed)| *elapsed).max().unwrap_or_default();
     Ok(ColdStart {
         all_healthy_ms: millis(all),

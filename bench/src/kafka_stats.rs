@@ -29,7 +29,7 @@ impl Counters {
     pub fn scrape(ports: &[(&str, u16)]) -> Self {
         let mut totals = Self::default();
         for (_, port) in ports {
-            if let Ok(response) = crate::local::http_get(*port, "/metrics") {
+            if let Ok(response) = launcher::system::http_get(*port, "/metrics") {
                 totals.add(&response);
             }
         }

@@ -17,7 +17,7 @@ use proto::order::OrderStatus;
 use rdkafka::Message as _;
 use serde::Serialize;
 
-use crate::events::read_to_end;
+use local_broker::topics::read_to_end;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct EventLatency {
