@@ -58,6 +58,10 @@ enum Command {
     },
     /// Run every fuzz target in fuzz/ for a bounded time (`test` runs it too).
     Fuzz(fuzz::FuzzArgs),
+    /// Fetch GraphiQL's files for the gateway to embed (`start` and `test` do; the Dockerfile
+    /// runs this).
+    #[command(hide = true)]
+    GraphiqlAssets,
 }
 
 fn main() -> ExitCode {
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
         Command::Events { args } => events(&args),
         Command::Bench { args } => bench(&args),
         Command::Fuzz(args) => fuzz::run(&args),
+        Command::GraphiqlAssets => setup::graphiql_assets(&workspace_root()).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -67,26 +67,44 @@ const GRAPHIQL_FILES: [(&str, &str, &str); 4] = [
     ("graphiql@3.8.3", "package/graphiql.min.css", "graphiql.min.css"),
 ];
 
+/// The npm registry the GraphiQL files come from: npm's own setting when the user has one (a
+/// mirror), else the public registry.
+fn npm_registry() -> String {
+    std::env::var("NPM_CONFIG_REGISTRY")
+        .or_else(|_| std::env::var("npm_config_registry"))
+        .ok()
+        .filter(|registry| !registry.is_empty())
+        .unwrap_or_else(|| "https://registry.npmjs.org".to_owned())
+}
+
 /// Fetches the GraphiQL files from the npm registry into `api-gateway/assets/graphiql/` (not
-/// committed), so the gateway embeds them and GraphiQL works with no internet access.
+/// committed), so the gateway embeds them and GraphiQL works with no internet access. The
+/// packages' tarballs are fetched with curl, not npm: a fresh machine (or the image's build
+/// stage) need not install Node.js for four files.
 pub fn graphiql_assets(root: &std::path::Path) -> anyhow::Result<()> {
     let dest = root.join("api-gateway").join("assets").join("graphiql");
     if GRAPHIQL_FILES.iter().all(|(_, _, name)| dest.join(name).is_file()) {
         return Ok(());
     }
-    if !has_command("npm") {
-        apt_install(&["npm"])?;
+    if !has_command("curl") {
+        apt_install(&["curl"])?;
     }
+    eprintln!("fetching GraphiQL's files from the npm registry, for the offline GraphiQL page");
     let download = tempfile::tempdir()?;
-    let mut specs: Vec<&str> = GRAPHIQL_FILES.iter().map(|(spec, _, _)| *spec).collect();
-    specs.dedup();
-    let mut pack = Command::new("npm");
-    pack.args(["pack", "--silent", "--pack-destination"]).arg(download.path()).args(&specs);
-    run_checked(pack.stdout(Stdio::null()))?;
+    let registry = npm_registry();
     std::fs::create_dir_all(&dest)?;
     for (spec, member, name) in GRAPHIQL_FILES {
         let (package, version) = spec.rsplit_once('@').context("package@version")?;
         let tarball = download.path().join(format!("{package}-{version}.tgz"));
+        if !tarball.exists() {
+            let url = format!("{}/{package}/-/{package}-{version}.tgz", registry.trim_end_matches('/'));
+            run_checked(
+                Command::new("curl")
+                    .args(["--fail", "--silent", "--show-error", "--location", "--output"])
+                    .arg(&tarball)
+                    .arg(&url),
+            )?;
+        }
         let unpacked = download.path().join(package);
         std::fs::create_dir_all(&unpacked)?;
         run_checked(

@@ -20,14 +20,43 @@ fn compose() -> ComposeFile {
     ComposeFile::load(&workspace_root().join("docker-compose.yml")).expect("docker-compose.yml")
 }
 
-/// The variables `docker compose --env-file compose.postgres.env` sees.
-fn postgres_variables() -> HashMap<String, String> {
-    env_file(&workspace_root().join("compose.postgres.env")).expect("compose.postgres.env")
+/// The variables `docker compose --env-file compose.dev.env` sees: the development secrets.
+fn dev_variables() -> HashMap<String, String> {
+    env_file(&workspace_root().join("compose.dev.env")).expect("compose.dev.env")
 }
 
-/// The variables `docker compose --env-file compose.observability.env` sees.
+/// The variables `docker compose --env-file compose.dev.env --env-file <file>` sees.
+fn dev_variables_and(file: &str) -> HashMap<String, String> {
+    let mut variables = dev_variables();
+    variables.extend(env_file(&workspace_root().join(file)).unwrap_or_else(|error| panic!("{file}: {error:#}")));
+    variables
+}
+
+/// The variables `docker compose --env-file compose.dev.env --env-file compose.postgres.env` sees.
+fn postgres_variables() -> HashMap<String, String> {
+    dev_variables_and("compose.postgres.env")
+}
+
+/// The variables `docker compose --env-file compose.dev.env --env-file compose.observability.env`
+/// sees.
 fn observability_variables() -> HashMap<String, String> {
-    env_file(&workspace_root().join("compose.observability.env")).expect("compose.observability.env")
+    dev_variables_and("compose.observability.env")
+}
+
+#[test]
+fn the_secrets_have_no_default_and_the_gateway_is_published_on_loopback() {
+    let file = compose();
+    for (service, secret) in [("api-gateway", "JWT_SECRET"), ("user-service", "ADMIN_PASSWORD")] {
+        let error = file.services[service].environment(&HashMap::new()).expect_err("a required secret");
+        assert!(format!("{error:#}").contains(secret), "{service}: {error:#}");
+        let env = file.services[service].environment(&dev_variables()).expect("the development values");
+        assert!(env.get(secret).is_some_and(|value| !value.is_empty()), "{service}: {secret}");
+    }
+    let published = interpolate(&file.services["api-gateway"].ports[0], &HashMap::new()).expect("ports");
+    assert_eq!(published, "127.0.0.1:3000:3000", "the gateway is published on loopback by default");
+    let everywhere: HashMap<String, String> = [("GATEWAY_BIND".to_owned(), "0.0.0.0".to_owned())].into();
+    let published = interpolate(&file.services["api-gateway"].ports[0], &everywhere).expect("ports");
+    assert_eq!(published, "0.0.0.0:3000:3000", "GATEWAY_BIND opts in to every interface");
 }
 
 #[test]
@@ -53,7 +82,7 @@ fn the_observability_profile_traces_every_process_and_scrapes_every_metrics_port
         }
     }
     for (name, service, _) in file.binaries() {
-        let off = service.environment(&HashMap::new()).expect("env");
+        let off = service.environment(&dev_variables()).expect("env");
         assert_eq!(
             off.get("OTEL_EXPORTER_OTLP_ENDPOINT").map(String::as_str),
             Some(""),
@@ -98,12 +127,12 @@ fn kafka_runs_in_kraft_mode_and_advertises_its_network_name() {
     let file = compose();
     let kafka = &file.services["kafka"];
     assert!(kafka.image.as_deref().is_some_and(|image| image.starts_with("apache/kafka:4.")), "{:?}", kafka.image);
-    let env = kafka.environment(&HashMap::new()).expect("env");
+    let env = kafka.environment(&dev_variables()).expect("env");
     assert!(env.keys().all(|name| !name.contains("ZOOKEEPER")), "no ZooKeeper in Kafka 4");
     assert_eq!(env["KAFKA_PROCESS_ROLES"], "broker,controller");
     let advertised = addresses(&env["KAFKA_ADVERTISED_LISTENERS"]);
     for (_, service, _) in file.binaries() {
-        let brokers = service.environment(&HashMap::new()).expect("env")["KAFKA_BROKERS"].clone();
+        let brokers = service.environment(&dev_variables()).expect("env")["KAFKA_BROKERS"].clone();
         for broker in addresses(&brokers) {
             assert!(advertised.contains(&broker), "KAFKA_BROKERS {broker} is not an advertised listener");
         }
@@ -123,11 +152,11 @@ fn every_setting_is_read_and_every_address_names_a_service_it_waits_for() {
     let listen_ports: HashMap<&str, u16> = file
         .binaries()
         .map(|(name, service, _)| {
-            let env = service.environment(&HashMap::new()).expect("env");
+            let env = service.environment(&dev_variables()).expect("env");
             (name, addresses(&env["LISTEN_ADDR"])[0].port)
         })
         .collect();
-    for variables in [HashMap::new(), postgres_variables()] {
+    for variables in [dev_variables(), postgres_variables()] {
         for (name, service, binary) in file.binaries() {
             let env = service.environment(&variables).expect("env");
             let reads = env_names(workspace_binary(binary).as_ref()).expect("--help");
@@ -175,13 +204,13 @@ fn every_setting_is_read_and_every_address_names_a_service_it_waits_for() {
 fn only_the_gateway_is_published_so_the_grpc_services_scale() {
     let file = compose();
     for (name, service, _) in file.binaries() {
-        let listen = addresses(&service.environment(&HashMap::new()).expect("env")["LISTEN_ADDR"])[0].clone();
+        let listen = addresses(&service.environment(&dev_variables()).expect("env")["LISTEN_ADDR"])[0].clone();
         if name == "api-gateway" {
             assert_eq!(service.ports.len(), 1, "the gateway is published once");
             let published = interpolate(&service.ports[0], &HashMap::new()).expect("ports");
             let container_port = published.rsplit(':').next().unwrap_or_default();
             assert_eq!(container_port, listen.port.to_string(), "the published port is the one it listens on");
-            assert_eq!(published, "3000:3000", "published on 3000 by default");
+            assert!(published.ends_with(":3000:3000"), "published on 3000 by default: {published}");
         } else {
             assert!(service.ports.is_empty(), "{name} has a fixed host port, so it cannot scale");
         }
@@ -224,7 +253,7 @@ fn declared(file: &ComposeFile, variables: &HashMap<String, String>) -> Vec<Decl
 }
 
 fn backing(file: &ComposeFile) -> Backing {
-    let kafka = file.services["kafka"].environment(&HashMap::new()).expect("env");
+    let kafka = file.services["kafka"].environment(&dev_variables()).expect("env");
     let broker = addresses(&kafka["KAFKA_ADVERTISED_LISTENERS"])[0].clone();
     let postgres = Address { host: "postgres".into(), port: 5432 };
     Backing { broker, postgres: Some((postgres, tools::initialised_databases())) }
@@ -233,7 +262,7 @@ fn backing(file: &ComposeFile) -> Backing {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binaries_become_healthy_with_the_compose_environment() {
     let file = compose();
-    let launched = launch(declared(&file, &HashMap::new()), &backing(&file)).await.expect("launch");
+    let launched = launch(declared(&file, &dev_variables()), &backing(&file)).await.expect("launch");
     assert_eq!(launched.started.len(), 4);
 }
 
@@ -255,7 +284,7 @@ fn the_tls_override_gives_every_process_its_certificates_and_https_peers() {
     let tls = ComposeFile::load(&workspace_root().join("compose.tls.yml")).expect("compose.tls.yml");
     for (name, _, binary) in file.binaries() {
         let service = tls.services.get(name).unwrap_or_else(|| panic!("compose.tls.yml leaves {name} out"));
-        let env = service.environment(&HashMap::new()).expect("env");
+        let env = service.environment(&dev_variables()).expect("env");
         let reads = env_names(workspace_binary(binary).as_ref()).expect("--help");
         for setting in env.keys() {
             assert!(reads.contains(setting), "{name} is given {setting}, which {binary} does not read");
@@ -266,7 +295,7 @@ fn the_tls_override_gives_every_process_its_certificates_and_https_peers() {
         for (setting, file) in [("GRPC_TLS_CERT", "cert.pem"), ("GRPC_TLS_KEY", "key.pem"), ("GRPC_TLS_CA", "ca.pem")] {
             assert_eq!(env.get(setting), Some(&format!("/etc/grpc-tls/{file}")), "{name}: {setting}");
         }
-        let base = file.services[name].environment(&HashMap::new()).expect("env");
+        let base = file.services[name].environment(&dev_variables()).expect("env");
         for setting in base.keys().filter(|setting| setting.ends_with("_SERVICE_URL")) {
             let url = env.get(setting).unwrap_or_else(|| panic!("{name}: {setting} stays plaintext"));
             assert!(url.starts_with("https://"), "{name}: {setting} is {url}");
@@ -310,7 +339,7 @@ fn the_kafka_sasl_override_gives_every_process_the_brokers_security_settings() {
             assert_eq!(env.get(setting).map(String::as_str), Some(value), "{name}: {setting}");
         }
         // Without the broker's address there is no default to fall back on.
-        assert!(service.environment(&HashMap::new()).is_err(), "{name}: KAFKA_BROKERS is required");
+        assert!(service.environment(&dev_variables()).is_err(), "{name}: KAFKA_BROKERS is required");
     }
     let (ok, printed) = tools::run(&tools::dclint(), &["compose.kafka-sasl.yml"], &workspace_root());
     assert!(ok, "compose.kafka-sasl.yml does not validate:\n{printed}");

@@ -3,7 +3,11 @@
 
 use std::time::Duration;
 
-use deploy::{build::cargo_build_args, dockerfile::Dockerfile, workspace_root};
+use deploy::{
+    build::{SERVICES, cargo_build_args},
+    dockerfile::Dockerfile,
+    workspace_root,
+};
 use test_support::{ServiceProcess, workspace_binary};
 
 fn dockerfile() -> Dockerfile {
@@ -17,18 +21,61 @@ const IMAGE_BINARY: &str = "/usr/local/bin/service";
 fn the_build_step_is_the_build_xtask_runs_in_release_mode() {
     let file = dockerfile();
     let build = file.stage("build").expect("build stage");
-    let command = format!("cargo {}", cargo_build_args(true, &["\"${SERVICE}\""]).join(" "));
+    let command = format!("cargo {}", cargo_build_args(true, &SERVICES).join(" "));
     let runs: Vec<&str> = build.all("RUN").collect();
     assert!(runs.iter().any(|run| run.starts_with(&command)), "no `{command}` in {runs:#?}");
     // The dependency layer is cooked with the same profile and flags, or it would not be reused.
     let cook = runs.iter().find(|run| run.contains("cargo chef cook")).expect("a dependency layer");
-    for flag in ["--locked", "--release", "--bin \"${SERVICE}\""] {
-        assert!(cook.contains(flag), "the dependency layer lacks {flag}: {cook}");
+    for flag in
+        ["--locked".to_owned(), "--release".to_owned()].into_iter().chain(SERVICES.map(|bin| format!("--bin {bin}")))
+    {
+        assert!(cook.contains(&flag), "the dependency layer lacks {flag}: {cook}");
     }
     let cook_at = runs.iter().position(|run| run.contains("cargo chef cook")).unwrap_or_default();
     let copy_all = build.instructions.iter().position(|i| i.keyword == "COPY" && i.args == ". .").expect("COPY . .");
     let cook_instruction = build.instructions.iter().position(|i| i.args == runs[cook_at]).unwrap_or_default();
     assert!(cook_instruction < copy_all, "dependencies are built before the sources are copied in");
+}
+
+#[test]
+fn the_four_images_share_one_build() {
+    let file = dockerfile();
+    for stage in file.stages.iter().filter(|stage| stage.name.as_deref() != Some("runtime")) {
+        for instruction in &stage.instructions {
+            assert!(
+                !instruction.args.contains("SERVICE"),
+                "stage {:?} depends on SERVICE, so each image would build it again: {} {}",
+                stage.name,
+                instruction.keyword,
+                instruction.args
+            );
+        }
+    }
+}
+
+#[test]
+fn the_image_builds_offline_from_a_registry_s_point_of_view_and_embeds_graphiql() {
+    let text = std::fs::read_to_string(workspace_root().join("Dockerfile")).expect("Dockerfile");
+    // A `# syntax=` parser directive makes BuildKit pull a frontend image before the first step.
+    let directives = text.lines().take_while(|line| line.starts_with('#'));
+    for line in directives {
+        assert!(!line.replace(' ', "").to_lowercase().starts_with("#syntax="), "a parser directive: {line}");
+    }
+    let file = dockerfile();
+    let runs: Vec<&str> = file.stage("build").expect("build stage").all("RUN").collect();
+    let assets =
+        runs.iter().position(|run| run.contains("xtask -- graphiql-assets")).expect("GraphiQL's files fetched");
+    let build = runs.iter().position(|run| run.starts_with("cargo build")).expect("the build");
+    assert!(assets < build, "the files are there before the gateway is built (its build script embeds them)");
+}
+
+#[test]
+fn the_runtime_user_is_made_without_warnings() {
+    let file = dockerfile();
+    let runtime = file.stages.last().expect("stages");
+    let useradd = runtime.all("RUN").find(|run| run.contains("useradd")).expect("useradd");
+    // `--system` accounts are numbered below SYS_UID_MAX (999); asking for 10001 warns.
+    assert!(!useradd.contains("--system"), "{useradd}");
 }
 
 #[test]
