@@ -12,6 +12,26 @@ pub struct Instruction {
     pub args: String,
 }
 
+/// A `RUN [--option=…]… command` step.
+#[derive(Debug, Clone)]
+pub struct RunStep<'a> {
+    /// The options without their leading `--`, e.g. `mount=type=cache,target=/src/target`.
+    pub options: Vec<&'a str>,
+    pub command: &'a str,
+}
+
+impl RunStep<'_> {
+    /// The targets of the step's cache mounts.
+    pub fn cache_mounts(&self) -> Vec<&str> {
+        self.options
+            .iter()
+            .filter_map(|option| option.strip_prefix("mount="))
+            .filter(|mount| mount.split(',').any(|part| part == "type=cache"))
+            .filter_map(|mount| mount.split(',').find_map(|part| part.strip_prefix("target=")))
+            .collect()
+    }
+}
+
 /// A `FROM ... [AS name]` stage.
 #[derive(Debug)]
 pub struct Stage {
@@ -78,6 +98,21 @@ impl Stage {
     /// The last instruction with `keyword` (the one that takes effect).
     pub fn last(&self, keyword: &str) -> Option<&str> {
         self.all(keyword).last()
+    }
+
+    /// The `RUN` steps: each one's command, and the `--mount=…` (and other `--flag=…`) options
+    /// before it.
+    pub fn runs(&self) -> impl Iterator<Item = RunStep<'_>> {
+        self.all("RUN").map(|args| {
+            let mut options = Vec::new();
+            let mut rest = args;
+            while let Some(flagged) = rest.strip_prefix("--") {
+                let (option, after) = flagged.split_once(char::is_whitespace).unwrap_or((flagged, ""));
+                options.push(option);
+                rest = after.trim_start();
+            }
+            RunStep { options, command: rest }
+        })
     }
 
     /// Every `ENV name=value` of the stage.
@@ -155,5 +190,17 @@ mod tests {
         assert_eq!((env["A"].as_str(), env["B"].as_str()), ("1", "two"));
         assert_eq!(run.health_check().expect("health check"), ["x", "--check"]);
         assert_eq!(run.exec_form("ENTRYPOINT").expect("entry point"), ["x"]);
+    }
+
+    #[test]
+    fn a_run_step_s_options_are_told_from_its_command() {
+        let file = Dockerfile::parse(
+            "FROM rust AS build\nRUN --mount=type=cache,id=r,target=/r,sharing=locked \\\n    --mount=type=bind,target=/b \\\n    --network=none cargo build\n",
+        )
+        .expect("parses");
+        let step = file.stage("build").expect("build stage").runs().next().expect("a RUN");
+        assert_eq!(step.command, "cargo build");
+        assert_eq!(step.options.len(), 3);
+        assert_eq!(step.cache_mounts(), ["/r"]);
     }
 }

@@ -7,6 +7,7 @@ pub mod build;
 pub mod compose;
 pub mod contract;
 pub mod dockerfile;
+pub mod engine;
 pub mod kubernetes;
 
 /// The workspace root (the folder holding the Dockerfile and docker-compose.yml).

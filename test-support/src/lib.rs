@@ -13,6 +13,7 @@
 //! - [`SystemProcesses`]: the three services and the gateway (and a broker) on free ports;
 //!   [`ScaledSystem`]: several replicas of each on PostgreSQL, behind several gateways.
 //! - [`TestCertificates`]: a CA and certificates made for one test, for TLS.
+//! - [`readme_examples`]: the README's example block, aimed at a given gateway.
 
 mod broker;
 mod broker_index;
@@ -20,6 +21,7 @@ pub mod grpc;
 mod otlp;
 mod postgres;
 mod process;
+mod readme;
 mod storage;
 mod system;
 mod tls;
@@ -32,6 +34,7 @@ pub use postgres::{OutboxCount, POSTGRES_URL_ENV, PostgresServer, TestDatabase, 
 pub use process::{
     ServiceProcess, assert_serves_until_sigterm, expect_startup_failure, run_health_check, workspace_binary,
 };
+pub use readme::{README_GATEWAY, readme_examples};
 pub use storage::{DatabaseKind, TestStorage};
 pub use system::{ADMIN_EMAIL, ADMIN_PASSWORD, ScaledSystem, SystemProcesses};
 pub use tls::TestCertificates;

@@ -121,21 +121,30 @@ fn has_command(name: &str) -> bool {
 }
 
 fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
-    let root = Command::new("id").arg("-u").output().context("running id -u")?;
-    let apt_get: &[&str] = if String::from_utf8_lossy(&root.stdout).trim() == "0" {
-        &["apt-get"]
-    } else if succeeds(Command::new("sudo").args(["-n", "true"])) {
-        &["sudo", "-n", "apt-get"]
-    } else {
-        bail!("installing {packages:?} needs root: run `sudo apt-get install -y {}`", packages.join(" "));
-    };
     let apt = |args: &[&str]| {
-        let mut command = Command::new(apt_get[0]);
-        command.args(&apt_get[1..]).args(args).env("DEBIAN_FRONTEND", "noninteractive");
-        command
+        let mut command = privileged("apt-get")?;
+        command.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        Ok::<_, anyhow::Error>(command)
     };
-    run_checked(&mut apt(&["update", "-qq"]))?;
-    run_checked(apt(&["install", "-y", "-qq", "--no-install-recommends"]).args(packages))
+    run_checked(&mut apt(&["update", "-qq"])?)
+        .and_then(|()| run_checked(apt(&["install", "-y", "-qq", "--no-install-recommends"])?.args(packages)))
+        .with_context(|| {
+            format!("installing {packages:?} (as root, or with `sudo apt-get install -y {}`)", packages.join(" "))
+        })
+}
+
+/// `program` run as root: directly when this is root, else through password-less sudo.
+fn privileged(program: &str) -> anyhow::Result<Command> {
+    let id = Command::new("id").arg("-u").output().context("running id -u")?;
+    if String::from_utf8_lossy(&id.stdout).trim() == "0" {
+        Ok(Command::new(program))
+    } else if succeeds(Command::new("sudo").args(["-n", "true"])) {
+        let mut command = Command::new("sudo");
+        command.args(["-n", program]);
+        Ok(command)
+    } else {
+        bail!("`{program}` needs root, and sudo asks for a password")
+    }
 }
 
 fn succeeds(command: &mut Command) -> bool {
@@ -216,4 +225,91 @@ pub fn deploy_validators(root: &std::path::Path) -> anyhow::Result<(std::path::P
         run_checked(Command::new(&pip).args(["install", "--quiet", "--disable-pip-version-check", &wanted]))?;
     }
     Ok((dclint, validator))
+}
+
+/// The oldest Compose the container test works with: the project's compose file needs 2.20
+/// (`name:`, `depends_on.*.required`), and the test's broker override replaces the Kafka
+/// service's settings with `!reset`, which came in 2.24.
+const COMPOSE_MINIMUM: (u32, u32) = (2, 24);
+
+/// The Debian release Compose v2 and buildx come from when this one's are too old: bookworm
+/// has Compose 1.29 only, trixie has 2.26 and buildx 0.13, built against a libc bookworm has.
+const COMPOSE_RELEASE: &str = "trixie";
+
+/// What the container test needs: Docker's engine (`docker.io`), Compose v2 and buildx, and
+/// debootstrap (it makes the base images locally when no image registry is reachable). From
+/// Debian's packages; Compose and buildx from the next release when this one's are too old.
+pub fn container_engine() -> anyhow::Result<()> {
+    let missing: Vec<&str> = [("docker.io", has_command("dockerd")), ("debootstrap", has_command("debootstrap"))]
+        .into_iter()
+        .filter_map(|(package, present)| (!present).then_some(package))
+        .collect();
+    if !missing.is_empty() {
+        eprintln!("installing {} from Debian's packages, for the container test", missing.join(", "));
+        apt_install(&missing)?;
+    }
+    if compose_version().is_some_and(|version| version >= COMPOSE_MINIMUM) {
+        return Ok(());
+    }
+    apt_install(&["docker-compose", "docker-buildx"])?;
+    if compose_version().is_some_and(|version| version >= COMPOSE_MINIMUM) {
+        return Ok(());
+    }
+    eprintln!(
+        "this release's Compose is older than {}.{}: installing Compose and buildx from Debian {COMPOSE_RELEASE}",
+        COMPOSE_MINIMUM.0, COMPOSE_MINIMUM.1
+    );
+    install_from_release(COMPOSE_RELEASE, &["docker-compose", "docker-buildx"])?;
+    match compose_version() {
+        Some(version) if version >= COMPOSE_MINIMUM => Ok(()),
+        other => {
+            bail!("Compose is {other:?} after installing it from {COMPOSE_RELEASE}, not {COMPOSE_MINIMUM:?} or newer")
+        }
+    }
+}
+
+/// `docker compose version`, as (major, minor), when the plugin is there.
+fn compose_version() -> Option<(u32, u32)> {
+    let output = Command::new("docker").args(["compose", "version", "--short"]).output().ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut parts = text.trim().trim_start_matches('v').split(['.', '-', '+']);
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+/// Downloads `packages` from another Debian release with apt's own index and signature checks,
+/// in a private apt state (the system's sources are not touched), and installs them with dpkg.
+/// Only for packages whose sole dependency is a libc this release has.
+fn install_from_release(release: &str, packages: &[&str]) -> anyhow::Result<()> {
+    let state = tempfile::tempdir()?;
+    let dir = state.path();
+    for sub in ["lists/partial", "archives/partial", "parts"] {
+        std::fs::create_dir_all(dir.join(sub))?;
+    }
+    std::fs::write(dir.join("sources.list"), format!("deb {} {release} main\n", deploy::engine::debian_mirror()))?;
+    let apt = |args: &[&str]| {
+        let mut command = privileged("apt-get")?;
+        for (option, value) in [
+            ("Dir::Etc::SourceList", dir.join("sources.list")),
+            ("Dir::Etc::SourceParts", dir.join("parts")),
+            ("Dir::Etc::PreferencesParts", dir.join("parts")),
+            ("Dir::State::Lists", dir.join("lists")),
+            ("Dir::Cache::Archives", dir.join("archives")),
+        ] {
+            command.arg("-o").arg(format!("{option}={}", value.display()));
+        }
+        command.args(["-o", "Dir::Etc::Preferences=/dev/null", "-o", "APT::Sandbox::User=root", "-qq"]);
+        command.args(args).current_dir(dir);
+        Ok::<_, anyhow::Error>(command)
+    };
+    run_checked(&mut apt(&["update"])?)?;
+    run_checked(apt(&["download"])?.args(packages))?;
+    let debs: Vec<std::path::PathBuf> = std::fs::read_dir(dir)?
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "deb"))
+        .collect();
+    run_checked(privileged("dpkg")?.arg("--install").args(&debs))
 }

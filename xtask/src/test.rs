@@ -30,6 +30,8 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
     // The slowest step on a fresh machine (minutes, once): the tests run on the real broker.
     let broker = setup::broker(&root)?;
     let (dclint, kubernetes_validate) = setup::deploy_validators(&root)?;
+    // The container test builds and runs the images in a real Docker engine.
+    setup::container_engine()?;
     if !args.no_lint {
         setup::rust_components()?;
         run_checked(Command::new("cargo").current_dir(&root).args(["fmt", "--all", "--check"]))?;

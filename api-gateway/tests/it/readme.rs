@@ -1,21 +1,15 @@
 //! The README's "Try it" block, run as printed against a live system, so it cannot go stale.
 
-use std::path::Path;
+use test_support::readme_examples;
 
 use crate::helpers::spawn_system_with_broker;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readme_examples_work_as_printed() {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).expect("README.md");
-    let start = readme.find("<!-- examples:start -->").expect("examples:start marker");
-    let end = readme.find("<!-- examples:end -->").expect("examples:end marker");
-    let block: Vec<&str> = readme[start..end].lines().skip(1).filter(|line| !line.starts_with("```")).collect();
-
     // With the broker, as `cargo xtask start` runs it: the block waits for the saga.
     let system = spawn_system_with_broker(&[]).await;
     // The README talks to the local run on :3000; this system listens on a free port instead.
-    let script = block.join("\n").replace("http://localhost:3000", &system.gateway.url());
+    let script = readme_examples(&system.gateway.url()).expect("the README's examples");
     let output = tokio::process::Command::new("bash")
         .args(["-euo", "pipefail", "-c", &script])
         .output()

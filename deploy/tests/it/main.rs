@@ -2,6 +2,7 @@
 //! started with each artefact's environment.
 
 mod compose;
+mod containers;
 mod dockerfile;
 mod kubernetes;
 mod launch;
