@@ -58,7 +58,14 @@ mod tests {
 
     #[test]
     fn a_process_that_ignores_the_signal_is_killed_after_the_grace_period() {
-        let mut child = Command::new("sh").args(["-c", "trap '' TERM; sleep 30"]).spawn().expect("sh");
+        // `exec`: the sleep itself ignores the signal (an ignored signal stays ignored across
+        // exec), so SIGKILL ends it; a shell's child would outlive the shell, holding the pipes.
+        let mut child = Command::new("sh")
+            .args(["-c", "trap '' TERM; exec sleep 30"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("sh");
         std::thread::sleep(Duration::from_millis(100));
         let stopped = stop_pid(child.id(), StopSignal::Term, Duration::from_millis(300), || {
             matches!(child.try_wait(), Ok(Some(_)))

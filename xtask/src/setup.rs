@@ -274,7 +274,11 @@ fn compose_version() -> Option<(u32, u32)> {
     if !output.status.success() {
         return None;
     }
-    let text = String::from_utf8_lossy(&output.stdout);
+    parse_version(&String::from_utf8_lossy(&output.stdout))
+}
+
+/// (major, minor) of a version as tools print it: `2.26.1-4`, `v2.20.0`, `1.29.2`.
+fn parse_version(text: &str) -> Option<(u32, u32)> {
     let mut parts = text.trim().trim_start_matches('v').split(['.', '-', '+']);
     Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
@@ -312,4 +316,18 @@ fn install_from_release(release: &str, packages: &[&str]) -> anyhow::Result<()> 
         .filter(|path| path.extension().is_some_and(|ext| ext == "deb"))
         .collect();
     run_checked(privileged("dpkg")?.arg("--install").args(&debs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compose_versions_are_read_as_printed() {
+        assert_eq!(parse_version("2.26.1-4\n"), Some((2, 26)));
+        assert_eq!(parse_version("v2.20.0"), Some((2, 20)));
+        assert_eq!(parse_version("1.29.2"), Some((1, 29)));
+        assert_eq!(parse_version("docker-compose"), None);
+        assert!(Some((2, 20)) < Some(COMPOSE_MINIMUM) && Some((2, 26)) >= Some(COMPOSE_MINIMUM));
+    }
 }
