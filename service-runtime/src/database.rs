@@ -133,8 +133,15 @@ enum SqliteRole {
 }
 
 /// A SQLite pool of `connections`, each set up for `role` as it opens.
+///
+/// Not tested before each use (`test_before_acquire(false)`): sqlx's test is a ping, and a
+/// SQLite connection's every command is a hand-off to its own thread and back, so the ping
+/// doubled the hand-offs of every query. It guards against connections that go stale on the
+/// far side of a network (kept on PostgreSQL); a SQLite connection is a file opened by this
+/// process, and nothing outside it closes one.
 fn sqlite_options(connections: u32, role: SqliteRole) -> AnyPoolOptions {
-    AnyPoolOptions::new().max_connections(connections).after_connect(move |connection, _| {
+    let options = AnyPoolOptions::new().max_connections(connections).test_before_acquire(false);
+    options.after_connect(move |connection, _| {
         Box::pin(async move {
             connection.execute(format!("PRAGMA cache_size = -{SQLITE_CACHE_KIB}").as_str()).await?;
             // WAL lets readers run beside the one writer; NORMAL sync is safe under WAL.
