@@ -96,7 +96,8 @@ impl Drop for DockerEngine {
     }
 }
 
-fn answers() -> bool {
+/// Whether an engine answers (`docker info`).
+pub fn answers() -> bool {
     docker().arg("info").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|status| status.success())
 }
 

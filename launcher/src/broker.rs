@@ -6,6 +6,10 @@ use std::{
     process::Command,
 };
 
+/// The broker's version, pinned: the one `cargo xtask` builds from crates.io, and the tag of the
+/// image `cargo xtask images` makes of it (`compose.embedded-broker.yml`).
+pub const TANSU_VERSION: &str = "0.6.0";
+
 /// The variable naming another broker binary than the one `cargo xtask` builds.
 pub const TANSU_BIN_ENV: &str = "TANSU_BIN";
 

@@ -6,6 +6,7 @@
 //! - `start` / `stop` / `status` / `logs`: run the whole system locally in the background,
 //!   see how it is doing, and stop exactly the processes `start` started (by process id).
 //! - `events <topic>`: watch a topic's events (runs `local-broker events`).
+//! - `images`: the images Compose needs, made on the machine when none can be pulled.
 //! - `bench`: build optimised binaries, run every load scenario against the whole system and
 //!   write the figures to `bench/results/` (runs the `bench` binary).
 //!
@@ -14,6 +15,7 @@
 
 mod build;
 mod fuzz;
+mod images;
 mod local;
 mod setup;
 mod test;
@@ -58,6 +60,9 @@ enum Command {
     },
     /// Run every fuzz target in fuzz/ for a bounded time (`test` runs it too).
     Fuzz(fuzz::FuzzArgs),
+    /// Make the images Compose needs when none can be pulled (offline): the Dockerfile's base
+    /// images and the embedded broker's, for compose.embedded-broker.yml.
+    Images,
     /// Fetch GraphiQL's files for the gateway to embed (`start` and `test` do; the Dockerfile
     /// runs this).
     #[command(hide = true)]
@@ -75,6 +80,7 @@ fn main() -> ExitCode {
         Command::Events { args } => events(&args),
         Command::Bench { args } => bench(&args),
         Command::Fuzz(args) => fuzz::run(&args),
+        Command::Images => images::run(),
         Command::GraphiqlAssets => setup::graphiql_assets(&workspace_root()).map(|()| ExitCode::SUCCESS),
     };
     match result {

@@ -154,7 +154,7 @@ fn succeeds(command: &mut Command) -> bool {
 /// The embedded broker, pinned: tansu with SQLite storage (`libsql`), the only engine the local
 /// run and the tests use. Building its object-store engine too (`dynostore`) as before pulled a
 /// cloud-storage stack for nothing.
-const TANSU: (&str, &str, &str) = ("tansu", "0.6.0", "libsql");
+const TANSU: (&str, &str, &str) = ("tansu", launcher::broker::TANSU_VERSION, "libsql");
 
 /// Builds the broker from crates.io into `.dev/tools/bin/tansu` once (it takes minutes), and
 /// returns its path. `TANSU_BIN` points at another build instead.

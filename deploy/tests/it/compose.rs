@@ -344,3 +344,35 @@ fn the_kafka_sasl_override_gives_every_process_the_brokers_security_settings() {
     let (ok, printed) = tools::run(&tools::dclint(), &["compose.kafka-sasl.yml"], &workspace_root());
     assert!(ok, "compose.kafka-sasl.yml does not validate:\n{printed}");
 }
+
+/// compose.embedded-broker.yml: the embedded broker in place of Kafka's image (for a machine
+/// that cannot pull it), reachable where the services look for Kafka, storing its data in the
+/// volume Kafka's would use, and tagged with the broker's pinned version (`cargo xtask images`
+/// makes that image). The container test runs it.
+#[test]
+fn the_embedded_broker_override_serves_where_the_services_look_for_kafka() {
+    let text = std::fs::read_to_string(workspace_root().join("compose.embedded-broker.yml")).expect("the override");
+    let yaml: serde_norway::Value = serde_norway::from_str(&text).expect("YAML");
+    let kafka = &yaml["services"]["kafka"];
+    let expected_image = format!("local/tansu-broker:{}", launcher::broker::TANSU_VERSION);
+    assert_eq!(kafka["image"].as_str(), Some(expected_image.as_str()));
+    let command: Vec<&str> =
+        kafka["command"].as_sequence().expect("command").iter().filter_map(|v| v.as_str()).collect();
+    let after = |flag: &str| command.iter().position(|word| *word == flag).and_then(|at| command.get(at + 1)).copied();
+    let advertised = after("--kafka-advertised-listener-url").expect("an advertised listener");
+    let file = compose();
+    for (name, service, _) in file.binaries() {
+        let env = service.environment(&dev_variables()).expect("env");
+        assert_eq!(
+            Some(advertised),
+            env.get("KAFKA_BROKERS").map(|brokers| format!("tcp://{brokers}")).as_deref(),
+            "{name}"
+        );
+    }
+    let storage = after("--storage-engine").expect("a storage engine");
+    let volume = file.services["kafka"].volumes.first().expect("kafka's volume");
+    let mounted_at = volume.split(':').nth(1).expect("a mount point");
+    assert!(storage.starts_with(&format!("sqlite:///{mounted_at}/")), "{storage} is not in {mounted_at}");
+    let (ok, printed) = tools::run(&tools::dclint(), &["compose.embedded-broker.yml"], &workspace_root());
+    assert!(ok, "compose.embedded-broker.yml does not validate:\n{printed}");
+}

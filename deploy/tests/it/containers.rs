@@ -18,11 +18,9 @@ use deploy::{
     engine::{self, DockerEngine, Origin, docker},
     workspace_root,
 };
+use launcher::broker::TANSU_VERSION;
 use serde_json::{Value, json};
 use test_support::{readme_examples, tansu_binary};
-
-/// The embedded broker's version, the tag of the image made for it.
-const BROKER_VERSION: &str = "0.6.0";
 
 /// How long the stack may take to report every service healthy.
 const HEALTHY_WITHIN_SECONDS: &str = "180";
@@ -92,28 +90,12 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).expect("a free port").port()
 }
 
-/// The override that makes the stack run on this machine: the broker's host port is left
-/// unpublished (the test's project must not collide with a running one), and when Kafka's image
-/// cannot be had, the embedded broker runs in its place.
-fn override_file(dir: &Path, broker_image: Option<&str>) -> PathBuf {
-    let mut kafka = String::from("    ports: !reset []\n");
-    if let Some(image) = broker_image {
-        kafka.push_str(&format!(
-            "    image: {image}\n\
-             \x20   environment: !reset {{}}\n\
-             \x20   command: [\"broker\", \"--kafka-listener-url\", \"tcp://0.0.0.0:9092\",\
-             \x20\"--kafka-advertised-listener-url\", \"tcp://kafka:9092\",\
-             \x20\"--storage-engine\", \"sqlite:////var/lib/kafka/data/broker.db\"]\n\
-             \x20   healthcheck:\n\
-             \x20     test: [\"CMD-SHELL\", \"bash -c '</dev/tcp/127.0.0.1/9092'\"]\n\
-             \x20     interval: 2s\n\
-             \x20     timeout: 2s\n\
-             \x20     start_period: 5s\n\
-             \x20     retries: 15\n"
-        ));
-    }
-    let path = dir.join("compose.this-machine.yml");
-    std::fs::write(&path, format!("services:\n  kafka:\n{kafka}")).expect("the override file");
+/// With Kafka's own image, an override that leaves its host port unpublished: the test's
+/// project must not collide with a stack the user runs. (`compose.embedded-broker.yml`, used
+/// when that image cannot be had, publishes nothing either.)
+fn unpublished_kafka(dir: &Path) -> PathBuf {
+    let path = dir.join("compose.unpublished-kafka.yml");
+    std::fs::write(&path, "services:\n  kafka:\n    ports: !reset []\n").expect("the override file");
     path
 }
 
@@ -164,23 +146,25 @@ async fn the_images_build_and_the_stack_serves_restarts_and_scales() {
     let compose_file = ComposeFile::load(&root.join("docker-compose.yml")).expect("docker-compose.yml");
     let dev_values = env_file(&root.join("compose.dev.env")).expect("compose.dev.env");
     let kafka_image = compose_file.services["kafka"].image.clone().expect("kafka's image");
-    let broker = match engine::present_or_pulled(&kafka_image) {
+    let kafka_override = match engine::present_or_pulled(&kafka_image) {
         Some(origin) => {
             eprintln!("{kafka_image} {origin:?}");
-            None
+            unpublished_kafka(work.path())
         }
         None => {
+            // As the README tells a user without a registry: `cargo xtask images` makes this
+            // image, and the override replaces only the `kafka` service.
             let binary = tansu_binary().expect("the embedded broker's binary");
-            let image = engine::broker_image(&binary, BROKER_VERSION, &release, work.path())
+            let image = engine::broker_image(&binary, TANSU_VERSION, &release, work.path())
                 .unwrap_or_else(|error| panic!("step `broker image`: {error:#}"));
             eprintln!("{kafka_image} {:?}: the embedded broker ({image}) runs in its place", Origin::MadeHere);
-            Some(image)
+            root.join("compose.embedded-broker.yml")
         }
     };
 
     let project = Project {
         name: format!("nest-microservices-it-{}", std::process::id()),
-        files: vec![root.join("docker-compose.yml"), override_file(work.path(), broker.as_deref())],
+        files: vec![root.join("docker-compose.yml"), kafka_override],
         gateway_port: free_port(),
         logs: work.path().join("services.log"),
     };
