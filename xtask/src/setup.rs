@@ -251,12 +251,15 @@ pub fn container_engine() -> anyhow::Result<()> {
     if compose_version().is_some_and(|version| version >= COMPOSE_MINIMUM) {
         return Ok(());
     }
-    apt_install(&["docker-compose", "docker-buildx"])?;
-    if compose_version().is_some_and(|version| version >= COMPOSE_MINIMUM) {
+    // This release's packages first. Debian bookworm has no `docker-buildx` at all, so apt
+    // refuses the pair there: that is not fatal, the next release's packages are.
+    if let Err(error) = apt_install(&["docker-compose", "docker-buildx"]) {
+        eprintln!("{error:#}");
+    } else if compose_version().is_some_and(|version| version >= COMPOSE_MINIMUM) {
         return Ok(());
     }
     eprintln!(
-        "this release's Compose is older than {}.{}: installing Compose and buildx from Debian {COMPOSE_RELEASE}",
+        "this release has no Compose {}.{} or newer with buildx: installing them from Debian {COMPOSE_RELEASE}",
         COMPOSE_MINIMUM.0, COMPOSE_MINIMUM.1
     );
     install_from_release(COMPOSE_RELEASE, &["docker-compose", "docker-buildx"])?;
