@@ -26,8 +26,13 @@ COPY . .
 RUN --mount=type=cache,id=nest-microservices-cargo-registry,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,id=nest-microservices-target,target=/src/target,sharing=locked \
     cargo run --locked --quiet --package xtask -- graphiql-assets
+# OpenSSL (librdkafka's TLS) is the build image's own (libssl-dev), linked statically: the
+# runtime image has no libssl, and building OpenSSL from source instead cost every cold build
+# about two minutes. The variables name its static libraries directly; found through
+# pkg-config, libraries in system directories are always linked dynamically.
 RUN --mount=type=cache,id=nest-microservices-cargo-registry,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,id=nest-microservices-target,target=/src/target,sharing=locked \
+    OPENSSL_STATIC=1 OPENSSL_LIB_DIR="/usr/lib/$(gcc -print-multiarch)" OPENSSL_INCLUDE_DIR=/usr/include \
     cargo build --locked --release --bin user-service --bin product-service --bin order-service --bin api-gateway \
     && install -D --target-directory /out \
         target/release/user-service target/release/product-service target/release/order-service target/release/api-gateway

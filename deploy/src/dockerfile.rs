@@ -30,6 +30,29 @@ impl RunStep<'_> {
             .filter_map(|mount| mount.split(',').find_map(|part| part.strip_prefix("target=")))
             .collect()
     }
+
+    /// The command without the variable assignments in front of it (`A=1 B="$(x)" cargo …` is
+    /// `cargo …`): what the step runs, whatever environment it runs it in.
+    pub fn program(&self) -> &str {
+        let mut rest = self.command.trim_start();
+        loop {
+            let name_length = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
+            if name_length == 0 || !rest[name_length..].starts_with('=') {
+                return rest;
+            }
+            // The value runs to the first blank outside double quotes.
+            let mut quoted = false;
+            let value = &rest[name_length + 1..];
+            let end = value
+                .char_indices()
+                .find(|&(_, c)| {
+                    quoted ^= c == '"';
+                    !quoted && c.is_whitespace()
+                })
+                .map_or(value.len(), |(index, _)| index);
+            rest = value[end..].trim_start();
+        }
+    }
 }
 
 /// A `FROM ... [AS name]` stage.
@@ -202,5 +225,13 @@ mod tests {
         assert_eq!(step.command, "cargo build");
         assert_eq!(step.options.len(), 3);
         assert_eq!(step.cache_mounts(), ["/r"]);
+    }
+
+    #[test]
+    fn a_run_step_s_program_follows_its_variable_assignments() {
+        let step = |command| RunStep { options: Vec::new(), command };
+        assert_eq!(step("A=1 B=\"/usr/$(x -y)\" C=/c cargo build --x=1").program(), "cargo build --x=1");
+        assert_eq!(step("cargo build A=1").program(), "cargo build A=1");
+        assert_eq!(step("A=").program(), "");
     }
 }

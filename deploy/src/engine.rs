@@ -21,10 +21,15 @@ const ENGINE_START: Duration = Duration::from_secs(60);
 /// How long a stopped engine may take to stop its containers and exit.
 const ENGINE_STOP: Duration = Duration::from_secs(30);
 
-/// The packages a Rust build image needs besides the toolchain: a C toolchain and perl for the
-/// crates that build C code (librdkafka, SQLite, OpenSSL), pkg-config, curl and git for cargo
-/// and the build's own downloads.
-const BUILD_PACKAGES: &str = "build-essential perl pkg-config curl ca-certificates git";
+/// The packages a Rust build image needs besides the toolchain: a C toolchain for the crates
+/// that build C code (librdkafka, SQLite), OpenSSL's static libraries and pkg-config (librdkafka's
+/// TLS links them), curl and git for cargo and the build's own downloads. The official `rust`
+/// images have all of them.
+const BUILD_PACKAGES: &str = "build-essential pkg-config libssl-dev curl ca-certificates git";
+
+/// The label a Rust build image made here carries: the packages it was made with, so that one
+/// made with other packages (by an older checkout) is made again.
+const BUILD_PACKAGES_LABEL: &str = "org.nest-microservices.build-packages";
 
 /// A `docker` command.
 pub fn docker() -> Command {
@@ -111,6 +116,18 @@ pub fn has_image(image: &str) -> bool {
         .is_ok_and(|status| status.success())
 }
 
+/// The value of `label` on `image`; `None` when the engine lacks the image or it has no such
+/// label.
+fn image_label(image: &str, label: &str) -> Option<String> {
+    let output = docker()
+        .args(["image", "inspect", "--format", &format!("{{{{ index .Config.Labels \"{label}\" }}}}"), image])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let value = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    (output.status.success() && !value.is_empty() && value != "<no value>").then_some(value)
+}
+
 /// Where an image came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
@@ -162,6 +179,9 @@ pub fn debian_slim(release: &str, work: &Path) -> anyhow::Result<Origin> {
 /// certificate authorities (so the build inside reaches crates.io through the same proxies).
 pub fn rust_image(version: &str, release: &str, work: &Path) -> anyhow::Result<Origin> {
     let image = format!("rust:{version}-{release}");
+    if image_label(&image, BUILD_PACKAGES_LABEL).is_some_and(|packages| packages != BUILD_PACKAGES) {
+        run(&format!("removing {image}, made here with other packages"), docker().args(["image", "rm", &image]))?;
+    }
     if let Some(origin) = present_or_pulled(&image) {
         return Ok(origin);
     }
@@ -199,6 +219,7 @@ pub fn rust_image(version: &str, release: &str, work: &Path) -> anyhow::Result<O
              && rm -rf /var/lib/apt/lists/*\n\
              COPY ca/ /usr/local/share/ca-certificates/\n\
              RUN update-ca-certificates\n\
+             LABEL {BUILD_PACKAGES_LABEL}=\"{BUILD_PACKAGES}\"\n\
              COPY toolchain/ /usr/local/rust/\n\
              RUN mkdir -p /usr/local/cargo/bin && for tool in cargo rustc rustdoc; do \
              ln -s /usr/local/rust/bin/$tool /usr/local/cargo/bin/$tool; done\n\

@@ -77,6 +77,7 @@ pub fn start(args: &StartArgs) -> anyhow::Result<ExitCode> {
     }
 
     crate::setup::graphiql_assets(&root)?;
+    crate::setup::build_packages()?;
     let broker = crate::setup::broker(&root)?;
     let target = crate::build::local_binaries(&root, args.release)?;
     let data_dir = root.join(&args.data_dir);

@@ -110,6 +110,7 @@ fn bench(args: &[String]) -> anyhow::Result<ExitCode> {
         help.current_dir(&root).args(["run", "--locked", "--quiet", "--bin", "bench", "--"]).args(args);
         return exit_code(help.status()?);
     }
+    setup::build_packages()?;
     let broker = setup::broker(&root)?;
     let binaries =
         ["user-service", "product-service", "order-service", "api-gateway", "loadgen", "reference-server", "bench"];

@@ -38,6 +38,16 @@ pub fn cargo_fuzz() -> anyhow::Result<()> {
     run_checked(Command::new("cargo").args(["install", "cargo-fuzz", "--locked", "--version", VERSION]))
 }
 
+/// Debian packages the build needs besides Rust's toolchain and a C compiler: OpenSSL's headers
+/// and static libraries, which librdkafka's TLS links, and pkg-config, which finds them.
+pub fn build_packages() -> anyhow::Result<()> {
+    if succeeds(Command::new("pkg-config").args(["--exists", "openssl"])) {
+        return Ok(());
+    }
+    eprintln!("installing libssl-dev and pkg-config from Debian's packages, for the build");
+    apt_install(&["libssl-dev", "pkg-config"])
+}
+
 /// Debian packages the tests use: the PostgreSQL server (storage tests run on it too),
 /// Chromium (the GraphiQL browser test) and curl (the README examples).
 pub fn test_packages() -> anyhow::Result<()> {

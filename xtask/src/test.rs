@@ -25,6 +25,7 @@ pub struct TestArgs {
 pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
     let root = workspace_root();
     setup::nextest()?;
+    setup::build_packages()?;
     setup::test_packages()?;
     setup::graphiql_assets(&root)?;
     // The slowest step on a fresh machine (minutes, once): the tests run on the real broker.

@@ -22,7 +22,7 @@ fn the_build_step_is_the_build_xtask_runs_in_release_mode_with_cached_dependenci
     let file = dockerfile();
     let build = file.stage("build").expect("build stage");
     let command = format!("cargo {}", cargo_build_args(true, &SERVICES).join(" "));
-    let step = build.runs().find(|run| run.command.starts_with(&command));
+    let step = build.runs().find(|run| run.program().starts_with(&command));
     let step = step.unwrap_or_else(|| panic!("no `{command}` in {:#?}", build.runs().collect::<Vec<_>>()));
     // The registry and the target directory outlive the step, so an edit recompiles only the
     // workspace's crates; the target directory is the one under the stage's WORKDIR.
