@@ -20,7 +20,7 @@ pub struct RunStep<'a> {
     pub command: &'a str,
 }
 
-impl RunStep<'_> {
+impl<'a> RunStep<'a> {
     /// The targets of the step's cache mounts.
     pub fn cache_mounts(&self) -> Vec<&str> {
         self.options
@@ -33,7 +33,7 @@ impl RunStep<'_> {
 
     /// The command without the variable assignments in front of it (`A=1 B="$(x)" cargo …` is
     /// `cargo …`): what the step runs, whatever environment it runs it in.
-    pub fn program(&self) -> &str {
+    pub fn program(&self) -> &'a str {
         let mut rest = self.command.trim_start();
         loop {
             let name_length = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());

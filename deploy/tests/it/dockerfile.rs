@@ -62,7 +62,7 @@ fn the_image_builds_offline_from_a_registry_s_point_of_view_and_embeds_graphiql(
         assert!(!line.replace(' ', "").to_lowercase().starts_with("#syntax="), "a parser directive: {line}");
     }
     let file = dockerfile();
-    let runs: Vec<&str> = file.stage("build").expect("build stage").runs().map(|run| run.command).collect();
+    let runs: Vec<&str> = file.stage("build").expect("build stage").runs().map(|run| run.program()).collect();
     let assets =
         runs.iter().position(|run| run.contains("xtask -- graphiql-assets")).expect("GraphiQL's files fetched");
     let build = runs.iter().position(|run| run.starts_with("cargo build")).expect("the build");
