@@ -24,10 +24,10 @@ pub struct UserLoader {
 }
 
 impl Loader<String> for UserLoader {
-    type Value = User;
+    type Value = Arc<User>;
     type Error = Arc<async_graphql::Error>;
 
-    async fn load(&self, ids: &[String]) -> Result<HashMap<String, User>, Self::Error> {
+    async fn load(&self, ids: &[String]) -> Result<HashMap<String, Arc<User>>, Self::Error> {
         let request = GetUsersByIdsRequest { ids: ids.to_vec() };
         // Taken before asking: a change that arrives meanwhile keeps this answer out.
         let ticket = self.cache.ticket();
@@ -46,10 +46,10 @@ pub struct ProductLoader {
 }
 
 impl Loader<String> for ProductLoader {
-    type Value = Product;
+    type Value = Arc<Product>;
     type Error = Arc<async_graphql::Error>;
 
-    async fn load(&self, ids: &[String]) -> Result<HashMap<String, Product>, Self::Error> {
+    async fn load(&self, ids: &[String]) -> Result<HashMap<String, Arc<Product>>, Self::Error> {
         let request = GetProductsByIdsRequest { ids: ids.to_vec() };
         // Taken before asking: a change that arrives meanwhile keeps this answer out.
         let ticket = self.cache.ticket();

@@ -84,14 +84,14 @@ pub fn loaders(backends: &Backends, caches: &Caches) -> (DataLoader<UserLoader>,
 }
 
 /// Product `id`: from the cache, else through the request's loader.
-pub async fn load_product(ctx: &async_graphql::Context<'_>, id: &str) -> async_graphql::Result<Option<Product>> {
+pub async fn load_product(ctx: &async_graphql::Context<'_>, id: &str) -> async_graphql::Result<Option<Arc<Product>>> {
     let cache = &ctx.data_unchecked::<Caches>().products;
     load_cached::<_, ProductLoader, _>(ctx, id, cache, |id| query::get_product(ctx, id)).await
 }
 
 /// User `id`: from the cache, else through the request's loader. Who may see it is the
 /// caller's check.
-pub async fn load_user(ctx: &async_graphql::Context<'_>, id: &str) -> async_graphql::Result<Option<User>> {
+pub async fn load_user(ctx: &async_graphql::Context<'_>, id: &str) -> async_graphql::Result<Option<Arc<User>>> {
     let cache = &ctx.data_unchecked::<Caches>().users;
     load_cached::<_, UserLoader, _>(ctx, id, cache, |id| query::get_user(ctx, id)).await
 }
@@ -104,14 +104,14 @@ async fn load_cached<T, L, F>(
     id: &str,
     cache: &EntityCache<T>,
     alone: impl FnOnce(String) -> F,
-) -> async_graphql::Result<Option<T>>
+) -> async_graphql::Result<Option<Arc<T>>>
 where
     T: Cacheable + Send + Sync + 'static,
-    L: async_graphql::dataloader::Loader<String, Value = T, Error = Arc<async_graphql::Error>>,
+    L: async_graphql::dataloader::Loader<String, Value = Arc<T>, Error = Arc<async_graphql::Error>>,
     F: Future<Output = async_graphql::Result<Option<T>>>,
 {
     let Ok(key) = service_runtime::validate::id("id", id) else {
-        return alone(id.to_owned()).await;
+        return Ok(alone(id.to_owned()).await?.map(Arc::new));
     };
     if let Some(entity) = cache.get(&key) {
         return Ok(Some(entity));

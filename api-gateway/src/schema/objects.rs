@@ -1,5 +1,7 @@
 //! The GraphQL object types, converted from the backends' messages.
 
+use std::sync::Arc;
+
 use async_graphql::{ComplexObject, Context, ID, SimpleObject};
 
 /// A user. The password never leaves user-service.
@@ -76,7 +78,7 @@ pub struct Order {
 impl Order {
     /// The user who placed the order (null if the account was deleted since).
     #[graphql(complexity = "super::query::BATCHED_LOAD + child_complexity")]
-    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Arc<User>>> {
         super::load_user(ctx, &self.user_id).await
     }
 }
@@ -109,7 +111,7 @@ pub struct OrderItem {
 impl OrderItem {
     /// The product as the catalog has it now (null if it was deleted since).
     #[graphql(complexity = "super::query::BATCHED_LOAD + child_complexity")]
-    async fn product(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Product>> {
+    async fn product(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Arc<Product>>> {
         super::load_product(ctx, &self.product_id).await
     }
 }

@@ -1,6 +1,8 @@
 //! Queries: the original's (`user`, `users`, `product`, `products`, `order`, `orders`,
 //! `userOrders`) with the same arguments, plus `me` and `…Page` variants that carry totals.
 
+use std::sync::Arc;
+
 use async_graphql::{Context, ID, Object, Result};
 use proto::{
     order::{GetOrderRequest, GetOrdersRequest, GetUserOrdersRequest},
@@ -32,7 +34,7 @@ impl QueryRoot {
 
     /// A user by id: yourself, or anyone for an admin.
     #[graphql(complexity = "BATCHED_LOAD + child_complexity")]
-    async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
+    async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Arc<User>>> {
         auth::self_or_admin(ctx, &id)?;
         super::load_user(ctx, &id).await
     }
@@ -61,7 +63,7 @@ impl QueryRoot {
 
     /// A product by id. Public.
     #[graphql(complexity = "BATCHED_LOAD + child_complexity")]
-    async fn product(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Product>> {
+    async fn product(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Arc<Product>>> {
         super::load_product(ctx, &id).await
     }
 
