@@ -8,12 +8,14 @@
 //!
 //! - [`driver`]: the two loops, warm-up and progress.
 //! - [`recorder`]: histograms, counts and the [`Report`] a run produces.
-//! - [`scenario`]: what one request of each scenario does; [`fixture`] creates the data they read.
+//! - [`scenario`]: what one request of each scenario does; [`fixture`] creates the data they read,
+//!   [`answers`] the shapes their answers are checked against.
 //! - [`graphql`] / [`watcher`]: the HTTP GraphQL client and the subscription that tells when an
 //!   order is confirmed.
 //! - [`reference`]: a bare axum handler, a trivial async-graphql resolver and a trivial gRPC call,
 //!   to show what this machine can do at all.
 
+mod answers;
 pub mod driver;
 pub mod error;
 pub mod failed_logins;

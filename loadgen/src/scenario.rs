@@ -9,10 +9,11 @@ use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus,
 
 use crate::{
     RequestError,
+    answers::{ProductAnswer, ProductsAnswer, UserAnswer, UserOrdersAnswer},
     driver::Workload,
     failed_logins::FailedLogins,
     fixture::{CATEGORY, Fixture, FixtureOptions, PASSWORD},
-    graphql::{GraphqlClient, string_at},
+    graphql::{GraphqlClient, data_as, string_at},
     watcher::OrderWatcher,
 };
 
@@ -148,35 +149,39 @@ impl Prepared {
 
     async fn product(&self, sequence: u64) -> Result<(), RequestError> {
         let query = "query($id: ID!) { product(id: $id) { id name price stock category } }";
-        let data = self.client.request(query, json!({ "id": self.product_id(sequence)? }), None).await?;
-        string_at(&data, "/product/id").map(drop)
+        let body = self.client.request_body(query, json!({ "id": self.product_id(sequence)? }), None).await?;
+        data_as::<ProductAnswer<'_>>(&body).map(drop)
     }
 
     async fn products(&self, sequence: u64) -> Result<(), RequestError> {
         let query = "query($page: Int!, $category: String) { products(page: $page, limit: 10, category: $category) { id name price stock } }";
         let pages = self.fixture()?.products.len().div_ceil(10).max(1) as u64;
-        let data =
-            self.client.request(query, json!({ "page": 1 + sequence % pages, "category": CATEGORY }), None).await?;
-        non_empty(&data, "/products")
+        let body = self
+            .client
+            .request_body(query, json!({ "page": 1 + sequence % pages, "category": CATEGORY }), None)
+            .await?;
+        non_empty("/products", &data_as::<ProductsAnswer<'_>>(&body)?.products)
     }
 
     async fn user(&self) -> Result<(), RequestError> {
         let fixture = self.fixture()?;
         let query = "query($id: ID!) { user(id: $id) { id name email role } }";
-        let data =
-            self.client.request(query, json!({ "id": fixture.customer_id }), Some(&fixture.customer_token)).await?;
-        string_at(&data, "/user/id").map(drop)
+        let body = self
+            .client
+            .request_body(query, json!({ "id": fixture.customer_id }), Some(&fixture.customer_token))
+            .await?;
+        data_as::<UserAnswer<'_>>(&body).map(drop)
     }
 
     async fn user_orders(&self) -> Result<(), RequestError> {
         let fixture = self.fixture()?;
         let query = "query($id: ID!) { userOrders(userId: $id, limit: 20) { id status totalAmount \
             items { quantity price product { name price } } user { name email } } }";
-        let data =
-            self.client.request(query, json!({ "id": fixture.customer_id }), Some(&fixture.customer_token)).await?;
-        non_empty(&data, "/userOrders")?;
-        string_at(&data, "/userOrders/0/items/0/product/name")?;
-        string_at(&data, "/userOrders/0/user/name").map(drop)
+        let body = self
+            .client
+            .request_body(query, json!({ "id": fixture.customer_id }), Some(&fixture.customer_token))
+            .await?;
+        non_empty("/userOrders", &data_as::<UserOrdersAnswer<'_>>(&body)?.user_orders)
     }
 
     async fn create_user(&self, sequence: u64) -> Result<(), RequestError> {
@@ -226,11 +231,8 @@ impl Prepared {
     }
 }
 
-fn non_empty(data: &Value, pointer: &str) -> Result<(), RequestError> {
-    match data.pointer(pointer).and_then(Value::as_array) {
-        Some(items) if !items.is_empty() => Ok(()),
-        _ => Err(RequestError::Unexpected(format!("{pointer} is empty"))),
-    }
+fn non_empty<T>(pointer: &str, items: &[T]) -> Result<(), RequestError> {
+    if items.is_empty() { Err(RequestError::Unexpected(format!("{pointer} is empty"))) } else { Ok(()) }
 }
 
 impl Workload for Prepared {
