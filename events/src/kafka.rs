@@ -39,8 +39,10 @@ pub enum Role {
     Producer,
     /// The process's consumer group member.
     Consumer,
-    /// The gateway's subscription feed.
+    /// The gateway's feed of events for subscriptions.
     Feed,
+    /// The gateway's feed of changes for its caches.
+    CacheFeed,
 }
 
 impl Role {
@@ -49,6 +51,7 @@ impl Role {
             Self::Producer => "producer",
             Self::Consumer => "consumer",
             Self::Feed => "feed",
+            Self::CacheFeed => "cache-feed",
         }
     }
 }

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use crate::{
     helpers::{GatewayClient, TestSystem, spawn_system_with_broker},
-    saga::{CREATE_ORDER, UNLIMITED, wait_until_decided},
+    saga::{CREATE_ORDER, STATISTICS_DELAY, UNLIMITED, wait_until_decided},
 };
 
 const PRODUCT: &str = "query($id: ID!) { product(id: $id) { price stock } }";
@@ -129,6 +129,33 @@ async fn a_changed_user_is_never_served_stale_after_its_event_arrived() {
     let (_, stranger) = system.sign_up("stranger@example.com").await;
     let (code, _) = system.error_code(USER, json!({ "id": user }), Some(&stranger)).await;
     assert_eq!(code, "FORBIDDEN");
+}
+
+/// Cached reads start the caches' own consumer, not the subscriptions': it reads the broker
+/// while entities are read and stops once reads stopped for the idle time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_reads_make_only_the_caches_feed_read_the_broker_and_only_while_they_last() {
+    let system = spawn_system_with_broker(&[("SUBSCRIPTION_FEED_IDLE_MS", "300")]).await;
+    let admin = system.admin_token().await;
+    let lamp = system.product(&admin, "Lamp", 10.0, 5).await;
+    tokio::time::sleep(STATISTICS_DELAY).await;
+    assert_eq!(system.cache_feed_fetches().await, 0, "the caches' feed fetched before any read");
+
+    let read = || async { system.ok(PRODUCT, json!({ "id": lamp }), None).await["product"].clone() };
+    wait_until_cached(&system, read).await;
+    // Reading on for a while: the feed fetches at its own pace meanwhile.
+    let until = Instant::now() + STATISTICS_DELAY;
+    while Instant::now() < until {
+        read().await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(STATISTICS_DELAY * 2).await;
+    let before = system.cache_feed_fetches().await;
+    assert!(before > 0, "the caches' feed never fetched");
+    assert_eq!(system.feed_fetches().await, 0, "reads started the subscriptions' feed");
+    tokio::time::sleep(STATISTICS_DELAY * 2).await;
+    let after = system.cache_feed_fetches().await;
+    assert!(after <= before + 1, "the caches' feed went on fetching with no reads ({before} -> {after})");
 }
 
 /// No rate limit (the readers go as fast as they can), and a time to live far past the test:

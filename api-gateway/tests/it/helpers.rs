@@ -199,10 +199,15 @@ pub trait GatewayClient {
         self.metric_sum("gateway_backend_calls_total").await
     }
 
-    /// The fetch requests the subscription feed has sent the broker so far (librdkafka's count,
-    /// reported once a second).
+    /// The fetch requests the subscriptions' event feed has sent the broker so far (librdkafka's
+    /// count, reported once a second).
     async fn feed_fetches(&self) -> u64 {
         self.metric_sum(r#"kafka_client_requests_total{role="feed",request="Fetch"}"#).await
+    }
+
+    /// The same for the caches' event feed.
+    async fn cache_feed_fetches(&self) -> u64 {
+        self.metric_sum(r#"kafka_client_requests_total{role="cache-feed",request="Fetch"}"#).await
     }
 
     /// The sum of the gateway's metric lines that start with `prefix`.

@@ -185,7 +185,7 @@ pub async fn wait_until_live(events: &mut crate::ws::Subscription) -> i64 {
 }
 
 /// librdkafka reports its counters once a second; this is long enough for a new reading.
-const STATISTICS_DELAY: Duration = Duration::from_millis(1500);
+pub const STATISTICS_DELAY: Duration = Duration::from_millis(1500);
 
 /// The feed reads the broker only while someone subscribes: an idle gateway sends the broker
 /// no fetch, and a subscription after an idle spell still gets its events.
