@@ -172,10 +172,11 @@ mod sqlite_mimalloc {
 
 /// How many arenas glibc's malloc may keep. Rust code and SQLite allocate through mimalloc, but
 /// librdkafka allocates through glibc, which gives each thread that allocates an arena of its own
-/// (up to 8 per core). Measured when SQLite still allocated through glibc too: a service ran 15, each holding free memory of its own (product-service:
-/// 4.3 MB held for 2.0 MB in use after the bench's order runs). With 2, product-service's RSS
-/// after the same runs went 20.1 -> 19.6 MB and order-service's 22.0 -> 21.4 MB, and throughput
-/// did not drop (userOrders 3,051 -> 3,478/s, the order overload 653 -> 712/s in those runs).
+/// (up to 8 per core). Measured when SQLite still allocated through glibc too: a service ran
+/// 15, each holding free memory of its own (product-service: 4.3 MB held for 2.0 MB in use
+/// after the bench's order runs). With 2, product-service's RSS after the same runs went
+/// 20.1 -> 19.6 MB and order-service's 22.0 -> 21.4 MB, and throughput did not drop
+/// (userOrders 3,051 -> 3,478/s, the order overload 653 -> 712/s in those runs).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const GLIBC_ARENAS: std::ffi::c_int = 2;
 
