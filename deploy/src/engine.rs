@@ -211,27 +211,20 @@ pub fn rust_image(version: &str, release: &str, work: &Path) -> anyhow::Result<O
             std::fs::copy(entry.path(), authorities.join(entry.file_name()))?;
         }
     }
-    std::fs::write(
-        context.join("Dockerfile"),
-        format!(
-            "FROM debian:{release}-slim\n\
-             RUN apt-get update && apt-get install -y --no-install-recommends {BUILD_PACKAGES} \
-             && rm -rf /var/lib/apt/lists/*\n\
-             COPY ca/ /usr/local/share/ca-certificates/\n\
-             RUN update-ca-certificates\n\
-             LABEL {BUILD_PACKAGES_LABEL}=\"{BUILD_PACKAGES}\"\n\
-             COPY toolchain/ /usr/local/rust/\n\
-             RUN mkdir -p /usr/local/cargo/bin && for tool in cargo rustc rustdoc; do \
-             ln -s /usr/local/rust/bin/$tool /usr/local/cargo/bin/$tool; done\n\
-             ENV CARGO_HOME=/usr/local/cargo \
-             PATH=/usr/local/cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
-        ),
-    )?;
-    run(
-        &format!("building {image} from this machine's toolchain"),
-        docker().args(["build", "-t", &image]).arg(&context),
-    )?;
-    let _ = std::fs::remove_dir_all(&context);
+    let dockerfile = format!(
+        "FROM debian:{release}-slim\n\
+         RUN apt-get update && apt-get install -y --no-install-recommends {BUILD_PACKAGES} \
+         && rm -rf /var/lib/apt/lists/*\n\
+         COPY ca/ /usr/local/share/ca-certificates/\n\
+         RUN update-ca-certificates\n\
+         LABEL {BUILD_PACKAGES_LABEL}=\"{BUILD_PACKAGES}\"\n\
+         COPY toolchain/ /usr/local/rust/\n\
+         RUN mkdir -p /usr/local/cargo/bin && for tool in cargo rustc rustdoc; do \
+         ln -s /usr/local/rust/bin/$tool /usr/local/cargo/bin/$tool; done\n\
+         ENV CARGO_HOME=/usr/local/cargo \
+         PATH=/usr/local/cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+    );
+    build_in(&context, &dockerfile, &image, "from this machine's toolchain")?;
     Ok(Origin::MadeHere)
 }
 
@@ -243,17 +236,23 @@ pub fn broker_image(binary: &Path, version: &str, release: &str, work: &Path) ->
     let context = work.join("broker-image");
     std::fs::create_dir_all(&context)?;
     std::fs::copy(binary, context.join("tansu")).with_context(|| format!("copying {}", binary.display()))?;
-    std::fs::write(
-        context.join("Dockerfile"),
-        format!(
-            "FROM debian:{release}-slim\n\
-             COPY tansu /usr/local/bin/tansu\n\
-             ENTRYPOINT [\"/usr/local/bin/tansu\"]\n"
-        ),
-    )?;
-    run(&format!("building {image}"), docker().args(["build", "-t", &image]).arg(&context))?;
-    let _ = std::fs::remove_dir_all(&context);
+    let dockerfile = format!(
+        "FROM debian:{release}-slim\n\
+         COPY tansu /usr/local/bin/tansu\n\
+         ENTRYPOINT [\"/usr/local/bin/tansu\"]\n"
+    );
+    build_in(&context, &dockerfile, &image, "with the embedded broker")?;
     Ok(image)
+}
+
+/// Builds `image` from `dockerfile` in `context` (a directory holding the files it copies),
+/// then removes the directory: what it holds is in the image now. `what` ends the step's name.
+fn build_in(context: &Path, dockerfile: &str, image: &str, what: &str) -> anyhow::Result<()> {
+    std::fs::write(context.join("Dockerfile"), dockerfile)
+        .with_context(|| format!("writing the Dockerfile of {image} in {}", context.display()))?;
+    run(&format!("building {image} {what}"), docker().args(["build", "-t", image]).arg(context))?;
+    let _ = std::fs::remove_dir_all(context);
+    Ok(())
 }
 
 /// Whether version `have` (`1.95.0`) is at least `want` (`1.95`), comparing numbers.
