@@ -508,6 +508,18 @@ impl Results {
                      confirmed nor cancelled at the end: {}.",
                     latency.orders, figures.p50, figures.p90, figures.p99, figures.max, latency.unsettled
                 );
+                if let (Some(reply), Some(confirm)) = (latency.to_reply_ms, latency.reply_to_confirmed_ms) {
+                    let _ = writeln!(
+                        out,
+                        "By hop: `order.created` written → product-service's `product.reservation.result` \
+                         written p50 {:.0} ms, p99 {:.0} ms; that reply written → `CONFIRMED` p50 {:.0} ms, \
+                         p99 {:.0} ms. Each hop is a produce and a consumer's fetch, and the embedded broker \
+                         holds every fetch for `KAFKA_FETCH_WAIT_MS` (100 ms by default) even when it found \
+                         events; a subscriber hears of `CONFIRMED` after one more such hop (the gateway's \
+                         feed), which is in `create-order`'s latency above and not here.",
+                        reply.p50, reply.p99, confirm.p50, confirm.p99
+                    );
+                }
             }
             None => {
                 let _ =

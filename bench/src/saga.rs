@@ -1,6 +1,8 @@
 //! Event latency: from `order.created` being written to the order's `CONFIRMED`, read from the
-//! topics afterwards (both times are the envelopes' `time`, set by order-service, in ms); and
-//! the orders that never settled (an `order.created` without a `CONFIRMED` or `CANCELLED`).
+//! topics afterwards (the envelopes' `time`, in ms), split at product-service's reply (when its
+//! `product.reservation.result` was written) so that the report says which hop the time is
+//! spent on; and the orders that never settled (an `order.created` without a `CONFIRMED` or
+//! `CANCELLED`).
 
 use std::{
     collections::{HashMap, HashSet},
@@ -9,7 +11,7 @@ use std::{
 
 use events::{
     envelope::decode,
-    payloads::{OrderCreated, OrderStatusChanged},
+    payloads::{OrderCreated, OrderStatusChanged, ReservationResult},
     topics,
 };
 use loadgen::{Recorder, recorder::Percentiles};
@@ -24,6 +26,11 @@ pub struct EventLatency {
     /// Orders whose creation and confirmation were both found.
     pub orders: u64,
     pub latency_ms: Percentiles,
+    /// The first hop: `order.created` written (order-service) → the reservation's reply written
+    /// (product-service), over the orders with both.
+    pub to_reply_ms: Option<Percentiles>,
+    /// The second hop: the reply written → the order `CONFIRMED` (order-service).
+    pub reply_to_confirmed_ms: Option<Percentiles>,
     /// Orders created that had neither been confirmed nor cancelled when last read.
     pub unsettled: u64,
 }
@@ -67,7 +74,18 @@ pub fn measure(brokers: &str) -> anyhow::Result<EventLatency> {
         }
         Ok(())
     })?;
+    let mut replied = HashMap::new();
+    read_to_end(brokers, topics::PRODUCT_RESERVATION_RESULT, |message| {
+        if let Ok(event) = decode::<ReservationResult>(message.payload().unwrap_or_default()) {
+            replied.insert(event.payload.order_id, millis(&event.time)?);
+        }
+        Ok(())
+    })?;
     let mut latency = pair(&created, &confirmed);
+    let (_, to_reply) = durations(&created, &replied);
+    let (_, reply_to_confirmed) = durations(&replied, &confirmed);
+    latency.to_reply_ms = to_reply;
+    latency.reply_to_confirmed_ms = reply_to_confirmed;
     latency.unsettled =
         created.keys().filter(|order| !confirmed.contains_key(*order) && !cancelled.contains(*order)).count() as u64;
     anyhow::ensure!(
@@ -81,16 +99,29 @@ pub fn measure(brokers: &str) -> anyhow::Result<EventLatency> {
 
 /// The latency of every order found in both maps (times in ms since the epoch).
 fn pair(created: &HashMap<String, i64>, confirmed: &HashMap<String, i64>) -> EventLatency {
+    let (orders, latency) = durations(created, confirmed);
+    EventLatency {
+        orders,
+        latency_ms: latency.unwrap_or_else(|| Recorder::new().percentiles()),
+        to_reply_ms: None,
+        reply_to_confirmed_ms: None,
+        unsettled: 0,
+    }
+}
+
+/// How many orders are in both maps, and the percentiles of `to - from` over them (`None` when
+/// there are none). A negative difference (clocks of two processes) counts as 0.
+fn durations(from: &HashMap<String, i64>, to: &HashMap<String, i64>) -> (u64, Option<Percentiles>) {
     let mut recorder = Recorder::new();
     let mut orders = 0;
-    for (order, confirmed_at) in confirmed {
-        if let Some(created_at) = created.get(order) {
-            let millis = u64::try_from(confirmed_at - created_at).unwrap_or_default();
+    for (order, to_at) in to {
+        if let Some(from_at) = from.get(order) {
+            let millis = u64::try_from(to_at - from_at).unwrap_or_default();
             recorder.record(Duration::from_millis(millis), Ok(()));
             orders += 1;
         }
     }
-    EventLatency { orders, latency_ms: recorder.percentiles(), unsettled: 0 }
+    (orders, (orders > 0).then(|| recorder.percentiles()))
 }
 
 fn millis(time: &str) -> anyhow::Result<i64> {
@@ -108,6 +139,20 @@ mod tests {
         let latency = pair(&created, &confirmed);
         assert_eq!(latency.orders, 2);
         assert!((latency.latency_ms.max - 30.0).abs() < 0.1, "{latency:?}");
+    }
+
+    #[test]
+    fn a_hop_is_measured_over_the_orders_that_made_it_and_none_is_none() {
+        let created = HashMap::from([("a".to_owned(), 1_000), ("b".to_owned(), 2_000)]);
+        let replied = HashMap::from([("a".to_owned(), 1_150), ("b".to_owned(), 1_990)]);
+        let (orders, hop) = durations(&created, &replied);
+        assert_eq!(orders, 2);
+        let hop = hop.expect("two orders made the hop");
+        // A reply stamped before its order (two processes' clocks) counts as no time, not as a
+        // wrapped-around huge one.
+        assert!(hop.max < 151.0 && hop.max > 149.0, "{hop:?}");
+        assert!(hop.p50 < 1.0, "{hop:?}");
+        assert_eq!(durations(&created, &HashMap::new()), (0, None));
     }
 
     #[test]
