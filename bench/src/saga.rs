@@ -11,8 +11,7 @@ use std::{
 
 use events::{
     envelope::decode,
-    payloads::{OrderCreated, OrderStatusChanged, ReservationResult},
-    topics,
+    payloads::{Event, OrderCreated, OrderStatusChanged, ReservationResult},
 };
 use loadgen::{Recorder, recorder::Percentiles};
 use proto::order::OrderStatus;
@@ -52,34 +51,23 @@ pub fn measure_settled(brokers: &str, deadline: Instant) -> anyhow::Result<Event
 /// its confirmation.
 pub fn measure(brokers: &str) -> anyhow::Result<EventLatency> {
     let mut created = HashMap::new();
-    read_to_end(brokers, topics::ORDER_CREATED, |message| {
-        if let Ok(event) = decode::<OrderCreated>(message.payload().unwrap_or_default()) {
-            created.insert(event.payload.order_id, millis(&event.time)?);
-        }
-        Ok(())
+    read_events(brokers, |event: OrderCreated, at| {
+        created.insert(event.order_id, at);
     })?;
     let mut confirmed = HashMap::new();
     let mut cancelled = HashSet::new();
-    read_to_end(brokers, topics::ORDER_STATUS_CHANGED, |message| {
-        if let Ok(event) = decode::<OrderStatusChanged>(message.payload().unwrap_or_default()) {
-            match event.payload.to {
-                OrderStatus::Confirmed => {
-                    confirmed.insert(event.payload.order_id, millis(&event.time)?);
-                }
-                OrderStatus::Cancelled => {
-                    cancelled.insert(event.payload.order_id);
-                }
-                _ => {}
-            }
+    read_events(brokers, |event: OrderStatusChanged, at| match event.to {
+        OrderStatus::Confirmed => {
+            confirmed.insert(event.order_id, at);
         }
-        Ok(())
+        OrderStatus::Cancelled => {
+            cancelled.insert(event.order_id);
+        }
+        _ => {}
     })?;
     let mut replied = HashMap::new();
-    read_to_end(brokers, topics::PRODUCT_RESERVATION_RESULT, |message| {
-        if let Ok(event) = decode::<ReservationResult>(message.payload().unwrap_or_default()) {
-            replied.insert(event.payload.order_id, millis(&event.time)?);
-        }
-        Ok(())
+    read_events(brokers, |event: ReservationResult, at| {
+        replied.insert(event.order_id, at);
     })?;
     let mut latency = pair(&created, &confirmed);
     let (_, to_reply) = durations(&created, &replied);
@@ -95,6 +83,17 @@ pub fn measure(brokers: &str) -> anyhow::Result<EventLatency> {
         confirmed.len()
     );
     Ok(latency)
+}
+
+/// Reads `E`'s topic from the beginning to its end and hands each event of that type to `each`
+/// with its envelope's time (ms since the epoch); other messages are skipped.
+fn read_events<E: Event>(brokers: &str, mut each: impl FnMut(E, i64)) -> anyhow::Result<()> {
+    read_to_end(brokers, E::TOPIC, |message| {
+        if let Ok(event) = decode::<E>(message.payload().unwrap_or_default()) {
+            each(event.payload, millis(&event.time)?);
+        }
+        Ok(())
+    })
 }
 
 /// The latency of every order found in both maps (times in ms since the epoch).
