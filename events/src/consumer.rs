@@ -88,6 +88,14 @@ impl From<sqlx::Error> for HandlerError {
 /// Applies one event's effect inside the given transaction (which also records the event as
 /// processed, and may write outbox rows for the events this effect causes).
 pub trait Handler<E: Event>: Send + Sync + 'static {
+    /// Whether `event` can have any effect here; `handle` is called only for those that can.
+    /// One that cannot is not recorded as processed either: delivered again, it is as harmless
+    /// as the first time, and the record was a write per event a consumer only skips
+    /// (product-service reads every status change to act on cancellations alone).
+    fn concerns(&self, _event: &E) -> bool {
+        true
+    }
+
     fn handle<'a>(
         &'a self,
         event: &'a Envelope<E>,
@@ -147,7 +155,8 @@ trait Route: Send + Sync {
     fn topic(&self) -> &'static str;
 
     /// Decodes `payload` and applies it in `transaction`, recording its event id first; `None`
-    /// when the event had been processed before.
+    /// when the event had been processed before. An event its handler is not concerned with is
+    /// neither recorded nor handled.
     fn apply<'a>(
         &'a self,
         payload: &'a [u8],
@@ -172,6 +181,9 @@ impl<E: Event + 'static, H: Handler<E>> Route for Typed<E, H> {
     ) -> BoxFuture<'a, Result<Option<Effect>, Failure>> {
         Box::pin(async move {
             let envelope = decode::<E>(payload).map_err(|error| Failure::Undecodable(error.to_string()))?;
+            if !self.handler.concerns(&envelope.payload) {
+                return Ok(Some(Effect::none()));
+            }
             // Record first: the write takes SQLite's lock at once, and a duplicate stops here.
             let recorded = sqlx::query(
                 "INSERT INTO processed_events (event_id, topic, processed_at) VALUES ($1, $2, $3) ON CONFLICT (event_id) DO NOTHING",

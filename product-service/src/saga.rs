@@ -117,15 +117,17 @@ async fn reserve(order: &OrderCreated, transaction: &mut AnyConnection) -> Resul
 }
 
 impl Handler<OrderStatusChanged> for ReleaseStock {
+    /// Only a cancellation gives stock back.
+    fn concerns(&self, change: &OrderStatusChanged) -> bool {
+        change.to == OrderStatus::Cancelled
+    }
+
     async fn handle(
         &self,
         event: &Envelope<OrderStatusChanged>,
         transaction: &mut AnyConnection,
     ) -> Result<Effect, HandlerError> {
         let change = &event.payload;
-        if change.to != OrderStatus::Cancelled {
-            return Ok(Effect::none());
-        }
         let now = time::now_millis();
         sqlx::query(
             "INSERT INTO cancelled_orders (order_id, cancelled_at) VALUES ($1, $2) ON CONFLICT (order_id) DO NOTHING",

@@ -173,6 +173,20 @@ async fn an_order_is_confirmed_through_the_saga_and_cancelling_releases_its_stoc
         json!({ "orderId": id, "from": "CONFIRMED", "to": "CANCELLED", "reason": null })
     );
     assert_stock_settles(&system, &lamp, 4, "the cancelled order's stock was released").await;
+
+    // product-service read all three status changes but recorded only the one it acted on:
+    // a confirmation, delivered again, is as harmless to it as the first time.
+    let products_db = system.products.data.path().join("products.db");
+    let database = sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&products_db))
+        .await
+        .expect("product-service's database");
+    let recorded: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM processed_events WHERE topic = 'order.status.changed'")
+            .fetch_one(&database)
+            .await
+            .expect("product-service's processed events");
+    database.close().await;
+    assert_eq!(recorded, 1, "product-service should record the cancellation alone among the status changes");
 }
 
 /// Awaits a stock subscription's first event, the stock when it began: from then on the
