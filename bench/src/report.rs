@@ -514,10 +514,14 @@ impl Results {
                         "By hop: `order.created` written → product-service's `product.reservation.result` \
                          written p50 {:.0} ms, p99 {:.0} ms; that reply written → `CONFIRMED` p50 {:.0} ms, \
                          p99 {:.0} ms. Each hop is a produce and a consumer's fetch, and the embedded broker \
-                         holds every fetch for `KAFKA_FETCH_WAIT_MS` (100 ms by default) even when it found \
+                         holds every fetch for `KAFKA_FETCH_WAIT_MS` ({} ms by default) even when it found \
                          events; a subscriber hears of `CONFIRMED` after one more such hop (the gateway's \
                          feed), which is in `create-order`'s latency above and not here.",
-                        reply.p50, reply.p99, confirm.p50, confirm.p99
+                        reply.p50,
+                        reply.p99,
+                        confirm.p50,
+                        confirm.p99,
+                        events::kafka::DEFAULT_FETCH_WAIT_MS
                     );
                 }
             }
@@ -588,6 +592,30 @@ mod tests {
 
     fn verdict(results: &Results, what: &str) -> bool {
         results.judge().into_iter().find(|target| target.what.starts_with(what)).expect("a target").met
+    }
+
+    #[test]
+    fn the_report_gives_each_saga_hop_when_both_were_measured() {
+        let hop = |millis: u64| {
+            let mut recorder = Recorder::new();
+            recorder.record(Duration::from_millis(millis), Ok(()));
+            recorder.percentiles()
+        };
+        let mut measured = results(vec![], 900.0, 12.0);
+        measured.event_latency = Some(EventLatency {
+            orders: 1,
+            latency_ms: hop(300),
+            to_reply_ms: Some(hop(170)),
+            reply_to_confirmed_ms: Some(hop(130)),
+            unsettled: 0,
+        });
+        let report = measured.markdown();
+        let line = report.lines().find(|line| line.starts_with("By hop:")).expect("the per-hop line");
+        assert!(line.contains("written p50 170 ms") && line.contains("`CONFIRMED` p50 130 ms"), "{line}");
+        assert!(line.contains(&format!("({} ms by default)", events::kafka::DEFAULT_FETCH_WAIT_MS)), "{line}");
+
+        measured.event_latency.as_mut().expect("set above").to_reply_ms = None;
+        assert!(!measured.markdown().contains("By hop:"), "a hop without its figures is left out");
     }
 
     #[test]
