@@ -47,8 +47,8 @@ pub fn measure_settled(brokers: &str, deadline: Instant) -> anyhow::Result<Event
     }
 }
 
-/// Reads both topics from the beginning to their ends and pairs each order's creation with
-/// its confirmation.
+/// Reads the order topics and the reservation replies from the beginning to their ends and
+/// pairs each order's creation with its confirmation, and each with the reply between them.
 pub fn measure(brokers: &str) -> anyhow::Result<EventLatency> {
     let mut created = HashMap::new();
     read_events(brokers, |event: OrderCreated, at| {
@@ -69,20 +69,23 @@ pub fn measure(brokers: &str) -> anyhow::Result<EventLatency> {
     read_events(brokers, |event: ReservationResult, at| {
         replied.insert(event.order_id, at);
     })?;
-    let mut latency = pair(&created, &confirmed);
-    let (_, to_reply) = durations(&created, &replied);
-    let (_, reply_to_confirmed) = durations(&replied, &confirmed);
-    latency.to_reply_ms = to_reply;
-    latency.reply_to_confirmed_ms = reply_to_confirmed;
-    latency.unsettled =
+    let (orders, latency_ms) = durations(&created, &confirmed);
+    let Some(latency_ms) = latency_ms else {
+        anyhow::bail!(
+            "no order was found both created ({}) and confirmed ({}) on the topics",
+            created.len(),
+            confirmed.len()
+        );
+    };
+    let unsettled =
         created.keys().filter(|order| !confirmed.contains_key(*order) && !cancelled.contains(*order)).count() as u64;
-    anyhow::ensure!(
-        latency.orders > 0,
-        "no order was found both created ({}) and confirmed ({}) on the topics",
-        created.len(),
-        confirmed.len()
-    );
-    Ok(latency)
+    Ok(EventLatency {
+        orders,
+        latency_ms,
+        to_reply_ms: durations(&created, &replied).1,
+        reply_to_confirmed_ms: durations(&replied, &confirmed).1,
+        unsettled,
+    })
 }
 
 /// Reads `E`'s topic from the beginning to its end and hands each event of that type to `each`
@@ -94,18 +97,6 @@ fn read_events<E: Event>(brokers: &str, mut each: impl FnMut(E, i64)) -> anyhow:
         }
         Ok(())
     })
-}
-
-/// The latency of every order found in both maps (times in ms since the epoch).
-fn pair(created: &HashMap<String, i64>, confirmed: &HashMap<String, i64>) -> EventLatency {
-    let (orders, latency) = durations(created, confirmed);
-    EventLatency {
-        orders,
-        latency_ms: latency.unwrap_or_else(|| Recorder::new().percentiles()),
-        to_reply_ms: None,
-        reply_to_confirmed_ms: None,
-        unsettled: 0,
-    }
 }
 
 /// How many orders are in both maps, and the percentiles of `to - from` over them (`None` when
@@ -135,9 +126,10 @@ mod tests {
     fn orders_pair_by_id_and_unmatched_ones_are_left_out() {
         let created = HashMap::from([("a".to_owned(), 1_000), ("b".to_owned(), 2_000), ("c".to_owned(), 3_000)]);
         let confirmed = HashMap::from([("a".to_owned(), 1_010), ("b".to_owned(), 2_030), ("z".to_owned(), 9_000)]);
-        let latency = pair(&created, &confirmed);
-        assert_eq!(latency.orders, 2);
-        assert!((latency.latency_ms.max - 30.0).abs() < 0.1, "{latency:?}");
+        let (orders, latency) = durations(&created, &confirmed);
+        assert_eq!(orders, 2);
+        let latency = latency.expect("two orders were paired");
+        assert!((latency.max - 30.0).abs() < 0.1, "{latency:?}");
     }
 
     #[test]
